@@ -1,0 +1,89 @@
+"""`SingleVocabPreprocessor`: text -> ids with one WordPiece vocabulary.
+
+For fine-tuning, Stage II input and the text-in TFLite export. It is
+`MixedVocabPreprocessor` with no second vocabulary (one code path): BERT
+normalisation and `FastWordpieceTokenizer`, `[CLS] a [SEP] (b [SEP])`,
+truncation, padding with 0 and optional masked-LM masking. Without masking
+the graph has no random ops and equals tensorflow-text's `FastBertTokenizer`
+on the same vocabulary.
+
+Outputs: `token_ids` int32 [B, L], `segment_ids` int32 [B, L], `padding_mask`
+bool [B, L]; with `masking_rate` also `mask_positions`, `mask_ids`,
+`mask_weights` [B, P].
+
+Example:
+
+>>> layer = SingleVocabPreprocessor("student/vocab.txt", sequence_length=64)
+>>> ds = ds.map(lambda text, label: (layer(text), label))
+>>> layer((tf.constant(["a question"]), tf.constant(["an answer"])))["segment_ids"]
+"""
+
+import keras
+
+from mixvocab_tf.preprocessing.mixed_vocab_preprocessor import MixedVocabPreprocessor
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class SingleVocabPreprocessor(MixedVocabPreprocessor):
+    """Tokenises text with one WordPiece vocabulary.
+
+    Args:
+      vocabulary: a list of tokens, a vocab.txt path or a `Vocabulary`.
+      lower_case: lower-case and strip accents ("bert" normalisation).
+      sequence_length: L, the padded length.
+      normalization: "bert" or "mediapipe".
+      masking_rate, max_predictions, whole_word_masking, mask_token_rate,
+      random_token_rate, seed: as in `MixedVocabPreprocessor`.
+    """
+
+    def __init__(
+        self,
+        vocabulary,
+        lower_case=True,
+        sequence_length=128,
+        normalization="bert",
+        masking_rate=None,
+        max_predictions=20,
+        whole_word_masking=False,
+        mask_token_rate=0.8,
+        random_token_rate=0.1,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            teacher_vocabulary=vocabulary,
+            student_vocabulary=None,
+            lower_case=lower_case,
+            sequence_length=sequence_length,
+            p_sv=0.0,
+            masking_rate=masking_rate,
+            max_predictions=max_predictions,
+            whole_word_masking=whole_word_masking,
+            mask_token_rate=mask_token_rate,
+            random_token_rate=random_token_rate,
+            seed=seed,
+            normalization=normalization,
+            **kwargs,
+        )
+
+    @property
+    def vocabulary(self):
+        return self.teacher_vocabulary
+
+    def get_config(self):
+        config = keras.layers.Layer.get_config(self)
+        config.update(
+            {
+                "vocabulary": self.vocabulary.tokens,
+                "lower_case": self.lower_case,
+                "sequence_length": self.sequence_length,
+                "normalization": self.normalization,
+                "masking_rate": self.masking_rate,
+                "max_predictions": self.max_predictions,
+                "whole_word_masking": self.whole_word_masking,
+                "mask_token_rate": self.mask_token_rate,
+                "random_token_rate": self.random_token_rate,
+                "seed": self.seed,
+            }
+        )
+        return config
