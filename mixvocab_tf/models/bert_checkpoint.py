@@ -92,6 +92,13 @@ def load_google_checkpoint(checkpoint_dir):
     has_head = any(name.startswith(HEAD_PREFIX) for name in shapes)
     expected = expected_shapes(config, with_head=has_head)
     _check_shapes(expected, shapes, prefix, config_path)
+    # After the shape check, which names the likelier mistake (a wrong config).
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise teacher_lib.TeacherLoadError(
+            f"{config_path}: hidden_size={config['hidden_size']} is not a "
+            f"multiple of num_attention_heads={config['num_attention_heads']}. "
+            "Fix: use the bert_config.json released with this checkpoint."
+        )
 
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=config["vocab_size"],
@@ -212,11 +219,6 @@ def read_bert_config(config_path):
         raise teacher_lib.TeacherLoadError(
             f"{config_path} lacks {missing}. Fix: use the bert_config.json "
             "released with this checkpoint."
-        )
-    if config["hidden_size"] % config["num_attention_heads"]:
-        raise teacher_lib.TeacherLoadError(
-            f"{config_path}: hidden_size={config['hidden_size']} is not a "
-            f"multiple of num_attention_heads={config['num_attention_heads']}."
         )
     hidden_act = config.get("hidden_act", "gelu")
     if hidden_act != "gelu":
@@ -373,15 +375,17 @@ def _google_shape(name, variable, hidden):
 
 
 def _open_checkpoint(prefix):
+    if not glob.glob(prefix + ".data-*"):
+        raise teacher_lib.TeacherFileNotFoundError(
+            f"{prefix}.data-00000-of-00001 (the checkpoint's data file) is "
+            f"missing beside {os.path.basename(prefix)}.index. Fix: copy every "
+            f"{os.path.basename(prefix)}.data-* file of the release into the "
+            "directory."
+        )
     try:
         return tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as error:
-        data_files = glob.glob(prefix + ".data-*")
-        what = (
-            f"{prefix}.data-* is missing"
-            if not data_files
-            else f"{prefix}.index / .data-* cannot be read"
-        )
+        what = f"Checkpoint {prefix}.index / .data-* cannot be read"
         first_line = (str(error).strip().splitlines() or [""])[0]
         raise teacher_lib.TeacherLoadError(
             f"{what} ({type(error).__name__}: {first_line}). Fix: copy the "
