@@ -404,12 +404,13 @@ def _load_huggingface(path):
     check_vocabulary_size(
         vocabulary, int(config.get("vocab_size", -1)), vocab_path, config_path
     )
+    _check_huggingface_shapes(path, config)
     try:
         backbone = keras_hub.models.BertBackbone.from_preset(path)
     except Exception as error:  # keras-hub raises bare errors on bad weights.
         raise TeacherLoadError(
             f"keras-hub could not load the BERT weights of {path} "
-            f"({type(error).__name__}: {error}). Fix: check that "
+            f"({type(error).__name__}: {_first_line(error)}). Fix: check that "
             f"{HF_WEIGHTS_FILE} matches {config_path}."
         ) from error
 
@@ -436,6 +437,69 @@ def _safetensors_files(path):
         weight_map = read_json(index_path).get("weight_map", {})
         return [os.path.join(path, f) for f in sorted(set(weight_map.values()))]
     return [os.path.join(path, HF_WEIGHTS_FILE)]
+
+
+def _first_line(error, limit=300):
+    """An exception's first line, short (keras-hub's can print whole tensors)."""
+    line = (str(error).strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def _check_huggingface_shapes(path, config):
+    """Compares `config.json` with the safetensors shapes before keras-hub does.
+
+    keras-hub's own shape error prints whole tensors; this one names the file,
+    the tensor and the sizes the weights imply.
+    """
+    from safetensors import safe_open
+
+    shapes = {}
+    for filename in _safetensors_files(path):
+        if not os.path.isfile(filename):
+            raise TeacherFileNotFoundError(
+                f"Weights shard {filename} is missing. Fix: download every "
+                "shard listed in model.safetensors.index.json."
+            )
+        with safe_open(filename, framework="np") as f:
+            for key in f.keys():
+                # BertForMaskedLM and friends prefix the encoder with "bert.".
+                name = key[len("bert.") :] if key.startswith("bert.") else key
+                shapes[name] = tuple(f.get_slice(key).get_shape())
+    hidden = config.get("hidden_size")
+    expected = {
+        "embeddings.word_embeddings.weight": (config.get("vocab_size"), hidden),
+        "embeddings.position_embeddings.weight": (
+            config.get("max_position_embeddings"),
+            hidden,
+        ),
+        "encoder.layer.0.intermediate.dense.weight": (
+            config.get("intermediate_size"),
+            hidden,
+        ),
+    }
+    config_path = os.path.join(path, HF_CONFIG_FILE)
+    weights_path = os.path.join(path, HF_WEIGHTS_FILE)
+    for name, shape in expected.items():
+        if name not in shapes:
+            raise TeacherLoadError(
+                f"{weights_path} has no tensor {name!r}; it is not a BERT "
+                f"checkpoint. Fix: pass a BERT model directory."
+            )
+        if shapes[name] != shape:
+            raise TeacherLoadError(
+                f"Shape mismatch: {weights_path} has {name} of shape "
+                f"{shapes[name]} but {config_path} implies {shape}. Fix: use "
+                "the config.json released with these weights."
+            )
+    layers = {
+        int(name.split(".")[2]) for name in shapes if name.startswith("encoder.layer.")
+    }
+    if len(layers) != config.get("num_hidden_layers"):
+        raise TeacherLoadError(
+            f"{weights_path} has {len(layers)} layers but {config_path} says "
+            f"num_hidden_layers={config.get('num_hidden_layers')}. Fix: use the "
+            "config.json released with these weights."
+        )
 
 
 def _load_huggingface_head(path, backbone, config):
@@ -542,7 +606,7 @@ def _load_keras_hub_preset(path):
     except Exception as error:
         raise TeacherLoadError(
             f"keras-hub could not load the preset {path} "
-            f"({type(error).__name__}: {error}). Fix: check that its weights "
+            f"({type(error).__name__}: {_first_line(error)}). Fix: check that its weights "
             f"match {config_path}, or save the preset again."
         ) from error
 
