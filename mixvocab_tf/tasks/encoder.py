@@ -1,0 +1,73 @@
+"""Loads the encoder a task is fine-tuned from: a Stage II student or any teacher.
+
+Example:
+>>> backbone, vocabulary, lower_case = load_encoder("runs/stage2")   # a student directory
+>>> backbone, vocabulary, lower_case = load_encoder(minilm_path)      # a teacher
+"""
+
+import json
+import os
+
+import keras
+
+STUDENT_MODEL_FILE = "student.keras"
+STUDENT_VOCAB_FILE = "vocab.txt"
+STUDENT_CONFIG_FILE = "config.json"
+
+
+def is_student_dir(path):
+    """True when `path` is a Stage II student directory (it holds `student.keras`)."""
+    return os.path.isfile(os.path.join(path, STUDENT_MODEL_FILE))
+
+
+def read_vocabulary(path):
+    """Reads a vocab.txt (one token a line, index = id)."""
+    with open(path, encoding="utf-8") as f:
+        tokens = [line.rstrip("\r\n") for line in f]
+    while tokens and tokens[-1] == "":
+        tokens.pop()
+    if not tokens:
+        raise ValueError(f"{path} is empty; expected one WordPiece token a line.")
+    return tokens
+
+
+def load_encoder(model_path):
+    """Loads an encoder to fine-tune.
+
+    Args:
+      model_path: a Stage II student directory (`student.keras`, `vocab.txt`,
+        `config.json` with "lower_case") or any teacher directory `load_teacher` reads
+        (Hugging Face, keras-hub preset, Google BERT checkpoint).
+
+    Returns:
+      (backbone, vocabulary, lower_case): a Keras model on {"token_ids", "segment_ids",
+      "padding_mask"} returning "sequence_output" and "pooled_output"; its token list; and
+      whether its text is lower-cased (and accent-stripped).
+
+    Raises:
+      FileNotFoundError: the path does not exist or a student file is missing.
+    """
+    model_path = os.fspath(model_path)
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(
+            f"--model {model_path} does not exist. Fix: pass a Stage II student directory "
+            "(student.keras, vocab.txt, config.json) or a teacher directory.")
+    if is_student_dir(model_path):
+        # Registers StudentEncoder for deserialisation.
+        from mixvocab_tf.models import student_encoder  # noqa: F401
+
+        for name in (STUDENT_VOCAB_FILE, STUDENT_CONFIG_FILE):
+            if not os.path.isfile(os.path.join(model_path, name)):
+                raise FileNotFoundError(
+                    f"student directory {model_path} lacks {name}; it is written by the "
+                    "distillation tool next to student.keras.")
+        with open(os.path.join(model_path, STUDENT_CONFIG_FILE), encoding="utf-8") as f:
+            config = json.load(f)
+        backbone = keras.saving.load_model(
+            os.path.join(model_path, STUDENT_MODEL_FILE), compile=False)
+        vocabulary = read_vocabulary(os.path.join(model_path, STUDENT_VOCAB_FILE))
+        return backbone, vocabulary, bool(config.get("lower_case", True))
+    from mixvocab_tf.models.teacher import load_teacher
+
+    teacher = load_teacher(model_path)
+    return teacher.backbone, list(teacher.vocabulary), bool(teacher.lower_case)

@@ -1,0 +1,269 @@
+"""Fine-tunes an encoder (a Stage II student or a teacher) on one task.
+
+`finetune(...)` reads the task's train split, builds the task model (`heads.py`), trains it
+with AdamW (warm-up + cosine decay), optionally distils a fine-tuned teacher task model's
+soft labels into it (`teacher_dir`, `kd_weight`, `temperature`), scores the eval split and
+writes the task model directory (`task_model.py`).
+
+Example:
+>>> result = finetune("snips", minilm_path, "../shared/data/tasks", "runs/snips",
+...                   epochs=1, sequence_length=32, max_train_examples=2000)
+>>> result["eval"]["metrics"]["accuracy"]
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mixvocab_tf.tasks import evaluation
+from mixvocab_tf.tasks import heads
+from mixvocab_tf.tasks import readers
+from mixvocab_tf.tasks import tagging
+from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.encoder import load_encoder
+from mixvocab_tf.tasks.inputs import InputEncoder
+from mixvocab_tf.tasks.task_model import TaskModel
+from mixvocab_tf.tasks.task_model import load_task_model
+from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.training.optimization import create_optimizer
+
+TRAIN_SELECTIONS = ("random", "first", "longest")
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class SoftTargetLoss(keras.losses.Loss):
+    """Cross-entropy to a teacher's temperature-softened distribution, times T^2.
+
+    `y_true` holds the teacher's probabilities at temperature T; `y_pred` the student's
+    logits. The T^2 factor keeps gradient sizes comparable across temperatures (Hinton et al.).
+    """
+
+    def __init__(self, temperature=2.0, name="soft_target", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.temperature = temperature
+
+    def call(self, y_true, y_pred):
+        log_probs = keras.ops.log_softmax(keras.ops.cast(y_pred, "float32") / self.temperature, -1)
+        return -self.temperature ** 2 * keras.ops.sum(y_true * log_probs, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+def select_examples(examples, max_count, selection="random", seed=0):
+    """Picks at most `max_count` training examples.
+
+    "random": a seeded random subset; "first": file order; "longest": the examples with the
+    most words (SST-2's train split is mostly short phrases; its dev split is whole sentences).
+    """
+    if selection not in TRAIN_SELECTIONS:
+        raise ValueError(f"train_selection must be one of {TRAIN_SELECTIONS}, got {selection!r}")
+    if not max_count or max_count >= len(examples):
+        return examples
+    if selection == "first":
+        return examples.take(max_count)
+    if selection == "longest":
+        lengths = np.array([len(t.split()) for t in examples.texts])
+        # Stable on ties, and shuffled afterwards so that batches mix lengths and classes.
+        chosen = np.argsort(-lengths, kind="stable")[:max_count]
+        chosen = np.random.RandomState(seed).permutation(chosen)
+        return examples.select(chosen.tolist())
+    chosen = np.random.RandomState(seed).permutation(len(examples))[:max_count]
+    return examples.select(chosen.tolist())
+
+
+def _label_list(task, examples):
+    if task.type == task_registry.TAGGING:
+        tags = sorted({t for tags in examples.tags for t in tags} - {"O"})
+        return ["O"] + tags
+    if task.type == task_registry.RESPONSE_SELECTION:
+        return []
+    return sorted(set(examples.labels))
+
+
+def _teacher_soft_targets(teacher_dir, task, examples, labels, temperature, student_features,
+                          sequence_length):
+    """The fine-tuned teacher's softened distributions, aligned with the student's targets."""
+    teacher = load_task_model(teacher_dir)
+    if teacher.task_type != task.type:
+        raise ValueError(f"--teacher_dir {teacher_dir} is a {teacher.task_type} model; "
+                         f"task {task.name} is {task.type}.")
+    if task.type == task_registry.RESPONSE_SELECTION:
+        raise ValueError("task-specific distillation is not implemented for response selection.")
+    if teacher.labels != labels:
+        raise ValueError(
+            f"--teacher_dir {teacher_dir} has labels {teacher.labels[:5]}... but the training data "
+            f"gives {labels[:5]}...; fine-tune the teacher on the same task and data.")
+    encoder = InputEncoder(teacher.vocabulary, teacher.lower_case, teacher.sequence_length)
+    features = encoder.encode_examples(task.type, examples)
+    logits = evaluation.predict(teacher.model, features)
+    if task.type != task_registry.TAGGING:
+        return evaluation.softmax(logits, temperature).astype(np.float32)
+    # Word-level teacher distributions, placed at the student's first sub-tokens.
+    probabilities = evaluation.softmax(logits, temperature)
+    soft = np.full((len(examples), sequence_length, len(labels)), 1.0 / len(labels), np.float32)
+    for row, words in enumerate(examples.texts):
+        for word in range(len(words.split())):
+            t_pos = features["word_starts"][row, word]
+            s_pos = student_features["word_starts"][row, word]
+            if t_pos >= 0 and s_pos >= 0:
+                soft[row, s_pos] = probabilities[row, t_pos]
+    return soft
+
+
+def _training_arrays(task, examples, labels, encoder):
+    """(x, y, sample_weight or None) NumPy structures of the training examples."""
+    features = encoder.encode_examples(task.type, examples)
+    x = {k: features[k] for k in heads.ENCODER_INPUTS}
+    if task.type == task_registry.TAGGING:
+        index = {tag: i for i, tag in enumerate(labels)}
+        y, weights = tagging.tag_targets(
+            features["word_starts"], [[index[t] for t in tags] for tags in examples.tags],
+            encoder.sequence_length)
+        return features, x, y, weights
+    if task.type == task_registry.RESPONSE_SELECTION:
+        responses = encoder.encode_texts(examples.text_pairs)
+        x = {**{"context_" + k: v for k, v in x.items()},
+             **{"response_" + k: responses[k] for k in heads.ENCODER_INPUTS}}
+        return features, x, None, None
+    index = {label: i for i, label in enumerate(labels)}
+    return features, x, np.asarray([index[l] for l in examples.labels], np.int32), None
+
+
+def _dataset(x, y, weights, batch_size, seed, in_batch_labels=False):
+    count = len(next(iter(x.values())))
+    parts = (x,) if y is None else ((x, y) if weights is None else (x, y, weights))
+    dataset = tf.data.Dataset.from_tensor_slices(parts)
+    dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
+    # In-batch negatives need full batches: every row's label is its own column.
+    dataset = dataset.batch(batch_size, drop_remainder=in_batch_labels)
+    if in_batch_labels:
+        dataset = dataset.map(lambda x: (x, tf.range(batch_size, dtype=tf.int32)))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=None,
+             batch_size=32, learning_rate=5e-5, sequence_length=64, max_train_examples=None,
+             train_selection="random", teacher_dir=None, kd_weight=0.5, temperature=2.0,
+             dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
+             embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
+             skip_empty=False, verbose=1):
+    """Fine-tunes `model_path` on `task_name` and writes a task model directory.
+
+    Args:
+      task_name: a name of `task_registry.task_names()`.
+      model_path: a Stage II student directory or a teacher directory (`load_encoder`).
+      data_dir: the data folder (`../shared/data` or its `tasks/`); a TFDS data dir for
+        `tfds:` tasks.
+      output_dir: the task model directory to write (replaced atomically).
+      epochs: passes over the (selected) training examples; ignored when `train_steps` is set.
+      train_steps: total optimizer steps instead of epochs.
+      batch_size, learning_rate, dropout, warmup_fraction, weight_decay: training settings.
+      sequence_length: L of the task model (and of its export).
+      max_train_examples, train_selection: a training subset (see `select_examples`).
+      teacher_dir: a fine-tuned teacher task model directory (same task) for soft labels.
+      kd_weight: weight of the soft-label loss; the hard-label loss gets 1 - kd_weight.
+      temperature: the distillation temperature T.
+      eval_split: split scored after training (default: the task's dev/valid split;
+        "none" to skip).
+      max_eval_examples: score at most this many (response selection: rounded to 100s).
+      seed: shuffling, subset and initialisation seed.
+      oos_threshold: CLINC150: top probability below which an utterance is out-of-scope.
+      embedding_dim, similarity_scale: the response-selection dual encoder.
+      skip_empty: skip and count empty data lines instead of failing.
+      verbose: Keras fit verbosity.
+
+    Returns:
+      The task config written to `output_dir/task_config.json` (with "eval" scores).
+    """
+    task = task_registry.get_task(task_name)
+    if not 0.0 <= kd_weight <= 1.0:
+        raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
+    keras.utils.set_random_seed(seed)
+    started = time.time()
+    train = task.read(data_dir, "train", skip_empty=skip_empty)
+    if len(train) == 0:
+        raise readers.TaskDataError(f"{train.source}: no training examples.")
+    train = select_examples(train, max_train_examples, train_selection, seed)
+    labels = _label_list(task, train)
+
+    backbone, vocabulary, lower_case = load_encoder(model_path)
+    encoder = InputEncoder(vocabulary, lower_case, sequence_length)
+    features, x, y, weights = _training_arrays(task, train, labels, encoder)
+    model = heads.build_task_model(backbone, task.type, num_labels=len(labels) or None,
+                                   dropout=dropout, embedding_dim=embedding_dim,
+                                   name=f"{task.name.replace(':', '_').replace('/', '_')}_model")
+
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total_steps = train_steps or epochs * steps_per_epoch
+    fit_epochs, fit_steps = (1, train_steps) if train_steps else (epochs, steps_per_epoch)
+    optimizer = create_optimizer(learning_rate, total_steps, warmup_fraction, weight_decay)
+    hard_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    if task.type == task_registry.RESPONSE_SELECTION:
+        if teacher_dir:
+            raise ValueError("task-specific distillation is not implemented for response selection.")
+        trainer = heads.build_dual_encoder_trainer(model, similarity_scale)
+        trainer.compile(optimizer=optimizer, loss=hard_loss)
+        dataset = _dataset(x, None, None, batch_size, seed, in_batch_labels=True)
+    elif teacher_dir:
+        soft = _teacher_soft_targets(teacher_dir, task, train, labels, temperature, features,
+                                     sequence_length)
+        logits = model(model.input)
+        trainer = keras.Model(model.input, {
+            "hard": keras.layers.Identity(name="hard")(logits),
+            "soft": keras.layers.Identity(name="soft")(logits)})
+        trainer.compile(optimizer=optimizer,
+                        loss={"hard": hard_loss, "soft": SoftTargetLoss(temperature)},
+                        loss_weights={"hard": 1.0 - kd_weight, "soft": kd_weight})
+        sample = None if weights is None else {"hard": weights, "soft": weights}
+        dataset = _dataset(x, {"hard": y, "soft": soft}, sample, batch_size, seed)
+    else:
+        trainer = model
+        trainer.compile(optimizer=optimizer, loss=hard_loss,
+                        weighted_metrics=["sparse_categorical_accuracy"])
+        dataset = _dataset(x, y, weights, batch_size, seed)
+
+    history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps, verbose=verbose)
+    train_seconds = time.time() - started
+
+    config = {
+        "task": task.name,
+        "type": task.type,
+        "lower_case": lower_case,
+        "sequence_length": sequence_length,
+        "metrics": list(task.metrics),
+        "inputs": list(heads.ENCODER_INPUTS),
+        "outputs": (["context_embedding", "response_embedding"]
+                    if task.type == task_registry.RESPONSE_SELECTION else ["logits"]),
+        "tag_position": "first_subtoken" if task.type == task_registry.TAGGING else None,
+        "oos_threshold": oos_threshold if task.oos_split else None,
+        "oos_label": task_registry.OOS_LABEL if task.oos_split else None,
+        "encoder": {"path": str(model_path), "parameters": int(backbone.count_params())},
+        "parameters": int(model.count_params()),
+        "training": {
+            "examples": len(train), "skipped_lines": train.skipped, "epochs": fit_epochs,
+            "steps": int(total_steps), "batch_size": batch_size, "learning_rate": learning_rate,
+            "max_train_examples": max_train_examples, "train_selection": train_selection,
+            "dropout": dropout, "warmup_fraction": warmup_fraction, "weight_decay": weight_decay,
+            "teacher_dir": teacher_dir, "kd_weight": kd_weight if teacher_dir else None,
+            "temperature": temperature if teacher_dir else None, "seed": seed,
+            "final_loss": float(history.history["loss"][-1]),
+            "seconds": round(train_seconds, 1),
+        },
+    }
+    if eval_split != "none":
+        split = eval_split or task_registry.default_eval_split(task)
+        examples = task.read(data_dir, split, skip_empty=skip_empty)
+        oos = task.read(data_dir, task.oos_split, skip_empty=skip_empty) if task.oos_split else None
+        task_model = TaskModel(model, vocabulary, labels, dict(config, labels=labels))
+        eval_started = time.time()
+        scores, details = evaluation.evaluate_examples(
+            task_model, task, examples, oos, max_examples=max_eval_examples)
+        config["eval"] = {"split": split, "source": examples.source, "metrics": scores,
+                          "seconds": round(time.time() - eval_started, 1), **details}
+    save_task_model(output_dir, model, vocabulary, labels, config)
+    return config

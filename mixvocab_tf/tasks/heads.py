@@ -1,0 +1,208 @@
+"""Task heads on top of an encoder's outputs, and the task models built from them.
+
+The encoder is any Keras model that takes {"token_ids", "segment_ids", "padding_mask"} and
+returns {"sequence_output", "pooled_output", ...}: a keras-hub `BertBackbone` (a teacher) or a
+`StudentEncoder`. Every task model takes those three int32 inputs, so one exporter serves all:
+
+* classification / pair classification: logits [B, C] from the pooled output,
+* tagging: logits [B, L, T] at every position; training and scoring read the first
+  sub-token of each word (the alignment comes from `tagging.py`),
+* response selection: {"context_embedding", "response_embedding"} [B, D], L2-normalised,
+  from the masked mean of the sequence output; both come from one shared encoder, and the
+  training model scores a batch of contexts against the batch's responses (in-batch negatives).
+
+Example:
+>>> model = build_task_model(backbone, "classification", num_labels=7)
+>>> model({"token_ids": ids, "segment_ids": seg, "padding_mask": mask}).shape
+TensorShape([B, 7])
+"""
+
+import keras
+from keras import ops
+
+from mixvocab_tf.tasks import task_registry
+
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _initializer():
+    return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class ClassificationHead(keras.layers.Layer):
+    """Dropout and a dense layer from a pooled vector [B, H] to logits [B, C].
+
+    Example:
+    >>> ClassificationHead(num_classes=2)(pooled).shape  # [B, 2]
+    """
+
+    def __init__(self, num_classes, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.dense = keras.layers.Dense(
+            num_classes, kernel_initializer=_initializer(), dtype=self.dtype_policy,
+            name="logits")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, pooled, training=None):
+        return self.dense(self.dropout_layer(pooled, training=training))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_classes,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes, "dropout": self.dropout})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class TaggingHead(ClassificationHead):
+    """Per-token logits [B, L, T] from the sequence output [B, L, H].
+
+    The same computation as `ClassificationHead`, applied at every position; the word-level
+    tag of a word is read at its first sub-token.
+
+    Example:
+    >>> TaggingHead(num_classes=72)(sequence_output).shape  # [B, L, 72]
+    """
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class MaskedMeanPooling(keras.layers.Layer):
+    """Mean of the sequence output over the non-padding positions: [B, L, H] -> [B, H].
+
+    Example:
+    >>> MaskedMeanPooling()(sequence_output, padding_mask).shape  # [B, H]
+    """
+
+    def call(self, sequence_output, padding_mask):
+        mask = ops.cast(ops.expand_dims(padding_mask, -1), sequence_output.dtype)
+        total = ops.sum(sequence_output * mask, axis=1)
+        count = ops.maximum(ops.sum(mask, axis=1), 1.0)
+        return total / count
+
+    def compute_output_shape(self, sequence_shape, mask_shape=None):
+        return (sequence_shape[0], sequence_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class ResponseEmbeddingHead(keras.layers.Layer):
+    """Projects a pooled vector to an L2-normalised embedding [B, D].
+
+    Example:
+    >>> ResponseEmbeddingHead(embedding_dim=128)(pooled).shape  # [B, 128]
+    """
+
+    def __init__(self, embedding_dim=128, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_dim = embedding_dim
+        self.dense = keras.layers.Dense(
+            embedding_dim, kernel_initializer=_initializer(), dtype=self.dtype_policy,
+            name="projection")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, pooled):
+        embedding = ops.cast(self.dense(pooled), "float32")
+        return embedding / ops.sqrt(ops.maximum(ops.sum(embedding * embedding, -1, keepdims=True), 1e-12))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.embedding_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"embedding_dim": self.embedding_dim})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class InBatchSimilarity(keras.layers.Layer):
+    """Scaled cosine similarities of every context to every response of a batch: [B, B].
+
+    Row i's true response is column i; the other columns are the in-batch negatives, so a
+    softmax cross-entropy with labels `range(B)` trains the dual encoder.
+
+    Example:
+    >>> InBatchSimilarity(scale=20.0)(context_embedding, response_embedding).shape  # [B, B]
+    """
+
+    def __init__(self, scale=20.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, context_embedding, response_embedding):
+        return self.scale * ops.matmul(context_embedding, ops.transpose(response_embedding))
+
+    def compute_output_shape(self, context_shape, response_shape=None):
+        return (context_shape[0], context_shape[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale})
+        return config
+
+
+def encoder_inputs(prefix=""):
+    """Named int32 inputs [B, L] of the encoder (optionally prefixed, for two-tower models)."""
+    return {
+        prefix + name: keras.Input(shape=(None,), dtype="int32", name=prefix + name)
+        for name in ENCODER_INPUTS
+    }
+
+
+def build_task_model(encoder, task_type, num_labels=None, dropout=0.1, embedding_dim=128,
+                     name=None):
+    """Builds the inference model of a task around `encoder`.
+
+    Args:
+      encoder: a keras-hub `BertBackbone` or a `StudentEncoder` (shared, not copied).
+      task_type: one of `task_registry.TASK_TYPES`.
+      num_labels: classes (classification) or tags (tagging).
+      dropout: head dropout.
+      embedding_dim: response-selection embedding size.
+      name: the model's name.
+
+    Returns:
+      A functional `keras.Model` on {"token_ids", "segment_ids", "padding_mask"}.
+    """
+    inputs = encoder_inputs()
+    outputs = encoder(inputs)
+    if task_type in (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION):
+        logits = ClassificationHead(num_labels, dropout=dropout, name="classifier")(
+            outputs["pooled_output"])
+    elif task_type == task_registry.TAGGING:
+        logits = TaggingHead(num_labels, dropout=dropout, name="tagger")(
+            outputs["sequence_output"])
+    elif task_type == task_registry.RESPONSE_SELECTION:
+        pooled = MaskedMeanPooling(name="mean_pooling")(
+            outputs["sequence_output"], inputs["padding_mask"])
+        logits = {
+            "context_embedding": ResponseEmbeddingHead(embedding_dim, name="context_embedding")(pooled),
+            "response_embedding": ResponseEmbeddingHead(embedding_dim, name="response_embedding")(pooled),
+        }
+    else:
+        raise ValueError(f"unknown task type {task_type!r}; expected one of {task_registry.TASK_TYPES}")
+    return keras.Model(inputs, logits, name=name or f"{task_type}_model")
+
+
+def build_dual_encoder_trainer(task_model, scale=20.0):
+    """Wraps a response-selection task model into the two-tower in-batch training model.
+
+    Inputs are the encoder inputs prefixed "context_" and "response_"; the output is the
+    [B, B] similarity logits (labels: `range(B)`). Weights are shared with `task_model`.
+    """
+    context, response = encoder_inputs("context_"), encoder_inputs("response_")
+    strip = lambda d, prefix: {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in d.items()}
+    context_embedding = task_model(strip(context, "context_"))["context_embedding"]
+    response_embedding = task_model(strip(response, "response_"))["response_embedding"]
+    logits = InBatchSimilarity(scale, name="in_batch_similarity")(context_embedding, response_embedding)
+    return keras.Model({**context, **response}, logits, name="dual_encoder_trainer")

@@ -1,0 +1,79 @@
+"""Examples -> model inputs (NumPy arrays), one code path for training, scoring and KD.
+
+Sentences and sentence pairs go through `SingleVocabPreprocessor` (the layer the text-in
+export uses); word-tagged sentences through `WordAligner`, which gives the same ids (tested)
+plus each word's first sub-token.
+
+Example:
+>>> encoder = InputEncoder(vocabulary, lower_case=True, sequence_length=64)
+>>> features = encoder.encode_texts(["play some jazz"])
+>>> sorted(features)
+['padding_mask', 'segment_ids', 'token_ids']
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.tagging import WordAligner
+
+
+class InputEncoder:
+    """Encodes task examples with one vocabulary.
+
+    Args:
+      vocabulary: token list.
+      lower_case: the encoder's casing.
+      sequence_length: L.
+    """
+
+    def __init__(self, vocabulary, lower_case, sequence_length):
+        self.vocabulary = list(vocabulary)
+        self.lower_case = lower_case
+        self.sequence_length = sequence_length
+        self.preprocessor = SingleVocabPreprocessor(
+            self.vocabulary, lower_case=lower_case, sequence_length=sequence_length)
+        self._aligner = None
+
+    @property
+    def aligner(self):
+        if self._aligner is None:
+            self._aligner = WordAligner(self.vocabulary, self.lower_case, self.sequence_length)
+        return self._aligner
+
+    def encode_texts(self, texts, pairs=None, batch_size=1024):
+        """Encodes sentences (or sentence pairs) into int32 arrays [N, L]."""
+        chunks = []
+        for begin in range(0, len(texts), batch_size):
+            first = tf.constant(texts[begin:begin + batch_size])
+            inputs = first if pairs is None else (first, tf.constant(pairs[begin:begin + batch_size]))
+            out = self.preprocessor(inputs)
+            chunks.append({k: np.asarray(out[k]).astype(np.int32)
+                           for k in ("token_ids", "segment_ids", "padding_mask")})
+        return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+    def encode_words(self, word_lists):
+        """Encodes pre-split sentences; adds "word_starts" [N, W]."""
+        return self.aligner.encode(word_lists)
+
+    def encode_context(self, contexts):
+        """Encodes dialogue contexts keeping their end: the last turn matters most."""
+        # Words >> pieces is rare; keep at most L words from the end, the layer truncates the rest.
+        kept = [" ".join(c.split()[-self.sequence_length:]) for c in contexts]
+        return self.encode_texts(kept)
+
+    def encode_examples(self, task_type, examples):
+        """Features of `examples` for a task type (response selection: the contexts)."""
+        if task_type == task_registry.TAGGING:
+            return self.encode_words([t.split() for t in examples.texts])
+        if task_type == task_registry.PAIR_CLASSIFICATION:
+            return self.encode_texts(examples.texts, examples.text_pairs)
+        if task_type == task_registry.RESPONSE_SELECTION:
+            return self.encode_context(examples.texts)
+        return self.encode_texts(examples.texts)
+
+
+def model_inputs(features):
+    """The three encoder inputs of a feature dict."""
+    return {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")}
