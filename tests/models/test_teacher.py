@@ -210,3 +210,29 @@ def test_keras_hub_preset_of_another_model(tmp_path):
     backbone.save_to_preset(str(tmp_path))
     with pytest.raises(teacher_lib.TeacherLoadError, match="not a keras_hub BertBackbone"):
         load_teacher(str(tmp_path))
+
+
+def test_keras_hub_masked_lm_preset_keeps_its_head(data_dir, tmp_path):
+    # A task preset written by keras-hub itself (no mlm_head_config.json): the
+    # teacher's head is keras-hub's BertMaskedLM head, numerics included.
+    with open(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt")) as f:
+        vocabulary = f.read().splitlines()[:1000]
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=1000, num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=16,
+    )
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=False)
+    task = keras_hub.models.BertMaskedLM(
+        backbone, preprocessor=keras_hub.models.BertMaskedLMPreprocessor(tokenizer)
+    )
+    task.masked_lm_head._bias.assign(np.random.default_rng(0).normal(size=1000))
+    task.save_to_preset(str(tmp_path / "p"))
+    teacher = load_teacher(str(tmp_path / "p"))
+    assert teacher.lower_case is False and teacher.vocabulary == vocabulary
+    ids = np.array([[101, 500, 600, 700, 102]], "int32")
+    inputs = {"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": 1 + 0 * ids}
+    positions = np.array([[1, 3]], "int32")
+    expected = task({**inputs, "mask_positions": positions})
+    np.testing.assert_allclose(
+        teacher.masked_lm_logits(inputs, positions), expected, atol=1e-6
+    )
