@@ -30,6 +30,7 @@ Example:
 """
 
 import glob
+import json
 import os
 import re
 
@@ -198,7 +199,7 @@ def save_google_checkpoint(teacher, checkpoint_dir):
     }
     _write_text(
         os.path.join(checkpoint_dir, teacher_lib.GOOGLE_CONFIG_FILE),
-        teacher_lib.json.dumps(config, indent=2),
+        json.dumps(config, indent=2),
     )
     _write_text(
         os.path.join(checkpoint_dir, teacher_lib.VOCAB_FILE),

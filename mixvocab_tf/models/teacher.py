@@ -491,8 +491,17 @@ def _check_huggingface_shapes(path, config):
                 f"{shapes[name]} but {config_path} implies {shape}. Fix: use "
                 "the config.json released with these weights."
             )
+    if "pooler.dense.weight" not in shapes:
+        raise TeacherLoadError(
+            f"{weights_path} has no pooler (pooler.dense.*), which keras-hub's "
+            "BertBackbone needs; transformers drops it when a BertForMaskedLM is "
+            "built with add_pooling_layer=False. Fix: use the checkpoint's "
+            "BertForPreTraining/BertModel release, which has the pooler."
+        )
     layers = {
-        int(name.split(".")[2]) for name in shapes if name.startswith("encoder.layer.")
+        int(name.split(".")[2])
+        for name in shapes
+        if name.startswith("encoder.layer.")
     }
     if len(layers) != config.get("num_hidden_layers"):
         raise TeacherLoadError(
@@ -606,7 +615,8 @@ def _load_keras_hub_preset(path):
     except Exception as error:
         raise TeacherLoadError(
             f"keras-hub could not load the preset {path} "
-            f"({type(error).__name__}: {_first_line(error)}). Fix: check that its weights "
+            f"({type(error).__name__}: {_first_line(error)}). Fix: check "
+            "that its weights "
             f"match {config_path}, or save the preset again."
         ) from error
 

@@ -90,7 +90,8 @@ def test_binary_round_trip(tiny_teacher, google_dir, tmp_path):
     inputs = tiny_inputs()
     expected = tiny_teacher.backbone(inputs)
     for key in ("sequence_output", "pooled_output"):
-        diff = np.abs(np.asarray(converted.backbone(inputs)[key]) - np.asarray(expected[key]))
+        actual = np.asarray(converted.backbone(inputs)[key])
+        diff = np.abs(actual - np.asarray(expected[key]))
         assert diff.max() <= 1e-5
     positions = np.array([[1, 4], [2, 3], [5, 6]], "int32")
     diff = np.abs(
@@ -129,7 +130,9 @@ def test_bad_checkpoint_dir_is_one_clear_line(tool, tmp_path, capsys):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "vocab.txt").write_text("[PAD]\n")
     code = run_main(
-        tool, f"--checkpoint_dir={tmp_path / 'ckpt'}", f"--output_dir={tmp_path / 'out'}"
+        tool,
+        f"--checkpoint_dir={tmp_path / 'ckpt'}",
+        f"--output_dir={tmp_path / 'out'}",
     )
     err = capsys.readouterr().err
     assert code == 1
