@@ -25,6 +25,7 @@ setuptools.setup(
         # tensorflow-model-optimization 0.8.x requires absl-py<2.
         "absl-py>=1.0,<2",
         "tensorflow-datasets>=4.9,<5",
+        "tensorboard>=2.18",
         "ai-edge-litert>=1.2,<3",
         "safetensors>=0.4",
         "numpy>=1.26",

@@ -1,0 +1,275 @@
+"""Stage II: distil the Stage I teacher into a small-vocabulary student."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+from keras_hub.layers import MaskedLMHead
+
+from mixvocab_tf.distillation import losses
+
+PROJECTIONS = ("down", "up")
+
+
+def initialize_student_embeddings(student, teacher):
+    """Copies the Stage I student table `E_s` into the student's word embeddings.
+
+    Args:
+      student: a `StudentEncoder` whose token-embedding width (its
+        `embedding_dim`, else `hidden_dim`) equals the teacher's `d`.
+      teacher: the Stage I `MixedVocabTeacher`.
+
+    Raises:
+      ValueError: when the vocabulary sizes or widths differ, naming the fix.
+    """
+    table = teacher.student_embedding.embeddings
+    target = student.token_embedding.embeddings
+    if tuple(table.shape) != tuple(target.shape):
+        raise ValueError(
+            f"The Stage I student table is {tuple(table.shape)} but the student's word "
+            f"embedding is {tuple(target.shape)}. Fix: build the student with the Stage I "
+            f"vocabulary (vocabulary_size={table.shape[0]}) and "
+            f"embedding_dim={table.shape[1]} (a factorised embedding when it differs "
+            "from the hidden size)."
+        )
+    target.assign(table)
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class Distiller(keras.Model):
+    """Stage II distillation: a frozen Stage I teacher and a `StudentEncoder`.
+
+    Both read the same student-segmented text, so positions line up. Input is
+    the dict of `SingleVocabPreprocessor(student_vocab, masking_rate=0.15)`:
+    student ids, `segment_ids`, `padding_mask`, `mask_positions`, `mask_ids`,
+    `mask_weights`. The teacher reads the same ids moved into its joint space
+    (`+ V_t`). The loss is the weighted sum of
+    1. `mlm_weight` x the student's masked-LM cross-entropy;
+    2. `kd_weight` x KL between the teacher's and the student's student-vocabulary
+       MLM distributions at masked positions, at `temperature`;
+    3. `hidden_weight` x hidden-state MSE through ONE projection shared by all
+       layers (`"down"`: teacher D -> student H; `"up"`: H -> D), on a uniform
+       layer map;
+    4. `attention_weight` x attention KL (head-averaged when head counts differ).
+
+    Keras' own `keras.distillation.Distiller` assumes teacher and student take
+    the same inputs, averages losses over all outputs and has no trainable
+    shared projection; this class keeps its `fit`-driven shape but not its code.
+
+    Args:
+      teacher: a Stage I `MixedVocabTeacher`; frozen here.
+      student: a `StudentEncoder` over the student vocabulary (built with
+        `output_attention_scores=True` for `attention_weight > 0`).
+      mlm_weight, kd_weight, hidden_weight, attention_weight: loss weights.
+      temperature: logit-distillation temperature.
+      projection: `"down"` or `"up"`.
+
+    Example:
+    ```python
+    distiller = Distiller(stage1_teacher, StudentEncoder.from_size("6x128", 5000))
+    distiller.compile(optimizer=keras.optimizers.AdamW(5e-4))
+    distiller.fit(text_dataset.map(student_preprocessor), steps_per_epoch=100)
+    ```
+    """
+
+    def __init__(
+        self,
+        teacher,
+        student,
+        mlm_weight=1.0,
+        kd_weight=1.0,
+        hidden_weight=1.0,
+        attention_weight=0.0,
+        temperature=1.0,
+        projection="down",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if projection not in PROJECTIONS:
+            raise ValueError(f"projection={projection!r}; choose 'down' or 'up'.")
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature} must be positive.")
+        if student.vocabulary_size != teacher.student_vocabulary_size:
+            raise ValueError(
+                f"The student has a {student.vocabulary_size}-token vocabulary but the "
+                f"Stage I teacher was trained on {teacher.student_vocabulary_size} student "
+                "tokens. Fix: use the Stage I student vocabulary."
+            )
+        if attention_weight > 0 and not student.output_attention_scores:
+            raise ValueError(
+                "attention_weight > 0 needs a student built with output_attention_scores=True."
+            )
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.student = student
+        self.mlm_weight = mlm_weight
+        self.kd_weight = kd_weight
+        self.hidden_weight = hidden_weight
+        self.attention_weight = attention_weight
+        self.temperature = temperature
+        self.projection = projection
+        teacher_dim = teacher.backbone.hidden_dim
+        student_dim = student.hidden_dim
+        self.student_mlm_head = MaskedLMHead(
+            token_embedding=student.token_embedding,
+            intermediate_activation="gelu",
+            layer_norm_epsilon=1e-12,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype=student.dtype_policy,
+            name="student_mlm_head",
+        )
+        self.student_mlm_head.build((None, None, student_dim))
+        self.hidden_projection = keras.layers.Dense(
+            student_dim if projection == "down" else teacher_dim,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype=student.dtype_policy,
+            name="hidden_projection",
+        )
+        self.hidden_projection.build((None, None, teacher_dim if projection == "down" else student_dim))
+        self.layer_map = losses.uniform_layer_map(
+            student.num_layers, len(teacher.backbone.transformer_layers)
+        )
+        self._trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in (
+                "loss",
+                "mlm_loss",
+                "mlm_accuracy",
+                "kd_loss",
+                "hidden_loss",
+                "attention_loss",
+                "teacher_mlm_accuracy",
+            )
+        }
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def teacher_inputs(self, inputs):
+        """Moves student ids into the teacher's joint id space (padding stays 0)."""
+        offset = self.teacher.teacher_vocabulary_size
+        ids = inputs["token_ids"]
+        return {
+            "token_ids": ops.where(ops.cast(inputs["padding_mask"], "bool"), ids + offset, 0),
+            "segment_ids": inputs["segment_ids"],
+            "padding_mask": inputs["padding_mask"],
+            "mask_positions": inputs["mask_positions"],
+        }
+
+    def call(self, inputs, training=False):
+        student_outputs = self.student(
+            {k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+            training=training,
+        )
+        student_outputs = dict(student_outputs)
+        student_outputs["mlm_logits"] = self.student_mlm_head(
+            student_outputs["sequence_output"], mask_positions=inputs["mask_positions"]
+        )
+        return student_outputs
+
+    def compute_losses(self, inputs, training=False):
+        """Every loss term and metric for one batch, as a dict of scalars."""
+        outputs = self(inputs, training=training)
+        labels, weights = inputs["mask_ids"], inputs["mask_weights"]
+        padding_mask = inputs["padding_mask"]
+        zero = ops.convert_to_tensor(0.0, "float32")
+        terms = {
+            "mlm_loss": losses.masked_lm_loss(labels, outputs["mlm_logits"], weights),
+            "mlm_accuracy": losses.masked_lm_accuracy(labels, outputs["mlm_logits"], weights),
+            "teacher_mlm_accuracy": zero,
+            "kd_loss": zero,
+            "hidden_loss": zero,
+            "attention_loss": zero,
+        }
+        if self.kd_weight == self.hidden_weight == self.attention_weight == 0:
+            # The MLM-only baseline: no teacher forward pass.
+            terms["loss"] = self.mlm_weight * terms["mlm_loss"]
+            return terms
+        teacher_outputs = self.teacher(
+            self.teacher_inputs(inputs),
+            training=False,
+            return_attention_scores=self.attention_weight > 0,
+        )
+        teacher_outputs = {k: ops.stop_gradient(v) for k, v in teacher_outputs.items()}
+        terms["teacher_mlm_accuracy"] = losses.masked_lm_accuracy(
+            labels, teacher_outputs["student_logits"], weights
+        )
+        terms["kd_loss"] = losses.logit_distillation_loss(
+            teacher_outputs["student_logits"], outputs["mlm_logits"], weights, self.temperature
+        )
+        hidden = 0.0
+        for student_index, teacher_index in self.layer_map:
+            teacher_hidden = teacher_outputs["hidden_states"][:, teacher_index]
+            student_hidden = outputs["hidden_states"][:, student_index]
+            if self.projection == "down":
+                teacher_hidden = self.hidden_projection(teacher_hidden)
+            else:
+                student_hidden = self.hidden_projection(student_hidden)
+            hidden += losses.hidden_state_loss(teacher_hidden, student_hidden, padding_mask)
+        terms["hidden_loss"] = hidden / len(self.layer_map)
+        attention = 0.0
+        if self.attention_weight > 0:
+            # Attention of transformer layers: hidden index i >= 1 is layer i - 1.
+            pairs = [(s - 1, t - 1) for s, t in self.layer_map if s > 0]
+            for student_layer, teacher_layer in pairs:
+                attention += losses.attention_loss(
+                    teacher_outputs["attention_scores"][:, teacher_layer],
+                    outputs["attention_scores"][:, student_layer],
+                    padding_mask,
+                )
+            attention = attention / len(pairs)
+        terms["attention_loss"] = ops.convert_to_tensor(attention, "float32")  # 0.0 when off
+        terms["loss"] = (
+            self.mlm_weight * terms["mlm_loss"]
+            + self.kd_weight * terms["kd_loss"]
+            + self.hidden_weight * terms["hidden_loss"]
+            + self.attention_weight * terms["attention_loss"]
+        )
+        return terms
+
+    def _update_metrics(self, terms):
+        for name, tracker in self._trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(data, training=True)
+            # Each replica averages its own batch; gradients are summed across replicas.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = self.optimizer.scale_loss(terms["loss"] / replicas)
+        # The pooler is not on any Stage II path; skip variables without gradients.
+        pairs = [
+            (g, v)
+            for g, v in zip(tape.gradient(scaled_loss, self.trainable_variables), self.trainable_variables)
+            if g is not None
+        ]
+        self.optimizer.apply(*zip(*pairs))
+        return self._update_metrics(terms)
+
+    def test_step(self, data):
+        return self._update_metrics(self.compute_losses(data, training=False))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "teacher": keras.saving.serialize_keras_object(self.teacher),
+                "student": keras.saving.serialize_keras_object(self.student),
+                "mlm_weight": self.mlm_weight,
+                "kd_weight": self.kd_weight,
+                "hidden_weight": self.hidden_weight,
+                "attention_weight": self.attention_weight,
+                "temperature": self.temperature,
+                "projection": self.projection,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
+        config["student"] = keras.saving.deserialize_keras_object(config["student"])
+        return cls(**config)
+

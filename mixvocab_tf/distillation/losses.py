@@ -1,0 +1,87 @@
+"""Stage II loss terms, each a plain function of tensors.
+
+Masked positions carry weights (0 for padding predictions) and hidden states a
+padding mask, so every term is a weighted mean over real positions only. That
+is why these are not `keras.distillation`'s `LogitsDistillation` /
+`FeatureDistillation`: those average over every output position and have no
+place for the trainable shared projection.
+"""
+
+import keras
+from keras import ops
+
+
+def _weighted_mean(values, weights):
+    weights = ops.cast(weights, "float32")
+    return ops.sum(ops.cast(values, "float32") * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+def masked_lm_loss(labels, logits, weights):
+    """Cross-entropy at masked positions. `labels`/`weights` `[B, P]`, `logits` `[B, P, V]`."""
+    loss = keras.losses.sparse_categorical_crossentropy(
+        labels, ops.cast(logits, "float32"), from_logits=True
+    )
+    return _weighted_mean(loss, weights)
+
+
+def masked_lm_accuracy(labels, logits, weights):
+    correct = ops.cast(ops.argmax(logits, axis=-1), "int32") == ops.cast(labels, "int32")
+    return _weighted_mean(ops.cast(correct, "float32"), weights)
+
+
+def logit_distillation_loss(teacher_logits, student_logits, weights, temperature=1.0):
+    """KL(teacher || student) of the softened distributions, times `T^2`.
+
+    Args:
+      teacher_logits: `[B, P, V]`.
+      student_logits: `[B, P, V]`, over the same vocabulary.
+      weights: `[B, P]`.
+      temperature: the softmax temperature `T`.
+    """
+    t = ops.cast(teacher_logits, "float32") / temperature
+    s = ops.cast(student_logits, "float32") / temperature
+    teacher_log_probs = ops.log_softmax(t, axis=-1)
+    kl = ops.sum(
+        ops.exp(teacher_log_probs) * (teacher_log_probs - ops.log_softmax(s, axis=-1)), axis=-1
+    )
+    return _weighted_mean(kl, weights) * temperature**2
+
+
+def hidden_state_loss(teacher_hidden, student_hidden, padding_mask):
+    """Mean squared error over real tokens. Hidden states `[B, L, H]`, mask `[B, L]`."""
+    error = ops.mean(
+        ops.square(ops.cast(teacher_hidden, "float32") - ops.cast(student_hidden, "float32")),
+        axis=-1,
+    )
+    return _weighted_mean(error, padding_mask)
+
+
+def attention_loss(teacher_scores, student_scores, padding_mask):
+    """KL between attention distributions of real query tokens.
+
+    Scores are `[B, heads, L, L]` probabilities. With different head counts the
+    distributions are averaged over heads first (head-averaged attention).
+    """
+    teacher_scores = ops.cast(teacher_scores, "float32")
+    student_scores = ops.cast(student_scores, "float32")
+    if teacher_scores.shape[1] != student_scores.shape[1]:
+        teacher_scores = ops.mean(teacher_scores, axis=1, keepdims=True)
+        student_scores = ops.mean(student_scores, axis=1, keepdims=True)
+    eps = 1e-9
+    kl = ops.sum(
+        teacher_scores * (ops.log(teacher_scores + eps) - ops.log(student_scores + eps)), axis=-1
+    )  # [B, heads, L]
+    weights = ops.broadcast_to(ops.expand_dims(padding_mask, 1), ops.shape(kl))
+    return _weighted_mean(kl, weights)
+
+
+def uniform_layer_map(student_layers, teacher_layers):
+    """Pairs student layer `i` with teacher layer `floor(i * L_t / L_s)`.
+
+    Index 0 is the embedding output on both sides and the last layers always
+    pair; a deeper student maps several layers to one teacher layer.
+
+    Returns:
+      A list of `(student_index, teacher_index)` over hidden-state indices.
+    """
+    return [(i, (i * teacher_layers) // student_layers) for i in range(student_layers + 1)]

@@ -1,0 +1,220 @@
+"""Stage II as a run: distil a student from a Stage I export, resumably.
+
+A Stage II run directory holds `flags.json`, `checkpoints/`, `logs/` and, when
+training is done, `export/`, the student directory that fine-tuning reads:
+`student.keras` (a `StudentEncoder`), `vocab.txt` and `config.json`
+(`lower_case`, `sequence_length`, sizes and final metrics).
+"""
+
+import json
+import os
+
+import keras
+
+from mixvocab_tf.distillation.distiller import Distiller
+from mixvocab_tf.distillation.distiller import initialize_student_embeddings
+from mixvocab_tf.models.student_encoder import STUDENT_SIZES
+from mixvocab_tf.models.student_encoder import StudentEncoder
+from mixvocab_tf.models.teacher_training import EXPORT_DIR
+from mixvocab_tf.models.teacher_training import load_stage1
+from mixvocab_tf.models.teacher_training import write_directory_atomic
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
+from mixvocab_tf.training.checkpointing import fit_resumable
+from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.run_setup import prepare_model_dir
+from mixvocab_tf.training.run_setup import set_precision
+from mixvocab_tf.training.run_setup import write_json_atomic
+from mixvocab_tf.training.strategy import get_strategy
+from mixvocab_tf.training.text_data import resolve_text_files
+from mixvocab_tf.training.text_data import text_line_dataset
+from mixvocab_tf.vocab.vocabulary import Vocabulary
+
+
+class StudentDirectoryError(ValueError):
+    """A student directory is missing files."""
+
+
+def build_student(student_vocabulary_size, stage1_embedding_dim, student_size=None, **sizes):
+    """A `StudentEncoder` of a named or explicit size, factorised when `d != H`.
+
+    Args:
+      student_vocabulary_size: `V_s`.
+      stage1_embedding_dim: `d` of the Stage I student table.
+      student_size: a name from `STUDENT_SIZES`, or `None` for explicit sizes.
+      **sizes: `num_layers`, `hidden_dim`, `num_heads`, `intermediate_dim`,
+        and any other `StudentEncoder` argument.
+    """
+    if student_size is not None:
+        if student_size not in STUDENT_SIZES:
+            raise ValueError(
+                f"Unknown --student_size {student_size!r}; choose one of {sorted(STUDENT_SIZES)}."
+            )
+        named = STUDENT_SIZES[student_size]
+        sizes = {
+            "num_layers": named.num_layers,
+            "hidden_dim": named.hidden_dim,
+            "num_heads": named.num_heads,
+            "intermediate_dim": named.intermediate_dim,
+            **{k: v for k, v in sizes.items() if v is not None},
+        }
+    embedding_dim = None if stage1_embedding_dim == sizes["hidden_dim"] else stage1_embedding_dim
+    return StudentEncoder(
+        vocabulary_size=student_vocabulary_size, embedding_dim=embedding_dim, **sizes
+    )
+
+
+def distill_student(
+    teacher_dir,
+    train_files,
+    model_dir,
+    eval_files=None,
+    student_size="6x128",
+    num_layers=None,
+    hidden_dim=None,
+    num_heads=None,
+    intermediate_dim=None,
+    mlm_weight=1.0,
+    kd_weight=1.0,
+    hidden_weight=1.0,
+    attention_weight=0.0,
+    temperature=1.0,
+    projection="down",
+    init_from_teacher=True,
+    sequence_length=128,
+    batch_size=32,
+    train_steps=10_000,
+    steps_per_loop=500,
+    eval_steps=20,
+    learning_rate=5e-4,
+    warmup_fraction=0.1,
+    masking_rate=0.15,
+    max_predictions=20,
+    strategy="default",
+    mixed_precision=None,
+    seed=0,
+    verbose="auto",
+):
+    """Runs Stage II and writes the student directory `model_dir/export`.
+
+    With `kd_weight = hidden_weight = attention_weight = 0` and
+    `init_from_teacher=False` this trains the same student with MLM alone,
+    the baseline the method is measured against.
+
+    Returns:
+      A dict: the export directory, final metrics and the training history.
+    """
+    config = {k: v for k, v in locals().items() if k != "verbose"}
+    files = resolve_text_files(train_files)
+    eval_file_list = resolve_text_files(eval_files) if eval_files else None
+    stage1 = load_stage1(teacher_dir)
+    vocabulary = stage1.student_vocabulary
+    lower_case = stage1.config["lower_case"]
+    prepare_model_dir(model_dir, config)
+    set_precision(mixed_precision)
+    keras.utils.set_random_seed(seed)
+
+    def preprocessor(layer_seed):
+        return SingleVocabPreprocessor(
+            vocabulary,
+            lower_case=lower_case,
+            sequence_length=sequence_length,
+            masking_rate=masking_rate,
+            max_predictions=max_predictions,
+            seed=layer_seed,
+        )
+
+    dataset = text_line_dataset(files, batch_size, preprocessor(seed), seed=seed)
+    eval_dataset = None
+    if eval_file_list:
+        eval_dataset = text_line_dataset(
+            eval_file_list, batch_size, preprocessor(seed + 1), shuffle=False, repeat=True
+        )
+    with get_strategy(strategy).scope():
+        teacher = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(stage1.model)
+        )
+        teacher.set_weights(stage1.model.get_weights())
+        student = build_student(
+            vocabulary.size,
+            stage1.config["student_embedding_dim"],
+            student_size,
+            num_layers=num_layers,
+            hidden_dim=hidden_dim,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            output_attention_scores=attention_weight > 0,
+        )
+        if init_from_teacher:
+            initialize_student_embeddings(student, teacher)
+        distiller = Distiller(
+            teacher,
+            student,
+            mlm_weight=mlm_weight,
+            kd_weight=kd_weight,
+            hidden_weight=hidden_weight,
+            attention_weight=attention_weight,
+            temperature=temperature,
+            projection=projection,
+        )
+        distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction))
+        distiller.compute_losses(next(iter(dataset)))
+        distiller.optimizer.build(distiller.trainable_variables)
+    history = fit_resumable(
+        distiller,
+        dataset,
+        train_steps,
+        model_dir,
+        steps_per_loop=steps_per_loop,
+        eval_dataset=eval_dataset,
+        eval_steps=eval_steps if eval_dataset is not None else None,
+        verbose=verbose,
+    )
+    metrics = {k: float(v[-1]) for k, v in history.history.items() if v}
+
+    def write(tmp):
+        save_student_directory(
+            tmp,
+            student,
+            vocabulary,
+            {
+                "lower_case": lower_case,
+                "sequence_length": sequence_length,
+                "student_size": student_size,
+                "num_layers": student.num_layers,
+                "hidden_dim": student.hidden_dim,
+                "parameters": int(student.count_params()),
+                "teacher_dir": str(teacher_dir),
+                "train_steps": int(distiller.optimizer.iterations.numpy()),
+                "final_metrics": metrics,
+            },
+        )
+
+    export_dir = os.path.join(model_dir, EXPORT_DIR)
+    if metrics or not os.path.isdir(export_dir):
+        write_directory_atomic(export_dir, write)
+    return {"export_dir": export_dir, "metrics": metrics, "history": history.history}
+
+
+def save_student_directory(directory, student, vocabulary, config):
+    """Writes `student.keras`, `vocab.txt` and `config.json` into `directory`."""
+    os.makedirs(directory, exist_ok=True)
+    student.save(os.path.join(directory, "student.keras"))
+    vocabulary.save(os.path.join(directory, "vocab.txt"))
+    write_json_atomic(os.path.join(directory, "config.json"), config)
+
+
+def load_student_directory(directory):
+    """Loads a student directory: `(StudentEncoder, Vocabulary, config dict)`."""
+    if os.path.isdir(os.path.join(directory, EXPORT_DIR)):
+        directory = os.path.join(directory, EXPORT_DIR)
+    for name in ("student.keras", "vocab.txt", "config.json"):
+        if not os.path.isfile(os.path.join(directory, name)):
+            raise StudentDirectoryError(
+                f"{os.path.join(directory, name)} is missing: not a student directory. Fix: "
+                "point at a finished tools/distill_student.py --model_dir."
+            )
+    with open(os.path.join(directory, "config.json")) as f:
+        config = json.load(f)
+    vocabulary = Vocabulary.load(os.path.join(directory, "vocab.txt"), config["lower_case"])
+    student = keras.saving.load_model(os.path.join(directory, "student.keras"))
+    return student, vocabulary, config

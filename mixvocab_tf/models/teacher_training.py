@@ -1,0 +1,229 @@
+"""Stage I as a run: train a `MixedVocabTeacher`, resumably, and export it.
+
+A Stage I run directory holds `flags.json`, `checkpoints/`, `logs/` and, when
+training is done, `export/`: `teacher.keras` (the `MixedVocabTeacher`),
+`teacher_vocab.txt`, `student_vocab.txt` and `stage1_config.json`. Stage II
+reads `export/` through `load_stage1`.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
+from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.preprocessing.mixed_vocab_preprocessor import MixedVocabPreprocessor
+from mixvocab_tf.training.callbacks import PsvRamp
+from mixvocab_tf.training.checkpointing import fit_resumable
+from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.run_setup import prepare_model_dir
+from mixvocab_tf.training.run_setup import set_precision
+from mixvocab_tf.training.run_setup import write_json_atomic
+from mixvocab_tf.training.strategy import get_strategy
+from mixvocab_tf.training.text_data import resolve_text_files
+from mixvocab_tf.training.text_data import text_line_dataset
+from mixvocab_tf.vocab.vocabulary import Vocabulary
+
+EXPORT_DIR = "export"
+# Held-out evaluation mixes both vocabularies evenly, whatever the ramp is at.
+EVAL_P_SV = 0.5
+
+
+class Stage1Error(ValueError):
+    """A Stage I directory is missing or inconsistent."""
+
+
+def write_directory_atomic(directory, write_fn):
+    """Calls `write_fn(tmp_dir)`, then renames `tmp_dir` to `directory`.
+
+    A failure leaves no partial `directory`; an existing one is replaced only
+    after the new one is complete.
+    """
+    parent = os.path.dirname(os.path.abspath(directory))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(directory) + ".")
+    try:
+        write_fn(tmp)
+        if os.path.exists(directory):
+            old = tmp + ".old"
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def train_teacher(
+    teacher,
+    student_vocab,
+    train_files,
+    model_dir,
+    eval_files=None,
+    p_sv_start=0.1,
+    p_sv_end=1.0,
+    student_embedding_dim=128,
+    sequence_length=128,
+    batch_size=32,
+    train_steps=10_000,
+    steps_per_loop=500,
+    eval_steps=20,
+    learning_rate=5e-5,
+    warmup_fraction=0.1,
+    masking_rate=0.15,
+    max_predictions=20,
+    whole_word_masking=False,
+    strategy="default",
+    mixed_precision=None,
+    seed=0,
+    verbose="auto",
+):
+    """Runs Stage I and writes `model_dir/export`. Resumes a killed run.
+
+    Args:
+      teacher: any path `load_teacher` reads (HF, keras-hub preset, Google checkpoint).
+      student_vocab: the Stage 0 vocab.txt.
+      train_files: text files or globs, one document or sentence a line.
+      model_dir: the run directory.
+      eval_files: held-out text for per-loop evaluation (`None`: none).
+      p_sv_start, p_sv_end: the linear p_sv ramp over `train_steps`.
+      student_embedding_dim: `d`, the student table width (the student's
+        hidden size or its factorised embedding width).
+      sequence_length, batch_size, train_steps, steps_per_loop, eval_steps:
+        sizes; `batch_size` is global (split over replicas).
+      learning_rate, warmup_fraction: AdamW peak rate and warm-up share.
+      masking_rate, max_predictions, whole_word_masking: MLM masking.
+      strategy: `default|mirrored|multi_worker|tpu`.
+      mixed_precision: `None`, `"mixed_float16"` or `"mixed_bfloat16"`.
+      seed: masking, word choice and shuffling seed.
+      verbose: `fit` verbosity.
+
+    Returns:
+      A dict: the export directory, final metrics and the training history.
+    """
+    config = {k: v for k, v in locals().items() if k != "verbose"}
+    # Fail before training on bad inputs.
+    files = resolve_text_files(train_files)
+    eval_file_list = resolve_text_files(eval_files) if eval_files else None
+    loaded = load_teacher(teacher)
+    student_vocabulary = Vocabulary.load(student_vocab, lower_case=loaded.lower_case)
+    prepare_model_dir(model_dir, config)
+    set_precision(mixed_precision)
+    keras.utils.set_random_seed(seed)
+
+    def preprocessor(p_sv, layer_seed):
+        return MixedVocabPreprocessor(
+            loaded.vocabulary,
+            student_vocabulary,
+            lower_case=loaded.lower_case,
+            sequence_length=sequence_length,
+            p_sv=p_sv,
+            masking_rate=masking_rate,
+            max_predictions=max_predictions,
+            whole_word_masking=whole_word_masking,
+            seed=layer_seed,
+        )
+
+    train_preprocessor = preprocessor(p_sv_start, seed)
+    dataset = text_line_dataset(files, batch_size, train_preprocessor, seed=seed)
+    eval_dataset = None
+    if eval_file_list:
+        eval_dataset = text_line_dataset(
+            eval_file_list, batch_size, preprocessor(EVAL_P_SV, seed + 1), shuffle=False, repeat=True
+        )
+    with get_strategy(strategy).scope():
+        # The teacher was loaded outside the scope; rebuild its variables inside it.
+        backbone = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(loaded.backbone)
+        )
+        backbone.set_weights(loaded.backbone.get_weights())
+        model = MixedVocabTeacher(
+            backbone,
+            student_vocabulary_size=student_vocabulary.size,
+            student_embedding_dim=student_embedding_dim,
+            masked_lm_head=loaded.masked_lm_head,
+        )
+        model.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction))
+        model(next(iter(dataset)))
+        model.optimizer.build(model.trainable_variables)
+    ramp = PsvRamp(train_preprocessor.p_sv, p_sv_start, p_sv_end, train_steps)
+    history = fit_resumable(
+        model,
+        dataset,
+        train_steps,
+        model_dir,
+        steps_per_loop=steps_per_loop,
+        eval_dataset=eval_dataset,
+        eval_steps=eval_steps if eval_dataset is not None else None,
+        callbacks=[ramp],
+        verbose=verbose,
+    )
+    metrics = {k: float(v[-1]) for k, v in history.history.items() if v}
+
+    def write(tmp):
+        model.save(os.path.join(tmp, "teacher.keras"))
+        Vocabulary(loaded.vocabulary, loaded.lower_case).save(os.path.join(tmp, "teacher_vocab.txt"))
+        student_vocabulary.save(os.path.join(tmp, "student_vocab.txt"))
+        write_json_atomic(
+            os.path.join(tmp, "stage1_config.json"),
+            {
+                "lower_case": loaded.lower_case,
+                "teacher_vocabulary_size": len(loaded.vocabulary),
+                "student_vocabulary_size": student_vocabulary.size,
+                "student_embedding_dim": student_embedding_dim,
+                "sequence_length": sequence_length,
+                "teacher": str(teacher),
+                "train_steps": int(model.optimizer.iterations.numpy()),
+                "final_metrics": metrics,
+            },
+        )
+
+    export_dir = os.path.join(model_dir, EXPORT_DIR)
+    if metrics or not os.path.isdir(export_dir):
+        write_directory_atomic(export_dir, write)
+    return {"export_dir": export_dir, "metrics": metrics, "history": history.history}
+
+
+class Stage1Teacher:
+    """A loaded Stage I export: the model and both vocabularies."""
+
+    def __init__(self, model, teacher_vocabulary, student_vocabulary, config):
+        self.model = model
+        self.teacher_vocabulary = teacher_vocabulary
+        self.student_vocabulary = student_vocabulary
+        self.config = config
+
+
+def load_stage1(directory):
+    """Loads a Stage I export (`model_dir` or `model_dir/export`).
+
+    Raises:
+      Stage1Error: when files are missing or the vocabularies disagree with the model.
+    """
+    if os.path.isdir(os.path.join(directory, EXPORT_DIR)):
+        directory = os.path.join(directory, EXPORT_DIR)
+    needed = ["teacher.keras", "teacher_vocab.txt", "student_vocab.txt", "stage1_config.json"]
+    for name in needed:
+        if not os.path.isfile(os.path.join(directory, name)):
+            raise Stage1Error(
+                f"{os.path.join(directory, name)} is missing: {directory} is not a finished "
+                "Stage I directory. Fix: point at a tools/train_teacher.py --model_dir whose "
+                "run completed."
+            )
+    with open(os.path.join(directory, "stage1_config.json")) as f:
+        config = json.load(f)
+    lower_case = config["lower_case"]
+    teacher_vocabulary = Vocabulary.load(os.path.join(directory, "teacher_vocab.txt"), lower_case)
+    student_vocabulary = Vocabulary.load(os.path.join(directory, "student_vocab.txt"), lower_case)
+    model = keras.saving.load_model(os.path.join(directory, "teacher.keras"))
+    if model.student_vocabulary_size != student_vocabulary.size:
+        raise Stage1Error(
+            f"{directory}: the teacher has {model.student_vocabulary_size} student tokens but "
+            f"student_vocab.txt has {student_vocabulary.size}. Fix: rerun Stage I."
+        )
+    return Stage1Teacher(model, teacher_vocabulary, student_vocabulary, config)

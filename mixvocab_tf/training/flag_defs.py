@@ -1,0 +1,49 @@
+"""The absl flags every training binary shares (Stage I and Stage II)."""
+
+from absl import flags
+
+from mixvocab_tf.training.strategy import STRATEGIES
+
+_NAMES = (
+    "train_files",
+    "eval_files",
+    "model_dir",
+    "sequence_length",
+    "batch_size",
+    "train_steps",
+    "steps_per_loop",
+    "eval_steps",
+    "learning_rate",
+    "warmup_fraction",
+    "masking_rate",
+    "max_predictions",
+    "strategy",
+    "mixed_precision",
+    "seed",
+)
+
+
+def define_training_flags(learning_rate):
+    """Defines the shared flags; `learning_rate` is the binary's default."""
+    flags.DEFINE_list("train_files", None, "Text files or globs, one document or sentence a line.")
+    flags.DEFINE_list("eval_files", None, "Held-out text files or globs for per-loop evaluation.")
+    flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, logs, flags.json, export/.")
+    flags.DEFINE_integer("sequence_length", 128, "Tokens per sequence, [CLS] and [SEP] included.")
+    flags.DEFINE_integer("batch_size", 32, "Global batch size (split over replicas).")
+    flags.DEFINE_integer("train_steps", 10_000, "Optimizer steps.")
+    flags.DEFINE_integer("steps_per_loop", 500, "Steps between checkpoints and evaluations.")
+    flags.DEFINE_integer("eval_steps", 20, "Evaluation batches per loop.")
+    flags.DEFINE_float("learning_rate", learning_rate, "Peak AdamW learning rate.")
+    flags.DEFINE_float("warmup_fraction", 0.1, "Share of steps in linear warm-up.")
+    flags.DEFINE_float("masking_rate", 0.15, "Share of tokens masked for the MLM.")
+    flags.DEFINE_integer("max_predictions", 20, "Most masked tokens per sequence.")
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy.")
+    flags.DEFINE_enum(
+        "mixed_precision", None, ["mixed_float16", "mixed_bfloat16"], "Mixed-precision policy."
+    )
+    flags.DEFINE_integer("seed", 0, "Seed for masking, word choices and shuffling.")
+
+
+def training_kwargs(flag_values):
+    """The shared flags as keyword arguments of the stage runners."""
+    return {name: flag_values[name].value for name in _NAMES}

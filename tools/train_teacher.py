@@ -1,0 +1,43 @@
+"""Stage I: teach a pretrained BERT the student vocabulary (mixed-vocabulary MLM).
+
+Example:
+  python tools/train_teacher.py --teacher=/path/to/bert --student_vocab=vocab.txt \
+      --train_files='corpus/*.txt' --model_dir=runs/stage1 --train_steps=2000
+
+Rerunning the same command resumes from the last checkpoint.
+"""
+
+import json
+
+from absl import app
+from absl import flags
+
+from mixvocab_tf.training import flag_defs
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("teacher", None, "A BERT: Hugging Face dir, keras-hub preset or Google checkpoint dir.")
+flags.DEFINE_string("student_vocab", None, "The student vocab.txt (tools/learn_vocab.py).")
+flags.DEFINE_float("p_sv_start", 0.1, "Share of words segmented with the student vocabulary at step 0.")
+flags.DEFINE_float("p_sv_end", 1.0, "... at the last step (linear ramp).")
+flags.DEFINE_integer("student_embedding_dim", 128, "Width d of the student embedding table.")
+flag_defs.define_training_flags(learning_rate=5e-5)
+flags.mark_flags_as_required(["teacher", "student_vocab", "train_files", "model_dir"])
+
+
+def main(argv):
+    del argv
+    from mixvocab_tf.models.teacher_training import train_teacher
+
+    result = train_teacher(
+        teacher=FLAGS.teacher,
+        student_vocab=FLAGS.student_vocab,
+        p_sv_start=FLAGS.p_sv_start,
+        p_sv_end=FLAGS.p_sv_end,
+        student_embedding_dim=FLAGS.student_embedding_dim,
+        **flag_defs.training_kwargs(FLAGS),
+    )
+    print(json.dumps({"export_dir": result["export_dir"], "metrics": result["metrics"]}, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)
