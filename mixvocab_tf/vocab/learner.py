@@ -158,6 +158,7 @@ def learn_vocabulary(
     lo, hi = 1.0, float(max(c for _, c in filtered))
     tried = {}
     best = None
+    above = None  # the smallest vocabulary larger than the accepted range
     for _ in range(max_search_steps):
         thresh = max(1, int(round(math.sqrt(lo * hi))))
         if thresh in tried:
@@ -169,6 +170,8 @@ def learn_vocabulary(
             best = tokens
         if low_size <= len(tokens) <= high_size:
             return tokens
+        if len(tokens) > high_size and (above is None or len(tokens) < len(above)):
+            above = tokens
         if len(tokens) > vocab_size:
             lo = thresh
         else:
@@ -176,10 +179,10 @@ def learn_vocabulary(
         if hi - lo <= 1:
             break
     closest = len(best)
-    if closest > high_size:
-        # Below the smallest threshold step the sizes jump; the tail of the
-        # frequency-sorted pieces is the least useful, so cut it.
-        return _truncate(best, vocab_size)
+    if above is not None:
+        # One threshold step changes the size by more than the tolerance
+        # (small corpora): cut the rarest pieces of the next larger one.
+        return _truncate(above, vocab_size)
     raise ValueError(
         f"Could not learn a vocabulary within {tolerance:.0%} of {vocab_size}: the closest had "
         f"{closest} tokens (thresholds tried: {tried}). Fix: add text, or lower vocab_size."
