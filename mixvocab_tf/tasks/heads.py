@@ -88,8 +88,8 @@ class MaskedMeanPooling(keras.layers.Layer):
         count = ops.maximum(ops.sum(mask, axis=1), 1.0)
         return total / count
 
-    def compute_output_shape(self, sequence_shape, mask_shape=None):
-        return (sequence_shape[0], sequence_shape[2])
+    def compute_output_shape(self, sequence_output_shape, padding_mask_shape=None):
+        return (sequence_output_shape[0], sequence_output_shape[2])
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
@@ -142,8 +142,8 @@ class InBatchSimilarity(keras.layers.Layer):
     def call(self, context_embedding, response_embedding):
         return self.scale * ops.matmul(context_embedding, ops.transpose(response_embedding))
 
-    def compute_output_shape(self, context_shape, response_shape=None):
-        return (context_shape[0], context_shape[0])
+    def compute_output_shape(self, context_embedding_shape, response_embedding_shape=None):
+        return (context_embedding_shape[0], response_embedding_shape[0])
 
     def get_config(self):
         config = super().get_config()

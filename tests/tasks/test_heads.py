@@ -1,0 +1,69 @@
+"""Heads and task models: shapes, config and .keras round trips on a tiny backbone."""
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from mixvocab_tf.tasks import heads
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=16)
+
+
+def _inputs(batch=3, length=8):
+    rng = np.random.RandomState(0)
+    mask = np.ones((batch, length), np.int32)
+    mask[0, 5:] = 0
+    return {"token_ids": rng.randint(1, 50, (batch, length)).astype(np.int32) * mask,
+            "segment_ids": np.zeros((batch, length), np.int32), "padding_mask": mask}
+
+
+@pytest.mark.parametrize("task_type, num_labels", [
+    ("classification", 4), ("pair_classification", 2), ("tagging", 5), ("response_selection", None)])
+def test_task_model_round_trip(tmp_path, backbone, task_type, num_labels):
+    model = heads.build_task_model(backbone, task_type, num_labels=num_labels, embedding_dim=8)
+    x = _inputs()
+    expected = model.predict(x, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, compile=False)
+    actual = restored.predict(x, verbose=0)
+    if task_type == "response_selection":
+        for key in ("context_embedding", "response_embedding"):
+            assert actual[key].shape == (3, 8)
+            np.testing.assert_allclose(np.linalg.norm(actual[key], axis=-1), 1.0, rtol=1e-5)
+            np.testing.assert_allclose(actual[key], expected[key], atol=1e-6)
+    else:
+        shape = (3, 8, num_labels) if task_type == "tagging" else (3, num_labels)
+        assert actual.shape == shape
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
+
+
+def test_mean_pooling_ignores_padding():
+    sequence = np.arange(24, dtype=np.float32).reshape(1, 4, 6)
+    mask = np.array([[1, 1, 0, 0]])
+    pooled = heads.MaskedMeanPooling()(sequence, mask)
+    np.testing.assert_allclose(pooled, sequence[:, :2].mean(1))
+
+
+def test_dual_encoder_trainer_scores_contexts_against_responses(backbone):
+    model = heads.build_task_model(backbone, "response_selection", embedding_dim=8)
+    trainer = heads.build_dual_encoder_trainer(model, scale=5.0)
+    a, b = _inputs(), _inputs(length=6)
+    logits = trainer({**{"context_" + k: v for k, v in a.items()},
+                      **{"response_" + k: v for k, v in b.items()}})
+    context = model(a)["context_embedding"]
+    response = model(b)["response_embedding"]
+    np.testing.assert_allclose(logits, 5.0 * np.asarray(context) @ np.asarray(response).T, atol=1e-5)
+
+
+def test_layer_configs_round_trip():
+    for layer in (heads.ClassificationHead(3, dropout=0.2), heads.TaggingHead(7),
+                  heads.ResponseEmbeddingHead(12), heads.InBatchSimilarity(7.0)):
+        clone = layer.__class__.from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()

@@ -1,0 +1,93 @@
+r"""Fine-tunes a Stage II student (or any teacher) on one task; writes a task model directory.
+
+The directory (`model.keras`, `vocab.txt`, `labels.txt`, `task_config.json`) is what
+`tools/evaluate.py` scores and the TFLite exporter converts.
+
+Usage:
+
+  python tools/finetune.py --model=runs/stage2 --task=snips \
+    --data_dir=../shared/data/tasks --output_dir=runs/snips \
+    --epochs=2 --sequence_length=32
+
+  # GLUE from a prepared TFDS directory:
+  python tools/finetune.py --model=runs/stage2 --task=tfds:glue/sst2 \
+    --tfds_data_dir=~/tensorflow_datasets --output_dir=runs/sst2
+
+  # Task-specific distillation from a fine-tuned teacher task model:
+  python tools/finetune.py --model=runs/stage2 --task=snips --data_dir=../shared/data/tasks \
+    --output_dir=runs/snips_kd --teacher_dir=runs/snips_teacher --kd_weight=0.5 --temperature=2
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+# Run from a checkout without installing the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mixvocab_tf.tasks import evaluation  # noqa: E402
+from mixvocab_tf.tasks import finetuning  # noqa: E402
+from mixvocab_tf.tasks import task_registry  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "A Stage II student directory or a teacher directory.")
+flags.DEFINE_string("task", None, f"One of: {', '.join(task_registry.task_names())}.")
+flags.DEFINE_string("data_dir", None, "The data folder (../shared/data or its tasks/ folder).")
+flags.DEFINE_string("tfds_data_dir", None, "A prepared TFDS data directory, for tfds: tasks.")
+flags.DEFINE_string("output_dir", None, "The task model directory to write.")
+flags.DEFINE_integer("epochs", 2, "Passes over the training examples.")
+flags.DEFINE_integer("train_steps", None, "Optimizer steps instead of --epochs.")
+flags.DEFINE_integer("batch_size", 16, "Batch size.")
+flags.DEFINE_float("learning_rate", 1e-4, "Peak AdamW learning rate.")
+flags.DEFINE_float("warmup_fraction", 0.1, "Share of the steps spent warming up.")
+flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay.")
+flags.DEFINE_float("dropout", 0.1, "Head dropout.")
+flags.DEFINE_integer("sequence_length", 64, "Sequence length L of the task model.")
+flags.DEFINE_integer("max_train_examples", None, "Train on at most this many examples.")
+flags.DEFINE_enum("train_selection", "random", finetuning.TRAIN_SELECTIONS,
+                  "How --max_train_examples picks them.")
+flags.DEFINE_string("teacher_dir", None, "A fine-tuned teacher task model for soft labels.")
+flags.DEFINE_float("kd_weight", 0.5, "Weight of the soft-label loss (hard labels: 1 - it).")
+flags.DEFINE_float("temperature", 2.0, "Distillation temperature.")
+flags.DEFINE_string("eval_split", None, "Split scored after training; 'none' to skip.")
+flags.DEFINE_integer("max_eval_examples", None, "Score at most this many examples.")
+flags.DEFINE_float("oos_threshold", 0.5, "CLINC150: out-of-scope below this top probability.")
+flags.DEFINE_integer("embedding_dim", 128, "Response selection embedding size.")
+flags.DEFINE_bool("skip_empty", False, "Skip (and count) empty lines instead of failing.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.mark_flags_as_required(["model", "task", "output_dir"])
+
+
+def main(argv):
+    del argv
+    task = task_registry.get_task(FLAGS.task)
+    data_dir = FLAGS.tfds_data_dir if task.tfds_name else FLAGS.data_dir
+    if not data_dir:
+        raise app.UsageError(
+            "--tfds_data_dir is required for tfds: tasks" if task.tfds_name
+            else "--data_dir is required (e.g. ../shared/data/tasks)")
+    config = finetuning.finetune(
+        FLAGS.task, FLAGS.model, data_dir, FLAGS.output_dir, epochs=FLAGS.epochs,
+        train_steps=FLAGS.train_steps, batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate, sequence_length=FLAGS.sequence_length,
+        max_train_examples=FLAGS.max_train_examples, train_selection=FLAGS.train_selection,
+        teacher_dir=FLAGS.teacher_dir, kd_weight=FLAGS.kd_weight, temperature=FLAGS.temperature,
+        dropout=FLAGS.dropout, eval_split=FLAGS.eval_split,
+        max_eval_examples=FLAGS.max_eval_examples, seed=FLAGS.seed,
+        oos_threshold=FLAGS.oos_threshold, embedding_dim=FLAGS.embedding_dim,
+        warmup_fraction=FLAGS.warmup_fraction, weight_decay=FLAGS.weight_decay,
+        skip_empty=FLAGS.skip_empty, verbose=2)
+    print(f"wrote {os.path.abspath(FLAGS.output_dir)} "
+          f"({config['parameters']:,} parameters, {config['training']['examples']} examples, "
+          f"{config['training']['seconds']} s)")
+    if "eval" in config:
+        report = {"task": config["task"], **config["eval"]}
+        print(evaluation.format_table(report))
+    print(json.dumps(config["training"]))
+
+
+if __name__ == "__main__":
+    app.run(main)
