@@ -74,14 +74,16 @@ def mask_tokens(
     budget = tf.minimum(tf.maximum(budget, 1), max_predictions)
     budget = tf.where(n > 0, budget, 0)
 
+    # One stateful draw, then cheap stateless ops from it.
+    seeds = generator.make_seeds(4)
+    seed = lambda i: seeds[:, i]  # noqa: E731
     if whole_word_masking:
         # One score a word: pieces of a word tie, so they are selected together.
         safe_words = tf.where(candidates, word_ids, 0)
         n_words = tf.reduce_max(safe_words) + 1
-        word_scores = generator.uniform([n_words])
-        scores = tf.gather(word_scores, safe_words)
+        scores = tf.gather(tf.random.stateless_uniform([n_words], seed(0)), safe_words)
     else:
-        scores = generator.uniform([batch, length])
+        scores = tf.random.stateless_uniform([batch, length], seed(0))
     # Non-candidates sort last.
     scores = tf.where(candidates, scores, 2.0)
     sorted_scores = tf.sort(scores, axis=1)
@@ -89,34 +91,35 @@ def mask_tokens(
     end_rank = tf.searchsorted(sorted_scores, scores, side="right", out_type=tf.int32)
     selected = candidates & (end_rank <= budget[:, None])
 
-    # 80/10/10 replacement, drawn in the vocabulary of the token's segmentation.
-    action = generator.uniform([batch, length])
-    use_mask = selected & (action < mask_token_rate)
-    use_random = selected & (action >= mask_token_rate) & (action < mask_token_rate + random_token_rate)
-    mask_value = tf.fill(shape, tf.constant(teacher.mask_id, tf.int32))
-    teacher_random = tf.constant(teacher.random_ids, tf.int32)
-    random_value = tf.gather(
-        teacher_random, generator.uniform(shape, 0, len(teacher.random_ids), dtype=tf.int32)
-    )
-    if student is not None:
-        mask_value = tf.where(is_student, tf.constant(student.mask_id, tf.int32), mask_value)
-        student_random = tf.constant(student.random_ids, tf.int32)
-        random_value = tf.where(
-            is_student,
-            tf.gather(student_random, generator.uniform(shape, 0, len(student.random_ids), dtype=tf.int32)),
-            random_value,
-        )
-    masked = tf.where(use_mask, mask_value, token_ids)
-    masked = tf.where(use_random, random_value, masked)
-
     positions = tf.ragged.boolean_mask(
         tf.broadcast_to(tf.range(length, dtype=tf.int32)[None, :], shape), selected
-    )
+    ).to_tensor(shape=[None, max_predictions])
+    weights = tf.sequence_mask(tf.reduce_sum(tf.cast(selected, tf.int32), axis=1), max_predictions)
     labels = tf.gather(token_ids, positions, batch_dims=1)
-    weights = tf.ones_like(positions, dtype=tf.float32)
+
+    # 80/10/10 replacement at the P positions only, drawn in the vocabulary
+    # of the token's segmentation.
+    p_shape = tf.shape(positions)
+    action = tf.random.stateless_uniform(p_shape, seed(1))
+    use_mask = weights & (action < mask_token_rate)
+    use_random = weights & (action >= mask_token_rate) & (action < mask_token_rate + random_token_rate)
+    teacher_random = tf.constant(teacher.random_ids, tf.int32)
+    random_value = tf.gather(teacher_random, tf.random.stateless_uniform(
+        p_shape, seed(2), 0, len(teacher.random_ids), dtype=tf.int32))
+    mask_value = tf.fill(p_shape, tf.constant(teacher.mask_id, tf.int32))
+    if student is not None:
+        at_student = tf.gather(is_student, positions, batch_dims=1)
+        mask_value = tf.where(at_student, tf.constant(student.mask_id, tf.int32), mask_value)
+        student_random = tf.constant(student.random_ids, tf.int32)
+        random_value = tf.where(at_student, tf.gather(student_random, tf.random.stateless_uniform(
+            p_shape, seed(3), 0, len(student.random_ids), dtype=tf.int32)), random_value)
+    new_value = tf.where(use_mask, mask_value, tf.where(use_random, random_value, labels))
+    rows = tf.broadcast_to(tf.range(batch, dtype=tf.int32)[:, None], p_shape)
+    index = tf.boolean_mask(tf.stack([rows, positions], axis=-1), weights)
+    masked = tf.tensor_scatter_nd_update(token_ids, index, tf.boolean_mask(new_value, weights))
     outputs = {
-        "mask_positions": positions.to_tensor(shape=[None, max_predictions]),
-        "mask_ids": labels.to_tensor(shape=[None, max_predictions]),
-        "mask_weights": weights.to_tensor(shape=[None, max_predictions]),
+        "mask_positions": tf.where(weights, positions, 0),
+        "mask_ids": tf.where(weights, labels, 0),
+        "mask_weights": tf.cast(weights, tf.float32),
     }
     return masked, outputs

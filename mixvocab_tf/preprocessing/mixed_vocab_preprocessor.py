@@ -182,23 +182,32 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             tf.cast(teacher_ids.with_flat_values(t_starts), tf.int32), axis=1
         )
         use_student = self._generator.uniform([n_words]) < self.p_sv.value()
-        # Pieces grouped by word: rows 0..W-1 teacher, W..2W-1 student.
-        by_word = tf.concat(
-            [
-                tf.RaggedTensor.from_value_rowids(t_flat, t_word, nrows=n_words),
-                tf.RaggedTensor.from_value_rowids(s_flat + self._student_offset, s_word, nrows=n_words),
-            ],
-            axis=0,
+        # Place each kept piece at (start of its word in the output) + (its
+        # index within the word), then stitch both vocabularies' pieces.
+        t_first = tf.cast(tf.where(t_starts)[:, 0], tf.int32)
+        s_first = tf.cast(tf.where(self._student.word_starts(s_flat))[:, 0], tf.int32)
+        t_count = tf.concat([t_first[1:], tf.shape(t_flat)], 0) - t_first
+        s_count = tf.concat([s_first[1:], tf.shape(s_flat)], 0) - s_first
+        chosen_count = tf.where(use_student, s_count, t_count)
+        out_start = tf.cumsum(chosen_count, exclusive=True)
+
+        def placed(flat, word, first, keep_student):
+            keep = tf.gather(use_student, word) if keep_student else ~tf.gather(use_student, word)
+            within = tf.range(tf.shape(flat)[0]) - tf.gather(first, word)
+            position = tf.gather(out_start, word) + within
+            return tf.boolean_mask(position, keep), tf.boolean_mask(flat, keep), tf.boolean_mask(word, keep)
+
+        t_pos, t_val, t_w = placed(t_flat, t_word, t_first, False)
+        s_pos, s_val, s_w = placed(s_flat + self._student_offset, s_word, s_first, True)
+        flat_ids = tf.dynamic_stitch([t_pos, s_pos], [t_val, s_val])
+        flat_word = tf.dynamic_stitch([t_pos, s_pos], [t_w, s_w])
+        flat_student = tf.dynamic_stitch(
+            [t_pos, s_pos], [tf.zeros_like(t_pos, tf.bool), tf.ones_like(s_pos, tf.bool)]
         )
-        chosen = tf.gather(by_word, tf.range(n_words) + n_words * tf.cast(use_student, tf.int32))
-        pieces_per_word = chosen.row_lengths()
-        flat_ids = chosen.flat_values
-        flat_student = tf.repeat(use_student, pieces_per_word)
-        flat_word = tf.repeat(tf.range(n_words), pieces_per_word)
         row_lengths = tf.reduce_sum(
-            tf.RaggedTensor.from_row_lengths(pieces_per_word, tf.cast(words_per_row, tf.int64)), axis=1
+            tf.RaggedTensor.from_row_lengths(chosen_count, tf.cast(words_per_row, tf.int64)), axis=1
         )
-        ids = tf.RaggedTensor.from_row_lengths(flat_ids, row_lengths)
+        ids = tf.RaggedTensor.from_row_lengths(flat_ids, tf.cast(row_lengths, tf.int64))
         return ids, ids.with_flat_values(flat_student), ids.with_flat_values(flat_word)
 
     def _specials(self, batch):
