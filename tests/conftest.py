@@ -20,3 +20,48 @@ def data_dir():
 @pytest.fixture(scope="session")
 def minilm_path():
     return paths.minilm_teacher_path()
+
+
+@pytest.fixture(scope="session")
+def tiny_stage_inputs(tmp_path_factory, data_dir):
+    """A tiny random teacher (the real uncased vocabulary, a pretraining head)
+    as a keras-hub preset, a student vocabulary learned from real SNIPS text,
+    and train / held-out corpus files: fast inputs for Stage I and II runs."""
+    import keras
+    import keras_hub
+
+    from mixvocab_tf.models.teacher import Teacher
+    from mixvocab_tf.models.teacher import build_masked_lm_head
+    from mixvocab_tf.vocab import learn_vocabulary
+
+    root = tmp_path_factory.mktemp("tiny_stage")
+    with open(os.path.join(data_dir, "tasks", "snips", "train", "seq.in"), encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    train_file, eval_file = root / "train.txt", root / "eval.txt"
+    train_file.write_text("\n".join(lines[:3000]) + "\n", encoding="utf-8")
+    eval_file.write_text("\n".join(lines[-300:]) + "\n", encoding="utf-8")
+    with open(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"), encoding="utf-8") as f:
+        teacher_vocabulary = [line.rstrip("\n") for line in f]
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(teacher_vocabulary),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=64,
+    )
+    head = build_masked_lm_head(backbone, "gelu", 1e-12)
+    teacher = Teacher(backbone, teacher_vocabulary, True, head, "keras_hub")
+    teacher_dir = str(root / "teacher")
+    teacher.save_to_preset(teacher_dir)
+    student_vocab = root / "student_vocab.txt"
+    tokens = learn_vocabulary(lines[:3000], vocab_size=400, lower_case=True)
+    student_vocab.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return {
+        "teacher_dir": teacher_dir,
+        "student_vocab": str(student_vocab),
+        "train_file": str(train_file),
+        "eval_file": str(eval_file),
+        "root": str(root),
+    }

@@ -6,6 +6,9 @@ from keras import ops
 from keras_hub.layers import MaskedLMHead
 
 from mixvocab_tf.distillation import losses
+from mixvocab_tf.training.distributed_step import DistributedFitMixin
+from mixvocab_tf.training.distributed_step import logs_for_strategy
+from mixvocab_tf.training.distributed_step import scale_for_replicas
 
 PROJECTIONS = ("down", "up")
 
@@ -35,7 +38,7 @@ def initialize_student_embeddings(student, teacher):
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
-class Distiller(keras.Model):
+class Distiller(DistributedFitMixin, keras.Model):
     """Stage II distillation: a frozen Stage I teacher and a `StudentEncoder`.
 
     Both read the same student-segmented text, so positions line up. Input is
@@ -235,9 +238,7 @@ class Distiller(keras.Model):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             terms = self.compute_losses(data, training=True)
-            # Each replica averages its own batch; gradients are summed across replicas.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(terms["loss"] / replicas)
+            scaled_loss = self.optimizer.scale_loss(scale_for_replicas(terms["loss"]))
         # The pooler is not on any Stage II path; skip variables without gradients.
         pairs = [
             (g, v)
@@ -245,10 +246,10 @@ class Distiller(keras.Model):
             if g is not None
         ]
         self.optimizer.apply(*zip(*pairs))
-        return self._update_metrics(terms)
+        return logs_for_strategy(self._update_metrics(terms))
 
     def test_step(self, data):
-        return self._update_metrics(self.compute_losses(data, training=False))
+        return logs_for_strategy(self._update_metrics(self.compute_losses(data, training=False)))
 
     def get_config(self):
         config = super().get_config()

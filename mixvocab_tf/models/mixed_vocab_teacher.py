@@ -17,6 +17,10 @@ import tensorflow as tf
 from keras import ops
 from keras_hub.layers import ReversibleEmbedding
 
+from mixvocab_tf.training.distributed_step import DistributedFitMixin
+from mixvocab_tf.training.distributed_step import logs_for_strategy
+from mixvocab_tf.training.distributed_step import scale_for_replicas
+
 
 def _initializer():
     return keras.initializers.TruncatedNormal(stddev=0.02)
@@ -30,6 +34,7 @@ class MixedVocabMaskedLMHead(keras.layers.Layer):
       teacher_vocabulary_size: `V_t`.
       student_vocabulary_size: `V_s`.
       hidden_dim: `D`, the teacher's width.
+      activation: the transform's activation (the checkpoint's `hidden_act`).
       layer_norm_epsilon: the transform's LayerNorm epsilon.
 
     Call arguments:
@@ -47,6 +52,7 @@ class MixedVocabMaskedLMHead(keras.layers.Layer):
         teacher_vocabulary_size,
         student_vocabulary_size,
         hidden_dim,
+        activation="gelu",
         layer_norm_epsilon=1e-12,
         **kwargs,
     ):
@@ -54,10 +60,11 @@ class MixedVocabMaskedLMHead(keras.layers.Layer):
         self.teacher_vocabulary_size = teacher_vocabulary_size
         self.student_vocabulary_size = student_vocabulary_size
         self.hidden_dim = hidden_dim
+        self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.transform_dense = keras.layers.Dense(
             hidden_dim,
-            activation="gelu",
+            activation=self.activation,
             kernel_initializer=_initializer(),
             dtype=self.dtype_policy,
             name="transform_dense",
@@ -99,6 +106,7 @@ class MixedVocabMaskedLMHead(keras.layers.Layer):
                 "teacher_vocabulary_size": self.teacher_vocabulary_size,
                 "student_vocabulary_size": self.student_vocabulary_size,
                 "hidden_dim": self.hidden_dim,
+                "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
             }
         )
@@ -145,7 +153,7 @@ def weighted_mean(values, weights):
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
-class MixedVocabTeacher(keras.Model):
+class MixedVocabTeacher(DistributedFitMixin, keras.Model):
     """A BERT teacher trained with mixed-vocabulary masked LM (Stage I).
 
     Args:
@@ -154,7 +162,9 @@ class MixedVocabTeacher(keras.Model):
       student_embedding_dim: `d`, the width of the student table; match the
         student's hidden size (or its factorised embedding width).
       masked_lm_head: the checkpoint's keras-hub `MaskedLMHead`, if any; its
-        transform and teacher bias initialise the MLM head.
+        transform, activation, epsilon and teacher bias initialise the MLM head.
+      mlm_activation, mlm_layer_norm_epsilon: the MLM transform's settings
+        when there is no `masked_lm_head` (BERT's defaults).
 
     Inputs are the preprocessor's dict: `token_ids` (joint space), `segment_ids`,
     `padding_mask`, and, for the MLM outputs, `mask_positions`. Outputs a dict
@@ -177,9 +187,16 @@ class MixedVocabTeacher(keras.Model):
         student_vocabulary_size,
         student_embedding_dim=128,
         masked_lm_head=None,
+        mlm_activation="gelu",
+        mlm_layer_norm_epsilon=1e-12,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if masked_lm_head is not None:
+            mlm_activation = masked_lm_head.intermediate_activation
+            mlm_layer_norm_epsilon = masked_lm_head.layer_norm_epsilon
+        self.mlm_activation = keras.activations.get(mlm_activation)
+        self.mlm_layer_norm_epsilon = mlm_layer_norm_epsilon
         self.backbone = backbone
         self.teacher_vocabulary_size = backbone.vocabulary_size
         self.student_vocabulary_size = student_vocabulary_size
@@ -203,6 +220,8 @@ class MixedVocabTeacher(keras.Model):
             self.teacher_vocabulary_size,
             student_vocabulary_size,
             hidden_dim,
+            activation=self.mlm_activation,
+            layer_norm_epsilon=mlm_layer_norm_epsilon,
             dtype=backbone.dtype_policy,
             name="mlm_head",
         )
@@ -300,16 +319,14 @@ class MixedVocabTeacher(keras.Model):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             loss, parts = self._step_losses(data, training=True)
-            # Each replica averages its own batch; gradients are summed across replicas.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(loss / replicas)
+            scaled_loss = self.optimizer.scale_loss(scale_for_replicas(loss))
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
-        return self._update_metrics(loss, parts)
+        return logs_for_strategy(self._update_metrics(loss, parts))
 
     def test_step(self, data):
         loss, parts = self._step_losses(data, training=False)
-        return self._update_metrics(loss, parts)
+        return logs_for_strategy(self._update_metrics(loss, parts))
 
     def get_config(self):
         config = super().get_config()
@@ -318,6 +335,8 @@ class MixedVocabTeacher(keras.Model):
                 "backbone": keras.layers.serialize(self.backbone),
                 "student_vocabulary_size": self.student_vocabulary_size,
                 "student_embedding_dim": self.student_embedding_dim,
+                "mlm_activation": keras.activations.serialize(self.mlm_activation),
+                "mlm_layer_norm_epsilon": self.mlm_layer_norm_epsilon,
             }
         )
         return config

@@ -23,6 +23,7 @@ from mixvocab_tf.training.run_setup import prepare_model_dir
 from mixvocab_tf.training.run_setup import set_precision
 from mixvocab_tf.training.run_setup import write_json_atomic
 from mixvocab_tf.training.strategy import get_strategy
+from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.training.text_data import resolve_text_files
 from mixvocab_tf.training.text_data import text_line_dataset
 from mixvocab_tf.vocab.vocabulary import Vocabulary
@@ -184,7 +185,7 @@ def train_teacher(
         )
 
     export_dir = os.path.join(model_dir, EXPORT_DIR)
-    if metrics or not os.path.isdir(export_dir):
+    if is_chief() and (metrics or not os.path.isdir(export_dir)):
         write_directory_atomic(export_dir, write)
     return {"export_dir": export_dir, "metrics": metrics, "history": history.history}
 

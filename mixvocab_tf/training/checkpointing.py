@@ -2,11 +2,13 @@
 
 import math
 import os
+import tempfile
 
 import keras
 import tensorflow as tf
 
 from mixvocab_tf.training.callbacks import NanGuard
+from mixvocab_tf.training.strategy import is_chief
 
 
 class CheckpointEveryLoop(keras.callbacks.Callback):
@@ -28,19 +30,28 @@ class CheckpointEveryLoop(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=self.model.optimizer.iterations)
 
 
-def restore_latest(model, checkpoint_dir, max_to_keep=3):
+def restore_latest(model, checkpoint_dir, save_dir=None, max_to_keep=3):
     """Restores the newest checkpoint in `checkpoint_dir`, if any.
 
     The model and its optimizer must be built (called once, and
     `optimizer.build(model.trainable_variables)`) so every variable exists.
 
+    Args:
+      model: the compiled model.
+      checkpoint_dir: where checkpoints are read from.
+      save_dir: where the returned manager writes (default `checkpoint_dir`).
+      max_to_keep: checkpoints kept.
+
     Returns:
       `(manager, restored_step)`; `restored_step` is 0 on a fresh start.
     """
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=max_to_keep)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    manager = tf.train.CheckpointManager(
+        checkpoint, save_dir or checkpoint_dir, max_to_keep=max_to_keep
+    )
     return manager, int(model.optimizer.iterations.numpy())
 
 
@@ -76,7 +87,15 @@ def fit_resumable(
     Returns:
       The `keras.callbacks.History` of this run (empty when already done).
     """
-    manager, step = restore_latest(model, os.path.join(model_dir, "checkpoints"))
+    checkpoint_dir = os.path.join(model_dir, "checkpoints")
+    log_dir = os.path.join(model_dir, "logs")
+    save_dir = checkpoint_dir
+    if not is_chief():
+        # Every worker restores from the chief's checkpoints and saves too (a
+        # collective), but only the chief's copy and logs are kept.
+        scratch = tempfile.mkdtemp(prefix="mixvocab-worker-")
+        save_dir, log_dir = os.path.join(scratch, "checkpoints"), os.path.join(scratch, "logs")
+    manager, step = restore_latest(model, checkpoint_dir, save_dir)
     loops = max(math.ceil(train_steps / steps_per_loop), 1)
     initial_loop = step // steps_per_loop
     if step >= train_steps:
@@ -91,7 +110,7 @@ def fit_resumable(
         callbacks=[
             NanGuard(),
             *callbacks,
-            keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+            keras.callbacks.TensorBoard(log_dir),
             CheckpointEveryLoop(manager),
         ],
         verbose=verbose,

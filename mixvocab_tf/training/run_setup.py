@@ -5,6 +5,7 @@ import os
 
 import keras
 
+from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.vocab.vocabulary import write_text_atomic
 
 
@@ -22,6 +23,8 @@ def prepare_model_dir(model_dir, config):
       ValueError: when `model_dir` holds a run with another configuration.
     """
     os.makedirs(model_dir, exist_ok=True)
+    if not is_chief():
+        return
     path = os.path.join(model_dir, "flags.json")
     if os.path.exists(path):
         with open(path) as f:

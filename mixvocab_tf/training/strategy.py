@@ -1,5 +1,8 @@
 """Distribution strategy selection: a flag, not a code change."""
 
+import json
+import os
+
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -37,3 +40,20 @@ def get_strategy(name="default", tpu_address=None):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
+
+
+def is_chief():
+    """True unless this process is a non-chief worker of a multi-worker cluster.
+
+    The chief (the `chief` task, or worker 0 when there is none) writes the run
+    directory; the other workers write their copies of checkpoints and logs to
+    a scratch directory, as multi-worker saving requires every worker to save.
+    """
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and not has_chief

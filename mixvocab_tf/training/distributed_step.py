@@ -1,0 +1,40 @@
+"""What a custom `train_step` needs to run under every `tf.distribute` strategy."""
+
+import tensorflow as tf
+
+
+def scale_for_replicas(loss):
+    """Divides a per-replica mean loss by the replica count.
+
+    Each replica averages over its own share of the global batch and the
+    strategy sums gradients across replicas, so this keeps the gradient that
+    of the global-batch mean.
+    """
+    return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def logs_for_strategy(logs):
+    """Shapes scalar logs so `fit` can reduce them under every strategy.
+
+    Under `MultiWorkerMirroredStrategy` Keras 3 reduces logs with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars
+    (tensorflow#72388); a length-1 vector reduces to the same scalar.
+    """
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+
+class DistributedFitMixin:
+    """Lets `fit` start under `MultiWorkerMirroredStrategy` (tensorflow#72388).
+
+    Keras 3's `fit` first "symbolically builds" the model from a batch it
+    averages with `strategy.reduce`, which `MultiWorkerMirroredStrategy`
+    cannot do eagerly. Our models are built (and their optimizer too) before
+    `fit`, so that build is skipped for them.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
