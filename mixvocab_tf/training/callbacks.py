@@ -49,6 +49,10 @@ class PsvRamp(keras.callbacks.Callback):
         if logs is not None:
             logs["p_sv"] = float(self.p_sv.numpy())
 
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["p_sv"] = float(self.p_sv.numpy())
+
 
 class NanGuard(keras.callbacks.Callback):
     """Stops training with a clear error as soon as the loss is not finite.

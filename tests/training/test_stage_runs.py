@@ -1,0 +1,155 @@
+"""Stage I and II runs end to end: tools, resume after SIGKILL, NaN guard, bad inputs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mixvocab_tf.distillation.student_distillation import distill_student
+from mixvocab_tf.distillation.student_distillation import load_student_directory
+from mixvocab_tf.models.teacher_training import Stage1Error
+from mixvocab_tf.models.teacher_training import load_stage1
+from mixvocab_tf.models.teacher_training import train_teacher
+from mixvocab_tf.training.callbacks import PsvRamp
+from mixvocab_tf.training.callbacks import TrainingDivergedError
+from mixvocab_tf.training.checkpointing import fit_resumable
+from mixvocab_tf.training.text_data import CorpusError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMALL = dict(sequence_length=32, batch_size=8, eval_steps=2, max_predictions=6, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def stage1_dir(tiny_stage_inputs, tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("stage1"))
+    result = train_teacher(
+        tiny_stage_inputs["teacher_dir"],
+        tiny_stage_inputs["student_vocab"],
+        tiny_stage_inputs["train_file"],
+        model_dir,
+        eval_files=tiny_stage_inputs["eval_file"],
+        student_embedding_dim=8,
+        train_steps=8,
+        steps_per_loop=4,
+        learning_rate=1e-3,
+        **SMALL,
+    )
+    assert result["metrics"]["p_sv"] > 0.1
+    return model_dir
+
+
+def test_stage1_export_loads_with_its_vocabularies(stage1_dir, tiny_stage_inputs):
+    stage1 = load_stage1(stage1_dir)
+    assert stage1.student_vocabulary.size == stage1.model.student_vocabulary_size
+    assert stage1.config["train_steps"] == 8
+    with open(os.path.join(stage1_dir, "flags.json")) as f:
+        assert json.load(f)["p_sv_end"] == 1.0
+    assert os.listdir(os.path.join(stage1_dir, "logs"))
+
+
+def test_stage2_writes_a_student_directory(stage1_dir, tiny_stage_inputs, tmp_path):
+    result = distill_student(
+        stage1_dir,
+        tiny_stage_inputs["train_file"],
+        str(tmp_path),
+        student_size=None,
+        num_layers=2,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+        train_steps=4,
+        steps_per_loop=2,
+        **SMALL,
+    )
+    student, vocabulary, config = load_student_directory(result["export_dir"])
+    assert student.embedding_dim == 8  # factorised: Stage I d=8, H=16
+    assert vocabulary.size == student.vocabulary_size
+    assert config["lower_case"] is True and config["sequence_length"] == 32
+    assert np.isfinite(result["metrics"]["kd_loss"])
+
+
+def test_wrong_inputs_fail_before_training(stage1_dir, tiny_stage_inputs, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no non-empty line"):
+        train_teacher(tiny_stage_inputs["teacher_dir"], tiny_stage_inputs["student_vocab"],
+                      str(empty), str(tmp_path / "a"), **SMALL)
+    with pytest.raises(FileNotFoundError):
+        train_teacher(str(tmp_path / "no_teacher"), tiny_stage_inputs["student_vocab"],
+                      tiny_stage_inputs["train_file"], str(tmp_path / "b"), **SMALL)
+    with pytest.raises(Stage1Error, match="not a finished Stage I directory"):
+        distill_student(str(tmp_path), tiny_stage_inputs["train_file"], str(tmp_path / "c"), **SMALL)
+    assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "c")
+
+
+def test_psv_ramp_is_a_function_of_the_step():
+    ramp = PsvRamp(tf.Variable(0.0), 0.2, 1.0, 100)
+    assert [ramp.value_at(s) for s in (0, 50, 100, 500)] == pytest.approx([0.2, 0.6, 1.0, 1.0])
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        PsvRamp(tf.Variable(0.0), 0.2, 1.5, 10)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    x = np.ones((12, 3), "float32")
+    x[8:] = np.nan  # batches 5 and 6 (of 2 rows) are poisoned
+    data = tf.data.Dataset.from_tensor_slices((x, np.ones((12, 1), "float32"))).batch(2)
+    with pytest.raises(TrainingDivergedError, match="at step 5.*last good checkpoint"):
+        fit_resumable(model, data.repeat(), 6, str(tmp_path), steps_per_loop=2, verbose=0)
+    latest = tf.train.latest_checkpoint(os.path.join(tmp_path, "checkpoints"))
+    assert latest.endswith("ckpt-4")
+    reader = tf.train.load_checkpoint(latest)
+    for name in reader.get_variable_to_shape_map():
+        value = reader.get_tensor(name)
+        if np.issubdtype(np.asarray(value).dtype, np.floating):
+            assert np.isfinite(value).all(), name
+
+
+def _run_tool(args, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "tools", "train_teacher.py"), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kwargs,
+    )
+
+
+def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tmp_path):
+    model_dir = str(tmp_path / "run")
+    args = [
+        f"--teacher={tiny_stage_inputs['teacher_dir']}",
+        f"--student_vocab={tiny_stage_inputs['student_vocab']}",
+        f"--train_files={tiny_stage_inputs['train_file']}",
+        f"--model_dir={model_dir}",
+        "--train_steps=400", "--steps_per_loop=5", "--batch_size=8", "--sequence_length=32",
+        "--student_embedding_dim=8", "--p_sv_start=0.0", "--p_sv_end=1.0",
+    ]
+    first = _run_tool(args)
+    index = os.path.join(model_dir, "checkpoints", "checkpoint")
+    deadline = time.time() + 120
+    while not os.path.exists(index) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    killed_at = int(tf.train.latest_checkpoint(os.path.dirname(index)).rsplit("-", 1)[1])
+    assert 0 < killed_at < 400, "the run must be killed mid-way"
+    assert not os.path.exists(os.path.join(model_dir, "export"))
+
+    # The same command resumes: same step (so the same p_sv), optimizer state restored.
+    resumed = _run_tool(args)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+    assert f"Epoch {killed_at // 5 + 1}/80" in output and "Epoch 1/80" not in output
+    summary, _ = json.JSONDecoder().raw_decode(output[output.rindex('{\n  "export_dir"'):])
+    assert summary["metrics"]["p_sv"] == pytest.approx(399 / 400)
+    with open(os.path.join(model_dir, "export", "stage1_config.json")) as f:
+        assert json.load(f)["train_steps"] == 400
