@@ -10,10 +10,11 @@ place for the trainable shared projection.
 import keras
 from keras import ops
 
+from mixvocab_tf.training.distributed_step import replica_weighted_mean
+
 
 def _weighted_mean(values, weights):
-    weights = ops.cast(weights, "float32")
-    return ops.sum(ops.cast(values, "float32") * weights) / ops.maximum(ops.sum(weights), 1.0)
+    return replica_weighted_mean(values, weights)
 
 
 def masked_lm_loss(labels, logits, weights):

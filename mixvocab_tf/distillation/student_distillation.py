@@ -107,6 +107,8 @@ def distill_student(
     config = {k: v for k, v in locals().items() if k != "verbose"}
     files = resolve_text_files(train_files)
     eval_file_list = resolve_text_files(eval_files) if eval_files else None
+    # Multi-worker collectives must be configured before any TensorFlow op runs.
+    distribution = get_strategy(strategy)
     stage1 = load_stage1(teacher_dir)
     vocabulary = stage1.student_vocabulary
     lower_case = stage1.config["lower_case"]
@@ -130,7 +132,7 @@ def distill_student(
         eval_dataset = text_line_dataset(
             eval_file_list, batch_size, preprocessor(seed + 1), shuffle=False, repeat=True
         )
-    with get_strategy(strategy).scope():
+    with distribution.scope():
         teacher = keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(stage1.model)
         )

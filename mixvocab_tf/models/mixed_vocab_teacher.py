@@ -19,6 +19,7 @@ from keras_hub.layers import ReversibleEmbedding
 
 from mixvocab_tf.training.distributed_step import DistributedFitMixin
 from mixvocab_tf.training.distributed_step import logs_for_strategy
+from mixvocab_tf.training.distributed_step import replica_weighted_mean
 from mixvocab_tf.training.distributed_step import scale_for_replicas
 
 
@@ -146,10 +147,6 @@ def masked_lm_losses(teacher_vocabulary_size, mask_ids, mask_weights, teacher_lo
         "teacher_weight": weights - student_weight,
         "student_weight": student_weight,
     }
-
-
-def weighted_mean(values, weights):
-    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
@@ -305,7 +302,7 @@ class MixedVocabTeacher(DistributedFitMixin, keras.Model):
             outputs["student_logits"],
         )
         weights = parts["teacher_weight"] + parts["student_weight"]
-        return weighted_mean(parts["loss"], weights), parts
+        return replica_weighted_mean(parts["loss"], weights), parts
 
     def _update_metrics(self, loss, parts):
         trackers = self._metric_trackers

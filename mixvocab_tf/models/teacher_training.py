@@ -111,6 +111,8 @@ def train_teacher(
     # Fail before training on bad inputs.
     files = resolve_text_files(train_files)
     eval_file_list = resolve_text_files(eval_files) if eval_files else None
+    # Multi-worker collectives must be configured before any TensorFlow op runs.
+    distribution = get_strategy(strategy)
     loaded = load_teacher(teacher)
     student_vocabulary = Vocabulary.load(student_vocab, lower_case=loaded.lower_case)
     prepare_model_dir(model_dir, config)
@@ -137,7 +139,7 @@ def train_teacher(
         eval_dataset = text_line_dataset(
             eval_file_list, batch_size, preprocessor(EVAL_P_SV, seed + 1), shuffle=False, repeat=True
         )
-    with get_strategy(strategy).scope():
+    with distribution.scope():
         # The teacher was loaded outside the scope; rebuild its variables inside it.
         backbone = keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(loaded.backbone)

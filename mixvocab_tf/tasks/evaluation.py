@@ -144,6 +144,14 @@ def response_scores(task_model, examples, num_candidates=100, seed=0, batch_size
                     "unknown_labels": {}}
 
 
+def subsample(examples, max_examples, seed=0):
+    """A seeded random subset in file order (files are often grouped by label)."""
+    if not max_examples or max_examples >= len(examples):
+        return examples
+    chosen = np.sort(np.random.RandomState(seed).permutation(len(examples))[:max_examples])
+    return examples.select(chosen.tolist())
+
+
 def evaluate_examples(task_model, task, examples, oos_examples=None, unknown_labels="wrong",
                       batch_size=64, num_candidates=100, max_examples=None):
     """Scores `examples` of `task` with a loaded `TaskModel`; returns (metrics, details)."""
@@ -154,11 +162,11 @@ def evaluate_examples(task_model, task, examples, oos_examples=None, unknown_lab
             f"the model was fine-tuned for a {task_model.task_type} task "
             f"({task_model.config.get('task')}), but {task.name} is a {task.type} task.")
     if task.type == task_registry.TAGGING:
-        return tagging_scores(task_model, examples.take(max_examples), batch_size)
+        return tagging_scores(task_model, subsample(examples, max_examples), batch_size)
     if task.type == task_registry.RESPONSE_SELECTION:
         return response_scores(task_model, examples, num_candidates, batch_size=batch_size,
                                max_examples=max_examples)
-    return classification_scores(task_model, task, examples.take(max_examples), oos_examples,
+    return classification_scores(task_model, task, subsample(examples, max_examples), oos_examples,
                                  unknown_labels, batch_size)
 
 

@@ -13,6 +13,27 @@ def scale_for_replicas(loss):
     return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def replica_weighted_mean(values, weights):
+    """A weighted mean over the GLOBAL batch, from inside one replica.
+
+    Each replica divides its weighted sum by the weight summed over all
+    replicas (an all-reduce), times the replica count, so that the mean over
+    replicas (what metrics report) and the replica-scaled gradients (see
+    `scale_for_replicas`) are exactly those of the whole batch on one device,
+    however the masked positions fall across replicas.
+    """
+    values = tf.cast(values, tf.float32)
+    weights = tf.cast(weights, tf.float32)
+    local_sum = tf.reduce_sum(values * weights)
+    count = tf.reduce_sum(weights)
+    context = tf.distribute.get_replica_context()
+    replicas = 1
+    if context is not None and context.num_replicas_in_sync > 1:
+        replicas = context.num_replicas_in_sync
+        count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return local_sum * replicas / tf.maximum(count, 1.0)
+
+
 def logs_for_strategy(logs):
     """Shapes scalar logs so `fit` can reduce them under every strategy.
 

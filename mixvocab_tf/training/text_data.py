@@ -59,4 +59,9 @@ def text_line_dataset(files, batch_size, preprocessor, shuffle=True, repeat=True
     if shuffle:
         dataset = dataset.shuffle(10_000, seed=seed)
     dataset = dataset.batch(batch_size, drop_remainder=repeat)
-    return dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+    # Multi-worker runs shard by element: a corpus may be a single file, and
+    # the seeded shuffle gives every worker the same order to split.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
