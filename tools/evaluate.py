@@ -23,6 +23,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mixvocab_tf.tasks import evaluation  # noqa: E402
+from mixvocab_tf.tasks import readers  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A task model directory written by tools/finetune.py.")
@@ -43,6 +44,15 @@ flags.mark_flags_as_required(["model_dir"])
 
 def main(argv):
     del argv
+    try:
+        _main()
+    except (readers.TaskDataError, FileNotFoundError, ValueError) as error:
+        # Bad input: the message names the file, the line and the fix; no traceback.
+        print(f"evaluate.py: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _main():
     if not FLAGS.eval_file and not FLAGS.data_dir:
         raise app.UsageError("pass --data_dir (with --split) or --eval_file")
     report = evaluation.evaluate_model_dir(

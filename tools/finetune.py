@@ -29,6 +29,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mixvocab_tf.tasks import evaluation  # noqa: E402
+from mixvocab_tf.tasks import readers  # noqa: E402
 from mixvocab_tf.tasks import finetuning  # noqa: E402
 from mixvocab_tf.tasks import task_registry  # noqa: E402
 
@@ -63,6 +64,15 @@ flags.mark_flags_as_required(["model", "task", "output_dir"])
 
 def main(argv):
     del argv
+    try:
+        _main()
+    except (readers.TaskDataError, FileNotFoundError, ValueError) as error:
+        # Bad input: the message names the file, the line and the fix; no traceback.
+        print(f"finetune.py: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _main():
     task = task_registry.get_task(FLAGS.task)
     data_dir = FLAGS.tfds_data_dir if task.tfds_name else FLAGS.data_dir
     if not data_dir:

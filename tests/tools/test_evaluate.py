@@ -1,0 +1,79 @@
+"""tools/evaluate.py: JSON report equal to the library's, any file in the format, bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from mixvocab_tf.tasks import evaluation
+from mixvocab_tf.tasks import finetuning
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOL = os.path.join(REPO, "tools", "evaluate.py")
+
+
+def _tiny_student(path, minilm_path):
+    import keras
+
+    from mixvocab_tf.models.student_encoder import StudentEncoder
+    from mixvocab_tf.tasks.encoder import read_vocabulary
+
+    vocabulary = read_vocabulary(os.path.join(minilm_path, "vocab.txt"))
+    os.makedirs(path)
+    keras.utils.set_random_seed(3)
+    StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32, num_heads=2,
+                   intermediate_dim=64, max_sequence_length=64).save(
+        os.path.join(path, "student.keras"))
+    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in vocabulary))
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump({"lower_case": True, "sequence_length": 64}, f)
+    return path
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@pytest.fixture(scope="module")
+def atis_model(tmp_path_factory, data_dir, minilm_path):
+    """A tiny student fine-tuned on ATIS slots (a few steps: scores need not be good)."""
+    root = tmp_path_factory.mktemp("eval")
+    student = _tiny_student(str(root / "student"), minilm_path)
+    output = str(root / "atis_slots")
+    finetuning.finetune("atis_slots", student, os.path.join(data_dir, "tasks"), output,
+                        train_steps=30, batch_size=32, learning_rate=3e-3, sequence_length=48,
+                        max_train_examples=1000, eval_split="none", verbose=0)
+    return output
+
+
+def test_report_matches_library_and_counts_unknown_labels(atis_model, data_dir, tmp_path):
+    tasks = os.path.join(data_dir, "tasks")
+    output = tmp_path / "report.json"
+    result = _run(f"--model_dir={atis_model}", f"--data_dir={tasks}", "--split=valid",
+                  f"--output={output}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(output.read_text())
+    expected = evaluation.evaluate_model_dir(atis_model, data_dir=tasks, split="valid")
+    assert report["metrics"] == pytest.approx(expected["metrics"])
+    assert report["examples"] == 500 and 0.0 <= report["metrics"]["slot_f1"] <= 1.0
+    assert report["spans"]["gold"] > 500  # ATIS valid: several slots a sentence
+    assert "slot_f1" in result.stdout
+
+
+def test_any_file_in_the_format_and_bad_input(atis_model, data_dir, tmp_path):
+    folder = tmp_path / "held_out"
+    shutil.copytree(os.path.join(data_dir, "tasks", "atis", "valid"), folder)
+    result = _run(f"--model_dir={atis_model}", f"--eval_file={folder}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (folder / "seq.out").read_text(encoding="utf-8").split("\n")
+    lines[6] += " O"  # one tag too many on line 7
+    (folder / "seq.out").write_text("\n".join(lines), encoding="utf-8")
+    result = _run(f"--model_dir={atis_model}", f"--eval_file={folder}")
+    assert result.returncode != 0
+    assert "seq.out:7:" in result.stderr and "tags for" in result.stderr
+    assert "Traceback" not in result.stderr
