@@ -255,6 +255,8 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         return outputs
 
     def _call_batch(self, segments):
+        if len(segments) == 1 and self._student is None and self.masking_rate is None:
+            return self._pack_single_dense(segments[0])
         length = self.sequence_length
         batch = tf.shape(segments[0])[0]
         pieces = [self._segment(x) for x in segments]
@@ -330,6 +332,30 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             outputs["token_ids"] = masked
             outputs.update(mask_outputs)
         return outputs
+
+    def _pack_single_dense(self, text):
+        """`[CLS] a [SEP]` with dense ops only: the inference (and TFLite export) path.
+
+        The same ids as the ragged packing below, without its ragged slicing and
+        concatenation, whose ops (RaggedRange, ...) have no TFLite kernels.
+        """
+        length = self.sequence_length
+        vocabulary = self.teacher_vocabulary
+        ids = self._teacher.segment(text)
+        # to_tensor with a shape truncates each row to L - 2 pieces.
+        body = ids.to_tensor(default_value=0, shape=[None, length - 2])
+        count = tf.minimum(tf.cast(ids.row_lengths(), tf.int32), length - 2)
+        batch = tf.shape(body)[0]
+        packed = tf.concat(
+            [tf.fill([batch, 1], vocabulary.cls_id), body, tf.zeros([batch, 1], tf.int32)], 1)
+        positions = tf.range(length, dtype=tf.int32)[None, :]
+        sep_position = count[:, None] + 1
+        token_ids = tf.where(positions == sep_position, vocabulary.sep_id, packed)
+        return {
+            "token_ids": token_ids,
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": positions <= sep_position,
+        }
 
     @staticmethod
     def _vocabulary_ids(vocabulary, offset):
