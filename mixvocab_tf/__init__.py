@@ -5,8 +5,25 @@ The pipeline, one sub-package a stage:
   -> distillation/ (stage II) -> tasks/ (fine-tune) -> export/ (TFLite).
 """
 
+from mixvocab_tf.distillation.distiller import Distiller
+from mixvocab_tf.distillation.student_distillation import distill_student
+from mixvocab_tf.distillation.student_distillation import load_student_directory
+from mixvocab_tf.models.bert_checkpoint import convert_bert_checkpoint
+from mixvocab_tf.models.bert_checkpoint import load_google_checkpoint
+from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
+from mixvocab_tf.models.student_encoder import STUDENT_SIZES
 from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.models.teacher import Teacher
+from mixvocab_tf.models.teacher import TeacherFileNotFoundError
+from mixvocab_tf.models.teacher import TeacherLoadError
 from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.models.teacher_training import load_stage1
+from mixvocab_tf.models.teacher_training import train_teacher
+from mixvocab_tf.preprocessing import MixedVocabPreprocessor
+from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+from mixvocab_tf.training.callbacks import PsvRamp
+from mixvocab_tf.vocab import Vocabulary
+from mixvocab_tf.vocab import learn_vocabulary
+from mixvocab_tf.vocab import vocabulary_statistics
 
 __version__ = "0.1.0"
