@@ -126,6 +126,16 @@ def test_snips_full_floor(data_dir, minilm_path, tmp_path):
 def test_snips_slots_full_floor(data_dir, minilm_path, tmp_path):
     config = finetuning.finetune(
         "snips_slots", minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "slots"),
-        epochs=2, batch_size=16, learning_rate=1e-4, sequence_length=48,
-        max_train_examples=3000, verbose=0)
+        epochs=1, batch_size=16, learning_rate=2e-4, sequence_length=32, verbose=0)
+    # Measured: 92.4% (all 13,084 utterances, 1 epoch, ~6 min on 2 cores).
     assert config["eval"]["metrics"]["slot_f1"] >= 0.90
+
+
+@pytest.mark.slow
+def test_sst2_full_floor(data_dir, minilm_path, tmp_path):
+    # The 8,000 longest training phrases: dev holds whole sentences only.
+    config = finetuning.finetune(
+        "sst2", minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "sst2"),
+        epochs=1, batch_size=16, learning_rate=5e-5, sequence_length=64,
+        max_train_examples=8000, train_selection="longest", verbose=0)
+    assert config["eval"]["metrics"]["accuracy"] >= 0.88
