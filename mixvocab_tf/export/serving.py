@@ -1,0 +1,108 @@
+"""The graphs that are converted: a task model behind text or ids inputs.
+
+* text form: `text` tf.string [B] -> `SingleVocabPreprocessor` (the layer fine-tuning used,
+  tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer) -> the task model.
+* ids form: `token_ids`, `segment_ids`, `padding_mask` int32 [1, L] -> the task model (the
+  three-input layout MediaPipe's `TextClassifier` expects).
+
+Outputs: classification `logits` and `probabilities` [B, C]; tagging `logits` and
+`probabilities` [B, L, T] per token (text form: plus the `token_ids` they belong to);
+response selection `context_embedding` and `response_embedding` [B, D].
+
+Example:
+>>> module = ServingModule(task_model, "text")
+>>> saved_model_dir = module.save(tmp_dir)   # SignatureDef "serving_default"
+"""
+
+import tensorflow as tf
+
+from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+from mixvocab_tf.tasks import task_registry
+
+INPUT_FORMS = ("text", "ids")
+SIGNATURE_KEY = "serving_default"
+ID_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def check_input_form(input_form):
+    if input_form not in INPUT_FORMS:
+        raise ValueError(f"input form must be one of {INPUT_FORMS}, got {input_form!r}.")
+
+
+def make_preprocessor(task_model, sequence_length):
+    """The task's tokenizer layer at `sequence_length` (the one training used)."""
+    return SingleVocabPreprocessor(
+        task_model.vocabulary, lower_case=task_model.lower_case,
+        sequence_length=sequence_length,
+        normalization=task_model.config.get("normalization", "bert"))
+
+
+class ServingModule(tf.Module):
+    """Wraps a task model and (text form) its tokenizer into one `tf.function`.
+
+    Args:
+      task_model: a loaded `TaskModel`.
+      input_form: "text" or "ids".
+      sequence_length: L of the exported inputs.
+    """
+
+    def __init__(self, task_model, input_form, sequence_length):
+        super().__init__(name="serving")
+        check_input_form(input_form)
+        task_type = task_model.task_type
+        if input_form == "text" and task_type == task_registry.PAIR_CLASSIFICATION:
+            raise ValueError(
+                "the text form takes one string per query; pair classification needs two. "
+                "Fix: export with input_form='ids' and tokenise pairs in the app.")
+        if input_form == "text" and task_model.config.get("normalization", "bert") != "bert":
+            raise ValueError(
+                "the text form puts the 'bert' tokenizer in the graph; MediaPipe-normalised "
+                "models split words with regex_split, which has no TFLite kernel. Fix: export "
+                "with input_form='ids' (MediaPipe tokenises on the device).")
+        self.task_type = task_type
+        self.input_form = input_form
+        self.sequence_length = int(sequence_length)
+        self.model = task_model.model
+        # Keras 3 variables wrap tf.Variables that tf.Module does not track: without this
+        # list SavedModel leaves them out and the converter emits uninitialised
+        # READ_VARIABLE ops (NaN outputs).
+        self.model_variables = [v.value for v in task_model.model.weights]
+        if input_form == "text":
+            self.preprocessor = make_preprocessor(task_model, sequence_length)
+            self.serve = tf.function(
+                self._serve_text,
+                input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        else:
+            self.serve = tf.function(
+                self._serve_ids,
+                input_signature=[tf.TensorSpec([1, self.sequence_length], tf.int32, name=n)
+                                 for n in ID_INPUTS])
+
+    def _outputs(self, features):
+        outputs = self.model(features, training=False)
+        if self.task_type == task_registry.RESPONSE_SELECTION:
+            return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+        logits = tf.cast(outputs, tf.float32)
+        # MediaPipe reports the output values as scores: keep the softmax in the model.
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def _serve_text(self, text):
+        features = self.preprocessor(text)
+        features = {
+            "token_ids": features["token_ids"],
+            "segment_ids": features["segment_ids"],
+            "padding_mask": tf.cast(features["padding_mask"], tf.int32),
+        }
+        outputs = self._outputs(features)
+        if self.task_type == task_registry.TAGGING:
+            outputs["token_ids"] = features["token_ids"]
+        return outputs
+
+    def _serve_ids(self, token_ids, segment_ids, padding_mask):
+        return self._outputs(
+            {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask})
+
+    def save(self, directory):
+        """Writes a SavedModel with the "serving_default" signature; returns `directory`."""
+        tf.saved_model.save(self, directory, signatures={SIGNATURE_KEY: self.serve})
+        return directory

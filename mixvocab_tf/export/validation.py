@@ -1,0 +1,103 @@
+"""Checks an exported model against its Keras model on real examples.
+
+* `max_abs_diff`: the largest absolute difference of every output on N examples,
+* `task_scores`: the task metric (classification accuracy, tagging slot F1) of the Keras
+  model and of the TFLite model on the same examples of the eval split.
+
+The Keras reference tokenises with `InputEncoder`, i.e. the same `SingleVocabPreprocessor`
+that the text form carries inside the graph.
+
+Example:
+>>> scores = task_scores(task_model, runner, examples, sequence_length=128)
+>>> scores["keras"]["accuracy"], scores["tflite"]["accuracy"]
+"""
+
+import numpy as np
+
+from mixvocab_tf.tasks import evaluation
+from mixvocab_tf.tasks import metrics as metrics_lib
+from mixvocab_tf.tasks import tagging
+from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.inputs import InputEncoder
+from mixvocab_tf.tasks.inputs import model_inputs
+
+# Inputs a text model must answer without crashing (and agree with Keras on).
+BAD_INPUTS = (
+    "",
+    "x" * 100_000,
+    "play " * 20_000,
+    b"\xff\xfe invalid \xc3 utf-8",
+    "\U0001F600\U0001F680 emoji \u2764\ufe0f",
+    "control \x00\x01\x07\x1b\x7f\u200b chars\t\r\n",
+    "ÉCOLE Über naïve café",
+    "日本語のテキスト",
+)
+
+
+def keras_outputs(task_model, features):
+    """The exported outputs computed by the Keras model (NumPy)."""
+    outputs = evaluation.predict(task_model.model, features)
+    if task_model.task_type == task_registry.RESPONSE_SELECTION:
+        return {k: np.asarray(v, np.float32) for k, v in outputs.items()}
+    logits = np.asarray(outputs, np.float32)
+    return {"logits": logits, "probabilities": evaluation.softmax(logits).astype(np.float32)}
+
+
+def tflite_outputs(runner, texts, features):
+    """Runs texts (text form) or features (ids form) through the exported model."""
+    if runner.input_form == "text":
+        return runner.run_text(texts)
+    return runner.run_ids(features)
+
+
+def max_abs_diff(task_model, runner, texts, sequence_length):
+    """{output: largest |Keras - TFLite|} over `texts` (str or bytes)."""
+    encoder = InputEncoder(task_model.vocabulary, task_model.lower_case, sequence_length)
+    features = encoder.encode_texts(list(texts))
+    expected = keras_outputs(task_model, features)
+    actual = tflite_outputs(runner, texts, features)
+    return {k: float(np.max(np.abs(expected[k] - actual[k]))) for k in expected}
+
+
+def task_scores(task_model, runner, examples, sequence_length):
+    """Keras and TFLite scores on `examples` (classification and tagging tasks).
+
+    Returns:
+      {"metric": name, "examples": N, "keras": value, "tflite": value}, or None for task
+      types without a metric here (response selection).
+    """
+    encoder = InputEncoder(task_model.vocabulary, task_model.lower_case, sequence_length)
+    task_type = task_model.task_type
+    if task_type == task_registry.CLASSIFICATION:
+        index = {label: i for i, label in enumerate(task_model.labels)}
+        gold = np.array([index.get(label, -1) for label in examples.labels])
+        features = encoder.encode_texts(examples.texts)
+        keras_probs = keras_outputs(task_model, features)["probabilities"]
+        tflite_probs = np.concatenate([
+            tflite_outputs(runner, examples.texts[i:i + 64],
+                           {k: v[i:i + 64] for k, v in features.items()})["probabilities"]
+            for i in range(0, len(examples), 64)])
+        return {"metric": "accuracy", "examples": len(gold),
+                "keras": metrics_lib.accuracy(gold, keras_probs.argmax(-1)),
+                "tflite": metrics_lib.accuracy(gold, tflite_probs.argmax(-1)),
+                "prediction_agreement": float(np.mean(
+                    keras_probs.argmax(-1) == tflite_probs.argmax(-1)))}
+    if task_type == task_registry.TAGGING:
+        word_lists = [t.split() for t in examples.texts]
+        features = encoder.encode_words(word_lists)
+        keras_logits = keras_outputs(task_model, model_inputs(features))["logits"]
+        texts = [" ".join(words) for words in word_lists]
+        tflite_logits = np.concatenate([
+            tflite_outputs(runner, texts[i:i + 64],
+                           {k: v[i:i + 64] for k, v in model_inputs(features).items()})["logits"]
+            for i in range(0, len(texts), 64)])
+        labels = task_model.labels
+        fill = labels.index("O") if "O" in labels else 0
+        scores = {}
+        for name, logits in (("keras", keras_logits), ("tflite", tflite_logits)):
+            ids = tagging.word_predictions(logits, features["word_starts"],
+                                           [len(w) for w in word_lists], fill=fill)
+            predicted = [[labels[i] for i in row] for row in ids]
+            scores[name] = metrics_lib.span_f1(examples.tags, predicted)["f1"]
+        return {"metric": "slot_f1", "examples": len(texts), **scores}
+    return None
