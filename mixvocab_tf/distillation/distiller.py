@@ -192,6 +192,7 @@ class Distiller(DistributedFitMixin, keras.Model):
             self.teacher_inputs(inputs),
             training=False,
             return_attention_scores=self.attention_weight > 0,
+            student_logits_only=True,
         )
         teacher_outputs = {k: ops.stop_gradient(v) for k, v in teacher_outputs.items()}
         terms["teacher_mlm_accuracy"] = losses.masked_lm_accuracy(
@@ -200,15 +201,18 @@ class Distiller(DistributedFitMixin, keras.Model):
         terms["kd_loss"] = losses.logit_distillation_loss(
             teacher_outputs["student_logits"], outputs["mlm_logits"], weights, self.temperature
         )
+        teacher_hidden = teacher_outputs["hidden_states"]
+        student_hidden = outputs["hidden_states"]
+        # One matmul for all layers: the projection is shared.
+        if self.projection == "down":
+            teacher_hidden = self.hidden_projection(teacher_hidden)
+        else:
+            student_hidden = self.hidden_projection(student_hidden)
         hidden = 0.0
         for student_index, teacher_index in self.layer_map:
-            teacher_hidden = teacher_outputs["hidden_states"][:, teacher_index]
-            student_hidden = outputs["hidden_states"][:, student_index]
-            if self.projection == "down":
-                teacher_hidden = self.hidden_projection(teacher_hidden)
-            else:
-                student_hidden = self.hidden_projection(student_hidden)
-            hidden += losses.hidden_state_loss(teacher_hidden, student_hidden, padding_mask)
+            hidden += losses.hidden_state_loss(
+                teacher_hidden[:, teacher_index], student_hidden[:, student_index], padding_mask
+            )
         terms["hidden_loss"] = hidden / len(self.layer_map)
         attention = 0.0
         if self.attention_weight > 0:

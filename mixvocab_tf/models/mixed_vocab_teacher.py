@@ -92,6 +92,12 @@ class MixedVocabMaskedLMHead(keras.layers.Layer):
         student_logits = ops.matmul(x, ops.transpose(ops.cast(student_embeddings, "float32")))
         return teacher_logits + self.teacher_bias, student_logits + self.student_bias
 
+    def student_logits(self, sequence_output, mask_positions, student_embeddings):
+        """Only the student-vocabulary logits (Stage II needs no teacher softmax)."""
+        x = ops.take_along_axis(sequence_output, ops.expand_dims(mask_positions, -1), axis=1)
+        x = ops.cast(self.transform_layer_norm(self.transform_dense(x)), "float32")
+        return ops.matmul(x, ops.transpose(ops.cast(student_embeddings, "float32"))) + self.student_bias
+
     def load_pretrained_head(self, masked_lm_head):
         """Copies a keras-hub `MaskedLMHead`'s transform and bias (BERT's cls/predictions)."""
         self.transform_dense.set_weights(masked_lm_head._intermediate_dense.get_weights())
@@ -166,7 +172,8 @@ class MixedVocabTeacher(DistributedFitMixin, keras.Model):
     Inputs are the preprocessor's dict: `token_ids` (joint space), `segment_ids`,
     `padding_mask`, and, for the MLM outputs, `mask_positions`. Outputs a dict
     with `sequence_output`, `hidden_states` (`[batch, layers + 1, length, D]`),
-    and with `mask_positions` given, `teacher_logits` and `student_logits`.
+    and with `mask_positions` given, `teacher_logits` and `student_logits`
+    (only the latter with `student_logits_only=True`, as Stage II needs).
 
     Example:
     ```python
@@ -264,7 +271,9 @@ class MixedVocabTeacher(DistributedFitMixin, keras.Model):
         )
         return backbone.embeddings_dropout(backbone.embeddings_layer_norm(x), training=training)
 
-    def call(self, inputs, training=False, return_attention_scores=False):
+    def call(
+        self, inputs, training=False, return_attention_scores=False, student_logits_only=False
+    ):
         x = self.embed(inputs["token_ids"], inputs["segment_ids"], training=training)
         padding_mask = inputs["padding_mask"]
         hidden_states = [x]
@@ -281,7 +290,11 @@ class MixedVocabTeacher(DistributedFitMixin, keras.Model):
         outputs = {"sequence_output": x, "hidden_states": ops.stack(hidden_states, axis=1)}
         if return_attention_scores:
             outputs["attention_scores"] = ops.stack(attention_scores, axis=1)
-        if "mask_positions" in inputs:
+        if "mask_positions" in inputs and student_logits_only:
+            outputs["student_logits"] = self.mlm_head.student_logits(
+                x, inputs["mask_positions"], self.projected_student_embeddings()
+            )
+        elif "mask_positions" in inputs:
             teacher_logits, student_logits = self.mlm_head(
                 x,
                 inputs["mask_positions"],
