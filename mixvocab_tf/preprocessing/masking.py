@@ -66,60 +66,82 @@ def mask_tokens(
     Returns:
       (masked token_ids [B, L], dict of mask_positions, mask_ids, mask_weights).
     """
+    # Dense [B, L] and [B, P] ops only, few of them: in a `tf.data` map the
+    # per-op overhead, not the arithmetic, is what costs.
     shape = tf.shape(token_ids)
     batch, length = shape[0], shape[1]
-    candidates_i = tf.cast(candidates, tf.int32)
-    n = tf.reduce_sum(candidates_i, axis=1)
+    static_length = token_ids.shape[1]
+    # top_k needs k <= L.
+    k = max_predictions if static_length is None else min(max_predictions, static_length)
+    n = tf.reduce_sum(tf.cast(candidates, tf.int32), axis=1)
     budget = tf.cast(tf.round(tf.cast(n, tf.float32) * masking_rate), tf.int32)
-    budget = tf.minimum(tf.maximum(budget, 1), max_predictions)
+    budget = tf.minimum(tf.maximum(budget, 1), k)
     budget = tf.where(n > 0, budget, 0)
 
-    # One stateful draw, then cheap stateless ops from it.
-    seeds = generator.make_seeds(4)
-    seed = lambda i: seeds[:, i]  # noqa: E731
+    # One stateful draw a call: [action, random token, (token scores)].
+    draws = generator.uniform([batch, 2 * k + (0 if whole_word_masking else length)])
+    action, pick = draws[:, :k], draws[:, k : 2 * k]
+    columns = tf.range(length, dtype=tf.int32)[None, :]
+    slots = tf.range(k, dtype=tf.int32)[None, :]
+    weights = slots < budget[:, None]
     if whole_word_masking:
         # One score a word: pieces of a word tie, so they are selected together.
         safe_words = tf.where(candidates, word_ids, 0)
         n_words = tf.reduce_max(safe_words) + 1
-        scores = tf.gather(tf.random.stateless_uniform([n_words], seed(0)), safe_words)
+        scores = tf.gather(generator.uniform([n_words]), safe_words)
+        # Non-candidates sort last.
+        scores = tf.where(candidates, scores, 2.0)
+        sorted_scores = tf.sort(scores, axis=1)
+        # How many candidates score <= this one: the rank of the end of its word.
+        end_rank = tf.searchsorted(sorted_scores, scores, side="right", out_type=tf.int32)
+        selected = candidates & (end_rank <= budget[:, None])
+        # The selected columns in increasing order: top_k of (L - column).
+        top, _ = tf.math.top_k(tf.where(selected, length - columns, 0), k=k)
+        weights = top > 0
+        positions = tf.where(weights, length - top, 0)
     else:
-        scores = tf.random.stateless_uniform([batch, length], seed(0))
-    # Non-candidates sort last.
-    scores = tf.where(candidates, scores, 2.0)
-    sorted_scores = tf.sort(scores, axis=1)
-    # How many candidates score <= this one: the rank of the end of its word.
-    end_rank = tf.searchsorted(sorted_scores, scores, side="right", out_type=tf.int32)
-    selected = candidates & (end_rank <= budget[:, None])
-
-    positions = tf.ragged.boolean_mask(
-        tf.broadcast_to(tf.range(length, dtype=tf.int32)[None, :], shape), selected
-    ).to_tensor(shape=[None, max_predictions])
-    weights = tf.sequence_mask(tf.reduce_sum(tf.cast(selected, tf.int32), axis=1), max_predictions)
+        # A uniform draw of `budget` candidates: the top scores, then in
+        # increasing column order.
+        scores = tf.where(candidates, draws[:, 2 * k :], -1.0)
+        _, top = tf.math.top_k(scores, k=k)
+        positions = tf.sort(tf.where(weights, top, length), axis=1)
+        positions = tf.where(weights, positions, 0)
     labels = tf.gather(token_ids, positions, batch_dims=1)
 
     # 80/10/10 replacement at the P positions only, drawn in the vocabulary
     # of the token's segmentation.
-    p_shape = tf.shape(positions)
-    action = tf.random.stateless_uniform(p_shape, seed(1))
     use_mask = weights & (action < mask_token_rate)
-    use_random = weights & (action >= mask_token_rate) & (action < mask_token_rate + random_token_rate)
-    teacher_random = tf.constant(teacher.random_ids, tf.int32)
-    random_value = tf.gather(teacher_random, tf.random.stateless_uniform(
-        p_shape, seed(2), 0, len(teacher.random_ids), dtype=tf.int32))
-    mask_value = tf.fill(p_shape, tf.constant(teacher.mask_id, tf.int32))
-    if student is not None:
+    use_random = weights & ~use_mask & (action < mask_token_rate + random_token_rate)
+    n_teacher = len(teacher.random_ids)
+    if student is None:
+        table = tf.constant(teacher.random_ids, tf.int32)
+        mask_value = tf.constant(teacher.mask_id, tf.int32)
+        random_index = tf.cast(pick * n_teacher, tf.int32)
+        random_index = tf.minimum(random_index, n_teacher - 1)
+    else:
+        # One table: the teacher's random ids, then the student's.
+        table = tf.constant(teacher.random_ids + student.random_ids, tf.int32)
         at_student = tf.gather(is_student, positions, batch_dims=1)
-        mask_value = tf.where(at_student, tf.constant(student.mask_id, tf.int32), mask_value)
-        student_random = tf.constant(student.random_ids, tf.int32)
-        random_value = tf.where(at_student, tf.gather(student_random, tf.random.stateless_uniform(
-            p_shape, seed(3), 0, len(student.random_ids), dtype=tf.int32)), random_value)
+        mask_value = tf.where(at_student, student.mask_id, teacher.mask_id)
+        size = tf.where(at_student, len(student.random_ids), n_teacher)
+        random_index = tf.minimum(tf.cast(pick * tf.cast(size, tf.float32), tf.int32), size - 1)
+        random_index += tf.where(at_student, n_teacher, 0)
+    random_value = tf.gather(table, random_index)
     new_value = tf.where(use_mask, mask_value, tf.where(use_random, random_value, labels))
-    rows = tf.broadcast_to(tf.range(batch, dtype=tf.int32)[:, None], p_shape)
-    index = tf.boolean_mask(tf.stack([rows, positions], axis=-1), weights)
-    masked = tf.tensor_scatter_nd_update(token_ids, index, tf.boolean_mask(new_value, weights))
+    # Unused slots point at column 0 and write back its own id: no boolean_mask.
+    flat_index = positions + tf.range(batch, dtype=tf.int32)[:, None] * length
+    masked = tf.reshape(
+        tf.tensor_scatter_nd_update(
+            tf.reshape(token_ids, [-1]), tf.reshape(flat_index, [-1, 1]), tf.reshape(new_value, [-1])
+        ),
+        shape,
+    )
     outputs = {
-        "mask_positions": tf.where(weights, positions, 0),
+        "mask_positions": positions,
         "mask_ids": tf.where(weights, labels, 0),
         "mask_weights": tf.cast(weights, tf.float32),
     }
+    if k < max_predictions:
+        pad = [[0, 0], [0, max_predictions - k]]
+        outputs = {name: tf.pad(value, pad) for name, value in outputs.items()}
     return masked, outputs

@@ -46,7 +46,6 @@ TensorShape([1, 64])
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from mixvocab_tf.preprocessing import masking as masking_lib
 from mixvocab_tf.preprocessing.normalization import TextNormalizer
@@ -156,66 +155,77 @@ class MixedVocabPreprocessor(keras.layers.Layer):
                 if seed is not None
                 else tf.random.Generator.from_non_deterministic_state()
             )
+        # Ids masking draws from, built once (tuples of V ints).
+        self._teacher_ids = self._vocabulary_ids(self.teacher_vocabulary, 0)
+        self._student_ids = (
+            None
+            if self._student is None
+            else self._vocabulary_ids(self.student_vocabulary, self._student_offset)
+        )
         self.built = True
 
     # ------------------------------------------------------------------ ids
-    def _segment(self, text):
-        """tf.string [B] -> (ids, is_student, word_of_piece) ragged [B, (T)].
+    def _segment(self, text, need_words):
+        """tf.string [N] -> flat pieces of each row: (ids, is_student, word, row_splits).
 
-        `word_of_piece` numbers the words of the batch 0..W-1 in order.
+        `ids` int32 [T] in the joint space, `is_student` bool [T] (None without
+        a student vocabulary), `word` int32 [T] numbers the words of the batch
+        0..W-1 in order (None unless `need_words`), `row_splits` int64 [N + 1].
+        Flat tensors, not `tf.RaggedTensor`s: a ragged op is many graph ops,
+        and in a `tf.data` map the per-op cost dominates.
         """
         normalized = self._normalizer.normalize(text)
-        teacher_ids = self._teacher.segment_normalized(normalized)
-        t_flat = teacher_ids.flat_values
-        t_starts = self._teacher.word_starts(t_flat)
-        t_word = tf.cumsum(tf.cast(t_starts, tf.int32)) - 1
+        t_ids, t_splits = self._teacher.pieces(normalized)
         if self._student is None:
-            return teacher_ids, tf.zeros_like(teacher_ids, dtype=tf.bool), teacher_ids.with_flat_values(t_word)
+            word = None
+            if need_words:
+                word = tf.cumsum(tf.cast(self._teacher.word_starts(t_ids), tf.int32)) - 1
+            return t_ids, None, word, t_splits
 
-        student_ids = self._student.segment_normalized(normalized)
-        s_flat = student_ids.flat_values
-        s_word = tf.cumsum(tf.cast(self._student.word_starts(s_flat), tf.int32)) - 1
+        s_ids, s_splits = self._student.pieces(normalized)
+        t_start = self._teacher.word_starts(t_ids)
+        s_start = self._student.word_starts(s_ids)
         # Both tokenizers split the same normalised text into the same words,
         # so word k of the batch is the same word in both segmentations.
-        n_words = tf.reduce_sum(tf.cast(t_starts, tf.int32))
-        words_per_row = tf.reduce_sum(
-            tf.cast(teacher_ids.with_flat_values(t_starts), tf.int32), axis=1
-        )
-        use_student = self._generator.uniform([n_words]) < self.p_sv.value()
-        # Place each kept piece at (start of its word in the output) + (its
-        # index within the word), then stitch both vocabularies' pieces.
-        t_first = tf.cast(tf.where(t_starts)[:, 0], tf.int32)
-        s_first = tf.cast(tf.where(self._student.word_starts(s_flat))[:, 0], tf.int32)
-        t_count = tf.concat([t_first[1:], tf.shape(t_flat)], 0) - t_first
-        s_count = tf.concat([s_first[1:], tf.shape(s_flat)], 0) - s_first
-        chosen_count = tf.where(use_student, s_count, t_count)
-        out_start = tf.cumsum(chosen_count, exclusive=True)
+        t_word = tf.cumsum(tf.cast(t_start, tf.int32)) - 1
+        s_word = tf.cumsum(tf.cast(s_start, tf.int32)) - 1
+        t_first = tf.where(t_start)[:, 0]  # first piece of each word
+        s_first = tf.where(s_start)[:, 0]
+        use_student = self._generator.uniform(tf.shape(t_first)) < self.p_sv.value()
+        keep_s = tf.gather(use_student, s_word)
+        keep_t = tf.gather(~use_student, t_word)
 
-        def placed(flat, word, first, keep_student):
-            keep = tf.gather(use_student, word) if keep_student else ~tf.gather(use_student, word)
-            within = tf.range(tf.shape(flat)[0]) - tf.gather(first, word)
-            position = tf.gather(out_start, word) + within
-            return tf.boolean_mask(position, keep), tf.boolean_mask(flat, keep), tf.boolean_mask(word, keep)
+        def kept_before(keep):
+            # [T + 1]: kept pieces before each piece of one stream; last = total.
+            return tf.cumsum(tf.concat([tf.cast(keep, tf.int32), [0]], 0), exclusive=True)
 
-        t_pos, t_val, t_w = placed(t_flat, t_word, t_first, False)
-        s_pos, s_val, s_w = placed(s_flat + self._student_offset, s_word, s_first, True)
-        flat_ids = tf.dynamic_stitch([t_pos, s_pos], [t_val, s_val])
-        flat_word = tf.dynamic_stitch([t_pos, s_pos], [t_w, s_w])
-        flat_student = tf.dynamic_stitch(
-            [t_pos, s_pos], [tf.zeros_like(t_pos, tf.bool), tf.ones_like(s_pos, tf.bool)]
-        )
-        row_lengths = tf.reduce_sum(
-            tf.RaggedTensor.from_row_lengths(chosen_count, tf.cast(words_per_row, tf.int64)), axis=1
-        )
-        ids = tf.RaggedTensor.from_row_lengths(flat_ids, tf.cast(row_lengths, tf.int64))
-        return ids, ids.with_flat_values(flat_student), ids.with_flat_values(flat_word)
+        c_t, c_s = kept_before(keep_t), kept_before(keep_s)
+        # Both streams are in word order: a kept piece's place in the merged
+        # stream is the kept pieces before it in its own stream plus the other
+        # stream's kept pieces of the earlier words.
+        t_pos = c_t[:-1] + tf.gather(c_s, tf.gather(s_first, t_word))
+        s_pos = c_s[:-1] + tf.gather(c_t, tf.gather(t_first, s_word))
+        total = c_t[-1] + c_s[-1]
+        # Dropped pieces all go to one extra slot, cut off below.
+        # (DynamicStitch: ScatterNd is several times slower on CPU.)
+        t_index = tf.where(keep_t, t_pos, total)
+        s_index = tf.where(keep_s, s_pos, total)
+
+        def merge(t_values, s_values):
+            return tf.dynamic_stitch([t_index, s_index], [t_values, s_values])[:-1]
+
+        ids = merge(t_ids, s_ids + self._student_offset)
+        is_student = merge(tf.zeros_like(t_ids, tf.bool), tf.ones_like(s_ids, tf.bool))
+        word = merge(t_word, s_word) if need_words else None
+        row_splits = tf.gather(c_t, t_splits) + tf.gather(c_s, s_splits)
+        return ids, is_student, word, tf.cast(row_splits, tf.int64)
 
     def _specials(self, batch):
         """Per-sequence [CLS] and [SEP] ids and whether they are student tokens."""
         t = self.teacher_vocabulary
         if self._student is None:
-            is_student = tf.zeros([batch], tf.bool)
-            return tf.fill([batch], t.cls_id), tf.fill([batch], t.sep_id), is_student
+            # Python constants: `place` fills them in.
+            return t.cls_id, t.sep_id, False
         s = self.student_vocabulary
         is_student = self._generator.uniform([batch]) < self.p_sv.value()
         cls = tf.where(is_student, s.cls_id + self._student_offset, t.cls_id)
@@ -255,74 +265,83 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         return outputs
 
     def _call_batch(self, segments):
-        if len(segments) == 1 and self._student is None and self.masking_rate is None:
-            return self._pack_single_dense(segments[0])
-        length = self.sequence_length
-        batch = tf.shape(segments[0])[0]
-        pieces = [self._segment(x) for x in segments]
-        ids = [p[0] for p in pieces]
-        # Segment b's words get ids after segment a's (unique in the batch).
-        word_offset = 0
-        words = []
-        for p in pieces:
-            words.append(p[2] + word_offset)
-            word_offset = word_offset + tf.reduce_max(tf.concat([p[2].flat_values, [-1]], 0)) + 1
-        student = [p[1] for p in pieces]
+        """Packs `[CLS] a [SEP] (b [SEP])` with dense [B, L] ops.
 
-        budget = length - 1 - len(segments)
-        if len(segments) == 1:
-            keep = [tf.ragged.map_flat_values(tf.ones_like, ids[0], dtype=tf.bool)[:, :budget]]
-            ids = [ids[0][:, :budget]]
-            student = [student[0][:, :budget]]
-            words = [words[0][:, :budget]]
+        Both segments of a pair are tokenised as one batch of 2B strings. A
+        single-vocabulary, unmasked call uses only ops with TFLite kernels
+        (builtins + tensorflow-text's), so the layer converts without Flex.
+        """
+        length = self.sequence_length
+        pair = len(segments) == 2
+        batch = tf.shape(segments[0])[0]
+        need_words = self.masking_rate is not None and self.whole_word_masking
+        text = tf.concat(segments, 0) if pair else segments[0]
+        ids, is_student, word, row_splits = self._segment(text, need_words)
+        counts = tf.cast(row_splits[1:] - row_splits[:-1], tf.int32)
+        if pair:
+            # Round-robin truncation (keras-hub's MultiSegmentPacker): a gets
+            # ceil(n / 2) or what b leaves, b the rest.
+            budget = length - 3
+            count_a, count_b = counts[:batch], counts[batch:]
+            count_a = tf.minimum(count_a, tf.maximum((budget + 1) // 2, budget - count_b))
+            count_b = tf.minimum(count_b, budget - count_a)
         else:
-            keep = tf_text_generate_mask(budget, ids)
-            ids = [tf.ragged.boolean_mask(x, m) for x, m in zip(ids, keep)]
-            student = [tf.ragged.boolean_mask(x, m) for x, m in zip(student, keep)]
-            words = [tf.ragged.boolean_mask(x, m) for x, m in zip(words, keep)]
+            count_a = tf.minimum(counts, length - 2)
+
+        columns = tf.range(length, dtype=tf.int32)[None, :]
+        sep_a = count_a[:, None] + 1
+        if pair:
+            start_b = sep_a + 1
+            sep_b = start_b + count_b[:, None]
+            in_b = (columns >= start_b) & (columns < sep_b)
+            # Column c of the output reads column c - start_b of b's pieces.
+            from_b = tf.clip_by_value(columns - start_b, 0, length - 3)
+            is_sep = (columns == sep_a) | (columns == sep_b)
+            last = sep_b
+        else:
+            is_sep = columns == sep_a
+            last = sep_a
+
+        def place(values, default, first, sep):
+            # to_tensor with a shape truncates each row to L - 2 pieces.
+            body = tf.RaggedTensor.from_row_splits(values, row_splits, validate=False).to_tensor(
+                default_value=default, shape=[None, length - 2])
+            body_a = body[:batch] if pair else body
+            rows = tf.shape(body_a)[0]
+            first = tf.fill([rows, 1], first) if isinstance(first, (int, bool)) else first[:, None]
+            sep = sep if isinstance(sep, (int, bool)) else sep[:, None]
+            packed = tf.concat([first, body_a, tf.fill([rows, 1], default)], 1)
+            if pair:
+                packed = tf.where(columns <= count_a[:, None], packed, default)
+                packed = tf.where(in_b, tf.gather(body[batch:], from_b, batch_dims=1), packed)
+            return tf.where(is_sep, sep, packed)
 
         cls, sep, special_student = self._specials(batch)
-        col = lambda v: tf.expand_dims(v, 1)  # noqa: E731
-        parts_ids, parts_student, parts_segment, parts_word, parts_cand = [col(cls)], [col(special_student)], [], [], []
-        minus_one = col(tf.fill([batch], -1))
-        parts_word.append(minus_one)
-        for index, (x, s, w) in enumerate(zip(ids, student, words)):
-            parts_ids += [x, col(sep)]
-            parts_student += [s, col(special_student)]
-            parts_word += [w, minus_one]
-        packed_ids = tf.concat(parts_ids, axis=1)
-        packed_student = tf.concat(parts_student, axis=1)
-        packed_word = tf.concat(parts_word, axis=1)
-        # Segment ids: 0 for [CLS] a [SEP], 1 for b [SEP].
-        first_len = tf.cast(ids[0].row_lengths(), tf.int64) + 2
-        row_len = tf.cast(packed_ids.row_lengths(), tf.int64)
-        positions = tf.range(length, dtype=tf.int64)[None, :]
-        padding_mask = positions < row_len[:, None]
-        segment_ids = tf.cast(padding_mask & (positions >= first_len[:, None]), tf.int32)
-
-        token_ids = packed_ids.to_tensor(default_value=0, shape=[None, length])
-        student_mask = packed_student.to_tensor(default_value=False, shape=[None, length])
-        word_ids = packed_word.to_tensor(default_value=-1, shape=[None, length])
+        token_ids = place(ids, 0, cls, sep)
+        padding_mask = columns <= last
         outputs = {
             "token_ids": token_ids,
-            "segment_ids": segment_ids,
+            "segment_ids": (
+                tf.cast(padding_mask & (columns > sep_a), tf.int32) if pair else tf.zeros_like(token_ids)
+            ),
             "padding_mask": padding_mask,
         }
+        student_mask = None
         if self._student is not None:
+            student_mask = place(is_student, False, special_student, special_student)
             outputs["student_token_mask"] = student_mask
         if self.masking_rate is not None:
+            candidates = (columns >= 1) & (columns < sep_a)
+            if pair:
+                candidates |= in_b
             masked, mask_outputs = masking_lib.mask_tokens(
                 token_ids,
-                candidates=word_ids >= 0,
-                word_ids=word_ids,
+                candidates=candidates,
+                word_ids=place(word, -1, -1, -1) if need_words else None,
                 is_student=student_mask,
                 generator=self._generator,
-                teacher=self._vocabulary_ids(self.teacher_vocabulary, 0),
-                student=(
-                    None
-                    if self._student is None
-                    else self._vocabulary_ids(self.student_vocabulary, self._student_offset)
-                ),
+                teacher=self._teacher_ids,
+                student=self._student_ids,
                 masking_rate=self.masking_rate,
                 max_predictions=self.max_predictions,
                 whole_word_masking=self.whole_word_masking,
@@ -332,30 +351,6 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             outputs["token_ids"] = masked
             outputs.update(mask_outputs)
         return outputs
-
-    def _pack_single_dense(self, text):
-        """`[CLS] a [SEP]` with dense ops only: the inference (and TFLite export) path.
-
-        The same ids as the ragged packing below, without its ragged slicing and
-        concatenation, whose ops (RaggedRange, ...) have no TFLite kernels.
-        """
-        length = self.sequence_length
-        vocabulary = self.teacher_vocabulary
-        ids = self._teacher.segment(text)
-        # to_tensor with a shape truncates each row to L - 2 pieces.
-        body = ids.to_tensor(default_value=0, shape=[None, length - 2])
-        count = tf.minimum(tf.cast(ids.row_lengths(), tf.int32), length - 2)
-        batch = tf.shape(body)[0]
-        packed = tf.concat(
-            [tf.fill([batch, 1], vocabulary.cls_id), body, tf.zeros([batch, 1], tf.int32)], 1)
-        positions = tf.range(length, dtype=tf.int32)[None, :]
-        sep_position = count[:, None] + 1
-        token_ids = tf.where(positions == sep_position, vocabulary.sep_id, packed)
-        return {
-            "token_ids": token_ids,
-            "segment_ids": tf.zeros_like(token_ids),
-            "padding_mask": positions <= sep_position,
-        }
 
     @staticmethod
     def _vocabulary_ids(vocabulary, offset):
@@ -390,8 +385,3 @@ class MixedVocabPreprocessor(keras.layers.Layer):
 def _is_string_list(inputs):
     """A python list of str is one batch of strings, not a list of segments."""
     return isinstance(inputs, list) and all(isinstance(x, (str, bytes)) for x in inputs)
-
-
-def tf_text_generate_mask(budget, segments):
-    """Round-robin truncation masks of a pair to `budget` pieces in all."""
-    return tf_text.RoundRobinTrimmer(max_seq_length=budget).generate_mask(segments)
