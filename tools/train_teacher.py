@@ -20,6 +20,8 @@ flags.DEFINE_string("student_vocab", None, "The student vocab.txt (tools/learn_v
 flags.DEFINE_float("p_sv_start", 0.1, "Share of words segmented with the student vocabulary at step 0.")
 flags.DEFINE_float("p_sv_end", 1.0, "... at the last step (linear ramp).")
 flags.DEFINE_integer("student_embedding_dim", 128, "Width d of the student embedding table.")
+flags.DEFINE_enum("student_init", "teacher", ["teacher", "random"],
+                  "Start E_s P from the teacher's embeddings of each student token, or at random.")
 flag_defs.define_training_flags(learning_rate=5e-5)
 flags.mark_flags_as_required(["teacher", "student_vocab", "train_files", "model_dir"])
 
@@ -34,6 +36,7 @@ def main(argv):
         p_sv_start=FLAGS.p_sv_start,
         p_sv_end=FLAGS.p_sv_end,
         student_embedding_dim=FLAGS.student_embedding_dim,
+        student_init=FLAGS.student_init,
         **flag_defs.training_kwargs(FLAGS),
     )
     print(json.dumps({"export_dir": result["export_dir"], "metrics": result["metrics"]}, indent=2))

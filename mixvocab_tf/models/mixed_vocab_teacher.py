@@ -13,6 +13,7 @@ MLM head when it has one.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 from keras_hub.layers import ReversibleEmbedding
@@ -155,6 +156,59 @@ def masked_lm_losses(teacher_vocabulary_size, mask_ids, mask_weights, teacher_lo
     }
 
 
+def _teacher_pieces(token, teacher_index):
+    """The teacher's greedy WordPiece segmentation of a student token's text."""
+    continuation = token.startswith("##")
+    text = token[2:] if continuation else token
+    pieces, start = [], 0
+    while start < len(text):
+        for end in range(len(text), start, -1):
+            piece = ("##" if start > 0 or continuation else "") + text[start:end]
+            if piece in teacher_index:
+                pieces.append(teacher_index[piece])
+                start = end
+                break
+        else:
+            return []
+    return pieces
+
+
+def student_table_from_teacher(teacher_embeddings, teacher_vocabulary, student_vocabulary, dim):
+    """`E_s` and `P` whose product best approximates the teacher's embeddings.
+
+    Each student token's target is its teacher embedding when the teacher has
+    the token, else the mean of the teacher pieces that spell it; a rank-`dim`
+    SVD of those targets gives `E_s = U S` and `P = V^T`. The teacher then
+    reads student-segmented text sensibly from the first step, instead of
+    through a random table.
+
+    Args:
+      teacher_embeddings: `[V_t, D]` array.
+      teacher_vocabulary: the teacher's tokens.
+      student_vocabulary: the student's tokens.
+      dim: `d`, at most `min(V_s, D)`.
+
+    Returns:
+      `(E_s [V_s, dim], P [dim, D], covered)`: `covered` is the share of
+      student tokens with a teacher target (the rest get the mean target).
+    """
+    teacher_embeddings = np.asarray(teacher_embeddings, dtype=np.float64)
+    index = {token: i for i, token in enumerate(teacher_vocabulary)}
+    targets, found = [], []
+    for token in student_vocabulary:
+        rows = [index[token]] if token in index else _teacher_pieces(token, index)
+        found.append(bool(rows))
+        targets.append(teacher_embeddings[rows].mean(0) if rows else None)
+    mean = np.mean([t for t in targets if t is not None], axis=0)
+    matrix = np.stack([mean if t is None else t for t in targets])
+    u, singular, vt = np.linalg.svd(matrix, full_matrices=False)
+    return (
+        (u[:, :dim] * singular[:dim]).astype("float32"),
+        vt[:dim].astype("float32"),
+        float(np.mean(found)),
+    )
+
+
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
 class MixedVocabTeacher(DistributedFitMixin, keras.Model):
     """A BERT teacher trained with mixed-vocabulary masked LM (Stage I).
@@ -250,6 +304,22 @@ class MixedVocabTeacher(DistributedFitMixin, keras.Model):
     @property
     def metrics(self):
         return list(self._metric_trackers.values())
+
+    def initialize_student_table(self, teacher_vocabulary, student_vocabulary):
+        """Sets `E_s` and `P` from the teacher's embeddings (`student_table_from_teacher`).
+
+        Returns:
+          The share of student tokens the teacher could spell.
+        """
+        table, projection, covered = student_table_from_teacher(
+            keras.ops.convert_to_numpy(self.backbone.token_embedding.embeddings),
+            list(teacher_vocabulary),
+            list(student_vocabulary),
+            self.student_embedding_dim,
+        )
+        self.student_embedding.embeddings.assign(table)
+        self.student_projection.kernel.assign(projection)
+        return covered
 
     def projected_student_embeddings(self):
         """`E_s P`: `[V_s, D]`, the student table in the teacher's space."""

@@ -69,6 +69,7 @@ def train_teacher(
     p_sv_start=0.1,
     p_sv_end=1.0,
     student_embedding_dim=128,
+    student_init="teacher",
     sequence_length=128,
     batch_size=32,
     train_steps=10_000,
@@ -95,6 +96,9 @@ def train_teacher(
       p_sv_start, p_sv_end: the linear p_sv ramp over `train_steps`.
       student_embedding_dim: `d`, the student table width (the student's
         hidden size or its factorised embedding width).
+      student_init: `"teacher"` starts `E_s P` at a rank-`d` fit of the
+        teacher's embeddings of each student token (see
+        `student_table_from_teacher`); `"random"` is the paper's random start.
       sequence_length, batch_size, train_steps, steps_per_loop, eval_steps:
         sizes; `batch_size` is global (split over replicas).
       learning_rate, warmup_fraction: AdamW peak rate and warm-up share.
@@ -151,6 +155,10 @@ def train_teacher(
             student_embedding_dim=student_embedding_dim,
             masked_lm_head=loaded.masked_lm_head,
         )
+        if student_init == "teacher":
+            model.initialize_student_table(loaded.vocabulary, student_vocabulary.tokens)
+        elif student_init != "random":
+            raise ValueError(f"student_init={student_init!r}; choose 'teacher' or 'random'.")
         model.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction))
         model(next(iter(dataset)))
         model.optimizer.build(model.trainable_variables)

@@ -128,3 +128,29 @@ def test_keras_save_round_trip(tiny, tmp_path):
     actual = restored(inputs)
     for key in ("sequence_output", "teacher_logits", "student_logits"):
         np.testing.assert_allclose(actual[key], expected[key], atol=1e-6)
+
+
+def test_student_table_starts_from_the_teachers_embeddings(tiny, tiny_stage_inputs):
+    teacher, _ = tiny
+    from mixvocab_tf.vocab import Vocabulary
+
+    student = Vocabulary.load(tiny_stage_inputs["student_vocab"]).tokens
+    model = MixedVocabTeacher(teacher.backbone, len(student), student_embedding_dim=16)
+    covered = model.initialize_student_table(teacher.vocabulary, student)
+    assert covered > 0.95  # nearly every piece is spelled by BERT's vocabulary
+    projected = np.asarray(model.projected_student_embeddings())
+    table = teacher.backbone.token_embedding.embeddings.numpy()
+    index = {t: i for i, t in enumerate(teacher.vocabulary)}
+    # Full rank (d = D): tokens the teacher has get exactly its embedding.
+    shared = [(j, index[t]) for j, t in enumerate(student) if t in index]
+    np.testing.assert_allclose(
+        projected[[j for j, _ in shared]], table[[i for _, i in shared]], atol=1e-4
+    )
+    # A student-only token gets the mean of the teacher pieces that spell it.
+    from mixvocab_tf.models.mixed_vocab_teacher import _teacher_pieces
+
+    spelled = [(j, _teacher_pieces(t, index)) for j, t in enumerate(student) if t not in index]
+    spelled = [(j, rows) for j, rows in spelled if rows]
+    assert spelled
+    for j, rows in spelled[:5]:
+        np.testing.assert_allclose(projected[j], table[rows].mean(0), atol=1e-4)
