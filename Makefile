@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 # Re-install only when the pins or the package metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-all clean
+.PHONY: setup test test-all demo clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,12 @@ test: setup
 # Everything, slow tests included.
 test-all: setup
 	$(VPY) -m pytest tests
+
+# The main job on the embedded default (data/): BERT -> 5K-vocabulary student -> SNIPS
+# dynamic-int8 TFLite + report, into runs/demo (about 20 minutes on 2 cores; reruns skip
+# finished stages, `make demo DEMO_FLAGS=--force` redoes them).
+demo: setup
+	$(VPY) tools/run_pipeline.py --output_dir=runs/demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

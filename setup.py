@@ -31,6 +31,7 @@ setuptools.setup(
         "numpy>=1.26",
     ],
     extras_require={"test": ["pytest>=8"]},
+    entry_points={"console_scripts": ["mixvocab-demo = mixvocab_tf.demo:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",

@@ -1,0 +1,79 @@
+"""The `mixvocab-demo` command and `tools/run_pipeline.py`: absl flags -> `pipeline.run_pipeline`.
+
+Example:
+
+  mixvocab-demo --output_dir=runs/demo          # the embedded demo
+  mixvocab-demo --teacher=/ckpt/bert_large --train_files='corpus/*.txt' --stage2_steps=50000
+"""
+
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+from mixvocab_tf import pipeline
+
+_DEFAULTS = pipeline.PipelineConfig()
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output_dir", _DEFAULTS.output_dir, "The run directory (a folder a stage).")
+flags.DEFINE_string("teacher", None, "A BERT: Hugging Face directory, keras-hub preset or Google "
+                    "checkpoint (default: the offline all-MiniLM-L6-v2).")
+flags.DEFINE_list("train_files", None, "Corpus globs, one sentence or document a line (default: "
+                  "the shipped data/corpus and the task's training utterances).")
+flags.DEFINE_string("task", _DEFAULTS.task, "The fine-tuning task (a classification task).")
+flags.DEFINE_string("data_dir", None, "The task data folder (default: the shipped data/tasks).")
+flags.DEFINE_integer("vocab_size", _DEFAULTS.vocab_size, "Student vocabulary size.")
+flags.DEFINE_integer("vocab_max_lines", _DEFAULTS.vocab_max_lines,
+                     "Corpus lines the vocabulary is learned from (0: all).")
+flags.DEFINE_string("student_size", _DEFAULTS.student_size,
+                    "Student size: 12x256, 6x256, 12x128, 6x128 or 6x96.")
+flags.DEFINE_integer("sequence_length", _DEFAULTS.sequence_length, "Stage I/II sequence length.")
+flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Stage I/II global batch size.")
+flags.DEFINE_integer("stage1_steps", _DEFAULTS.stage1_steps, "Stage I optimizer steps.")
+flags.DEFINE_float("stage1_learning_rate", _DEFAULTS.stage1_learning_rate, "Stage I peak rate.")
+flags.DEFINE_integer("stage2_steps", _DEFAULTS.stage2_steps, "Stage II optimizer steps.")
+flags.DEFINE_float("stage2_learning_rate", _DEFAULTS.stage2_learning_rate, "Stage II peak rate.")
+flags.DEFINE_integer("steps_per_loop", _DEFAULTS.steps_per_loop, "Steps between checkpoints.")
+flags.DEFINE_integer("finetune_epochs", _DEFAULTS.finetune_epochs, "Student fine-tuning epochs.")
+flags.DEFINE_integer("finetune_batch_size", _DEFAULTS.finetune_batch_size, "Fine-tuning batch.")
+flags.DEFINE_float("finetune_learning_rate", _DEFAULTS.finetune_learning_rate,
+                   "Student fine-tuning peak rate.")
+flags.DEFINE_integer("finetune_sequence_length", _DEFAULTS.finetune_sequence_length,
+                     "Task model (and TFLite) sequence length.")
+flags.DEFINE_integer("teacher_finetune_examples", _DEFAULTS.teacher_finetune_examples,
+                     "Training utterances for the report's teacher row (0: skip that row).")
+flags.DEFINE_integer("teacher_finetune_epochs", _DEFAULTS.teacher_finetune_epochs,
+                     "Epochs for the teacher row.")
+flags.DEFINE_enum("quantization", _DEFAULTS.quantization,
+                  ["float32", "float16", "dynamic_int8", "full_int8"],
+                  "The student export's quantization.")
+flags.DEFINE_enum("strategy", _DEFAULTS.strategy, ["default", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy of Stage I and II.")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of every stage.")
+flags.DEFINE_bool("force", False, "Redo every stage, done or not.")
+flags.DEFINE_integer("verbose", _DEFAULTS.verbose, "1: progress bars; 2: a line an epoch.")
+
+
+def main(argv):
+    del argv
+    config = pipeline.PipelineConfig(**{
+        field: FLAGS[field].value for field in pipeline.PipelineConfig.__dataclass_fields__})
+    started = time.time()
+    try:
+        report = pipeline.run_pipeline(config)
+    except (pipeline.PipelineError, FileNotFoundError, ValueError) as error:
+        # Bad input: one line naming the problem and the fix, no traceback.
+        print(f"run_pipeline.py: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    print()
+    print(pipeline.format_table(report))
+    print(f"\nwall time {time.time() - started:.1f} s; "
+          f"report in {os.path.join(config.output_dir, 'report.md')}")
+
+
+def run():
+    """The `mixvocab-demo` console script."""
+    app.run(main)
+

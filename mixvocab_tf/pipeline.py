@@ -1,0 +1,682 @@
+"""The main job: from a pretrained BERT to a quantized on-device task model, in one call.
+
+Stages, in order, each writing one directory under `output_dir`:
+
+  vocab/            Stage 0: the student WordPiece vocabulary (`learn_vocabulary`)
+  stage1/           Stage I: mixed-vocabulary training of the teacher (`train_teacher`)
+  stage2/           Stage II: the distilled student (`distill_student`)
+  finetune/         the student fine-tuned on the task (`finetuning.finetune`)
+  teacher_finetune/ the teacher fine-tuned on the task, for the report's teacher row
+  tflite_text/      the student as dynamic-int8 TFLite, text in (`export_tflite`)
+  tflite_ids/       the same, ids in (with vocabulary and labels beside it)
+  tflite_float/     the student as float32 TFLite (the report's float row)
+  teacher_tflite/   the fine-tuned teacher as float32 TFLite (the report's teacher row)
+  report.md, report.json, tradeoff.png
+
+A stage is skipped when its recorded settings (chained with those of the stages
+it reads, so a changed vocabulary reruns everything after it) equal the
+requested ones *and* its output validates (files present, configs parse, step
+counts reached). A stage whose settings changed, one whose input stage was
+just redone, or every stage with `force=True`, is redone from scratch; one that was interrupted with the same
+settings resumes (Stage I and II continue from their last checkpoint).
+
+Example:
+
+```python
+from mixvocab_tf import pipeline
+
+report = pipeline.run_pipeline(pipeline.PipelineConfig(output_dir="runs/demo"))
+print(report["rows"][-1])  # the int8 student: size, parameters, accuracy, latency
+```
+"""
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import time
+
+from mixvocab_tf import paths
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The embedded default data, shipped with the repository (see data/README.md).
+DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "data")
+STATE_FILE = "pipeline_state.json"
+MB = 1e6  # sizes are reported in MB = 10^6 bytes
+
+# Published peers (../shared/docs/METHOD.md): parameters, and a score where one exists.
+# None of them has a published SNIPS figure, so the plot shows them by size only.
+PEERS = (
+    {"name": "BERT-Tiny", "parameters": 4.4e6, "note": "SST-2 83.2"},
+    {"name": "TinyBERT-4", "parameters": 14.5e6, "note": None},
+    {"name": "MobileBERT", "parameters": 25.3e6, "note": "62 ms on a Pixel 4"},
+    {"name": "DistilBERT", "parameters": 66e6, "note": None},
+)
+
+
+class PipelineError(RuntimeError):
+    """A stage finished but its output does not validate."""
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """Every setting of a pipeline run; the defaults are the embedded demo.
+
+    Attributes:
+      output_dir: the run directory (one subdirectory a stage).
+      teacher: any path `load_teacher` reads; `None`: the offline all-MiniLM-L6-v2.
+      train_files: corpus globs (Stage 0, I and II); `None`: the shipped corpus and
+        the task's training utterances (unlabelled text).
+      task: a task name of `tasks.task_registry`.
+      data_dir: the task data folder; `None`: the shipped `data/tasks`.
+      vocab_size, vocab_max_lines: Stage 0 target size and the lines it learns from.
+      student_size: a named `StudentEncoder` size.
+      sequence_length, batch_size: Stage I and II shapes.
+      stage1_steps, stage1_learning_rate, stage2_steps, stage2_learning_rate: training.
+      steps_per_loop: checkpoint interval of Stage I and II.
+      finetune_epochs, finetune_batch_size, finetune_learning_rate,
+      finetune_sequence_length: task fine-tuning of the student (and export length).
+      teacher_finetune_examples: training utterances for the teacher row (0: no
+        teacher row scores; the teacher is still listed by size).
+      teacher_finetune_epochs: its epochs.
+      quantization: the student export's quantization.
+      strategy: `default|mirrored|multi_worker|tpu` for Stage I and II.
+      seed: every stage's seed.
+      force: redo every stage.
+      verbose: Keras progress bars (1) or one line per epoch (2).
+    """
+
+    output_dir: str = "runs/demo"
+    teacher: str = None
+    train_files: tuple = None
+    task: str = "snips"
+    data_dir: str = None
+    vocab_size: int = 5000
+    vocab_max_lines: int = 60_000
+    student_size: str = "6x128"
+    sequence_length: int = 64
+    batch_size: int = 16
+    stage1_steps: int = 300
+    stage1_learning_rate: float = 5e-5
+    stage2_steps: int = 600
+    stage2_learning_rate: float = 5e-4
+    steps_per_loop: int = 100
+    finetune_epochs: int = 2
+    finetune_batch_size: int = 32
+    finetune_learning_rate: float = 3e-4
+    finetune_sequence_length: int = 32
+    teacher_finetune_examples: int = 1000
+    teacher_finetune_epochs: int = 2
+    quantization: str = "dynamic_int8"
+    strategy: str = "default"
+    seed: int = 0
+    force: bool = False
+    verbose: int = 1
+
+    def resolved(self):
+        """A copy with the defaults that depend on the machine filled in."""
+        teacher = self.teacher or paths.minilm_teacher_path()
+        data_dir = self.data_dir or os.path.join(DEFAULT_DATA_DIR, "tasks")
+        train_files = self.train_files
+        if not train_files:
+            train_files = [os.path.join(DEFAULT_DATA_DIR, "corpus", "*.txt")]
+            utterances = os.path.join(data_dir, self.task, "train", "seq.in")
+            if os.path.isfile(utterances):
+                train_files.append(utterances)
+        if isinstance(train_files, str):
+            train_files = [p for p in train_files.split(",") if p]
+        return dataclasses.replace(self, teacher=str(teacher), data_dir=str(data_dir),
+                                   train_files=tuple(train_files))
+
+
+@dataclasses.dataclass
+class _Stage:
+    name: str
+    directory: str
+    settings: dict
+    inputs: tuple  # names of the stages it reads
+    run: callable  # run(directory) -> None
+    check: callable  # check(directory) -> summary dict; raises PipelineError
+
+
+def _write_json_atomic(path, obj):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{path} is missing or unreadable ({error}).") from error
+
+
+def _need_files(directory, names):
+    for name in names:
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            raise PipelineError(f"{path} is missing or empty.")
+
+
+def _fingerprint(settings, upstream):
+    text = json.dumps({"settings": settings, "upstream": upstream}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ---- Stage 0 ---------------------------------------------------------------------------------
+
+def _read_corpus_lines(patterns, max_lines, seed):
+    from mixvocab_tf.training.text_data import resolve_text_files
+
+    lines = []
+    for path in resolve_text_files(list(patterns)):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines.extend(line.strip() for line in f if line.strip())
+    random.Random(seed).shuffle(lines)
+    return lines[:max_lines] if max_lines else lines
+
+
+def _run_vocab(cfg, teacher_vocab_path, directory):
+    from mixvocab_tf.vocab import Vocabulary
+    from mixvocab_tf.vocab import learn_vocabulary
+    from mixvocab_tf.vocab import vocabulary_statistics
+
+    teacher_tokens = Vocabulary.load(teacher_vocab_path).tokens
+    # Uncased teacher (no upper-case token): learn an uncased, accent-stripped vocabulary.
+    lower_case = not any(t.lower() != t for t in teacher_tokens if not t.startswith("["))
+    lines = _read_corpus_lines(cfg.train_files, cfg.vocab_max_lines, cfg.seed)
+    held = lines[: max(1, len(lines) // 20)]
+    tokens = learn_vocabulary(lines[len(held):], vocab_size=cfg.vocab_size, lower_case=lower_case)
+    vocab = Vocabulary(tokens, lower_case=lower_case)
+    os.makedirs(directory, exist_ok=True)
+    vocab.save(os.path.join(directory, "vocab.txt"))
+    stats = vocabulary_statistics(vocab, Vocabulary(teacher_tokens, lower_case), held,
+                                  lower_case=lower_case)
+    stats.update({"target_vocab_size": cfg.vocab_size, "lower_case": lower_case,
+                  "train_lines": len(lines) - len(held), "teacher_vocab": teacher_vocab_path})
+    _write_json_atomic(os.path.join(directory, "vocab_stats.json"), stats)
+
+
+def _check_vocab(cfg, directory):
+    from mixvocab_tf.vocab import Vocabulary
+
+    _need_files(directory, ["vocab.txt", "vocab_stats.json"])
+    vocab = Vocabulary.load(os.path.join(directory, "vocab.txt"))
+    # learn_vocabulary aims within 2% of the target; allow slack for tiny corpora.
+    if not 0.5 * cfg.vocab_size <= vocab.size <= 1.1 * cfg.vocab_size:
+        raise PipelineError(f"{directory}/vocab.txt has {vocab.size} tokens, "
+                            f"far from the target {cfg.vocab_size}.")
+    stats = _read_json(os.path.join(directory, "vocab_stats.json"))
+    return {"vocab_size": vocab.size,
+            "in_teacher": round(stats.get("student_tokens_in_teacher", 0.0), 3)}
+
+
+# ---- Stage I and II --------------------------------------------------------------------------
+
+def _check_trained(directory, files, config_name, steps):
+    export = os.path.join(directory, "export")
+    _need_files(export, files)
+    config = _read_json(os.path.join(export, config_name))
+    if int(config.get("train_steps", -1)) < steps:
+        raise PipelineError(f"{export} stopped at step {config.get('train_steps')} of {steps}.")
+    return {"export_dir": export, "train_steps": config["train_steps"],
+            "final_metrics": config.get("final_metrics", {})}
+
+
+# ---- fine-tuning and export ------------------------------------------------------------------
+
+def _check_task_model(directory):
+    _need_files(directory, ["model.keras", "vocab.txt", "labels.txt", "task_config.json"])
+    config = _read_json(os.path.join(directory, "task_config.json"))
+    summary = {"parameters": config.get("parameters"),
+               "seconds": config.get("training", {}).get("seconds")}
+    if "eval" in config:
+        summary["eval"] = config["eval"]["metrics"]
+    return summary
+
+
+def _check_export(directory):
+    _need_files(directory, ["model.tflite", "export_report.json"])
+    report = _read_json(os.path.join(directory, "export_report.json"))
+    if report["file_size_bytes"] != os.path.getsize(os.path.join(directory, "model.tflite")):
+        raise PipelineError(f"{directory}/model.tflite does not match its export report.")
+    return {"file_size_mb": round(report["file_size_bytes"] / MB, 3),
+            "accuracy": (report.get("accuracy") or {}).get("tflite")}
+
+
+def _stages(cfg):
+    """The stage list for a resolved config."""
+    from mixvocab_tf.distillation.student_distillation import distill_student
+    from mixvocab_tf.export import export_tflite
+    from mixvocab_tf.models.teacher_training import train_teacher
+    from mixvocab_tf.tasks import finetuning
+
+    out = cfg.output_dir
+    d = {name: os.path.join(out, name) for name in (
+        "vocab", "stage1", "stage2", "finetune", "teacher_finetune", "tflite_text", "tflite_ids",
+        "tflite_float", "teacher_tflite")}
+    teacher_vocab = _teacher_vocab_path(cfg.teacher)
+    verbose = cfg.verbose
+    train_files = list(cfg.train_files)
+    training = dict(sequence_length=cfg.sequence_length, batch_size=cfg.batch_size,
+                    steps_per_loop=cfg.steps_per_loop, strategy=cfg.strategy, seed=cfg.seed)
+    finetune_common = dict(batch_size=cfg.finetune_batch_size,
+                           sequence_length=cfg.finetune_sequence_length, seed=cfg.seed)
+
+    def export(source, quantization, input_form, latency=True):
+        def run(directory):
+            export_tflite(source, directory, quantization=quantization, input_form=input_form,
+                          sequence_length=cfg.finetune_sequence_length, data_dir=cfg.data_dir,
+                          measure_latency=latency)
+        return run
+
+    stages = [
+        _Stage("vocab", d["vocab"],
+               {"vocab_size": cfg.vocab_size, "max_lines": cfg.vocab_max_lines,
+                "train_files": train_files, "teacher_vocab": teacher_vocab, "seed": cfg.seed},
+               (), lambda directory: _run_vocab(cfg, teacher_vocab, directory),
+               lambda directory: _check_vocab(cfg, directory)),
+        _Stage("stage1", d["stage1"],
+               {"teacher": cfg.teacher, "train_files": train_files, "steps": cfg.stage1_steps,
+                "learning_rate": cfg.stage1_learning_rate, **training},
+               ("vocab",),
+               lambda directory: train_teacher(
+                   cfg.teacher, os.path.join(d["vocab"], "vocab.txt"), train_files, directory,
+                   student_embedding_dim=_student_hidden(cfg.student_size),
+                   train_steps=cfg.stage1_steps, learning_rate=cfg.stage1_learning_rate,
+                   verbose=verbose, **training),
+               lambda directory: _check_trained(
+                   directory, ["teacher.keras", "teacher_vocab.txt", "student_vocab.txt",
+                               "stage1_config.json"], "stage1_config.json", cfg.stage1_steps)),
+        _Stage("stage2", d["stage2"],
+               {"student_size": cfg.student_size, "train_files": train_files,
+                "steps": cfg.stage2_steps, "learning_rate": cfg.stage2_learning_rate, **training},
+               ("stage1",),
+               lambda directory: distill_student(
+                   d["stage1"], train_files, directory, student_size=cfg.student_size,
+                   train_steps=cfg.stage2_steps, learning_rate=cfg.stage2_learning_rate,
+                   verbose=verbose, **training),
+               lambda directory: _check_trained(
+                   directory, ["student.keras", "vocab.txt", "config.json"], "config.json",
+                   cfg.stage2_steps)),
+        _Stage("finetune", d["finetune"],
+               {"task": cfg.task, "data_dir": cfg.data_dir, "epochs": cfg.finetune_epochs,
+                "learning_rate": cfg.finetune_learning_rate, **finetune_common},
+               ("stage2",),
+               lambda directory: finetuning.finetune(
+                   cfg.task, os.path.join(d["stage2"], "export"), cfg.data_dir, directory,
+                   epochs=cfg.finetune_epochs, learning_rate=cfg.finetune_learning_rate,
+                   verbose=verbose, **finetune_common),
+               _check_task_model),
+        _Stage("tflite_text", d["tflite_text"],
+               {"quantization": cfg.quantization, "input_form": "text"}, ("finetune",),
+               export(d["finetune"], cfg.quantization, "text"), _check_export),
+        _Stage("tflite_ids", d["tflite_ids"],
+               {"quantization": cfg.quantization, "input_form": "ids"}, ("finetune",),
+               export(d["finetune"], cfg.quantization, "ids"), _check_export),
+        _Stage("tflite_float", d["tflite_float"],
+               {"quantization": "float32", "input_form": "text"}, ("finetune",),
+               export(d["finetune"], "float32", "text"), _check_export),
+    ]
+    if cfg.teacher_finetune_examples:
+        stages += [
+            _Stage("teacher_finetune", d["teacher_finetune"],
+                   {"teacher": cfg.teacher, "task": cfg.task, "data_dir": cfg.data_dir,
+                    "examples": cfg.teacher_finetune_examples,
+                    "epochs": cfg.teacher_finetune_epochs, **finetune_common}, (),
+                   lambda directory: finetuning.finetune(
+                       cfg.task, cfg.teacher, cfg.data_dir, directory,
+                       epochs=cfg.teacher_finetune_epochs, learning_rate=1e-4,
+                       max_train_examples=cfg.teacher_finetune_examples, verbose=verbose,
+                       **finetune_common),
+                   _check_task_model),
+            _Stage("teacher_tflite", d["teacher_tflite"],
+                   {"quantization": "float32", "input_form": "text"}, ("teacher_finetune",),
+                   export(d["teacher_finetune"], "float32", "text"), _check_export),
+        ]
+    return stages
+
+
+def _student_hidden(student_size):
+    from mixvocab_tf.models.student_encoder import STUDENT_SIZES
+
+    if student_size not in STUDENT_SIZES:
+        raise ValueError(f"Unknown student size {student_size!r}. Fix: choose one of "
+                         f"{', '.join(STUDENT_SIZES)}.")
+    return STUDENT_SIZES[student_size].hidden_dim
+
+
+def _teacher_vocab_path(teacher):
+    """The teacher's vocab.txt (a Hugging Face or keras-hub directory), else via `load_teacher`."""
+    for candidate in (os.path.join(teacher, "vocab.txt"),
+                      os.path.join(teacher, "assets", "tokenizer", "vocabulary.txt")):
+        if os.path.isfile(candidate):
+            return candidate
+    return teacher  # resolved by the vocab stage through load_teacher
+
+
+def _validate_inputs(cfg):
+    """Fails fast, before any training, on inputs that would fail a later stage."""
+    from mixvocab_tf.tasks import task_registry
+    from mixvocab_tf.training.strategy import STRATEGIES
+    from mixvocab_tf.training.text_data import resolve_text_files
+
+    resolve_text_files(list(cfg.train_files))
+    task = task_registry.get_task(cfg.task)
+    if task.type != task_registry.CLASSIFICATION:
+        raise ValueError(f"--task={cfg.task} is a {task.type} task; the pipeline's report "
+                         "scores classification tasks. Fix: pick an intent or GLUE task.")
+    if not task.tfds_name and not os.path.isdir(task.split_path(cfg.data_dir, "train")):
+        raise FileNotFoundError(f"{task.split_path(cfg.data_dir, 'train')} does not exist. "
+                                "Fix: pass --data_dir holding the task's folder.")
+    _student_hidden(cfg.student_size)
+    if cfg.strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {cfg.strategy!r}; choose one of {STRATEGIES}.")
+    if not os.path.isfile(_teacher_vocab_path(cfg.teacher)) and not os.path.exists(cfg.teacher):
+        raise FileNotFoundError(f"The teacher {cfg.teacher} does not exist. Fix: pass a "
+                                "Hugging Face, keras-hub or Google BERT checkpoint directory.")
+
+
+def _ensure_teacher_vocab(cfg, stage):
+    """A teacher without a vocab.txt (e.g. a Google checkpoint): write one via load_teacher."""
+    if os.path.isfile(stage.settings["teacher_vocab"]):
+        return
+    from mixvocab_tf.models.teacher import load_teacher
+    from mixvocab_tf.vocab import Vocabulary
+
+    loaded = load_teacher(cfg.teacher)
+    path = os.path.join(cfg.output_dir, "teacher_vocab.txt")
+    Vocabulary(loaded.vocabulary, loaded.lower_case).save(path)
+    stage.settings["teacher_vocab"] = path
+
+
+def run_pipeline(config=None, log=print):
+    """Runs every stage that is not done, then writes the report.
+
+    Args:
+      config: a `PipelineConfig` (default: the embedded demo).
+      log: where the per-stage lines go.
+
+    Returns:
+      The report dict also written to `output_dir/report.json`.
+    """
+    cfg = (config or PipelineConfig()).resolved()
+    _validate_inputs(cfg)
+    if cfg.strategy == "multi_worker":
+        # Collectives must be configured before any TensorFlow op (Stage 0 runs some).
+        from mixvocab_tf.training.strategy import get_strategy
+
+        get_strategy(cfg.strategy)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    state_path = os.path.join(cfg.output_dir, STATE_FILE)
+    state = _read_json(state_path) if os.path.isfile(state_path) else {}
+    stages = _stages(cfg)
+    fingerprints, timings = {}, {}
+    started, cpu_started, load_start = time.time(), _cpu_seconds(), os.getloadavg()
+    for number, stage in enumerate(stages, 1):
+        if stage.name == "vocab":
+            _ensure_teacher_vocab(cfg, stage)
+        fingerprint = _fingerprint(stage.settings, [fingerprints[n] for n in stage.inputs])
+        fingerprints[stage.name] = fingerprint
+        record = state.get(stage.name, {})
+        label = f"[{number}/{len(stages)}] {stage.name:<16}"
+        summary = None
+        upstream_ran = [n for n in stage.inputs if timings[n]["status"] == "ran"]
+        if upstream_ran:
+            pass  # its input was just rebuilt: redo it whatever its record says
+        elif not cfg.force and record.get("fingerprint") == fingerprint and record.get("done"):
+            try:
+                summary = stage.check(stage.directory)
+            except PipelineError as error:
+                log(f"{label} output invalid ({error}); redoing it")
+        if summary is not None:
+            timings[stage.name] = {"status": "skipped", "seconds": 0.0, "cpu_seconds": 0.0,
+                                   "previous_seconds": record.get("seconds"),
+                                   "previous_cpu_seconds": record.get("cpu_seconds")}
+            log(f"{label} skipped: done before ({_short(summary)})")
+            continue
+        # Changed settings (or --force) start over; an interrupted run with the same
+        # settings keeps its directory so that Stage I/II resume from their checkpoints.
+        if os.path.exists(stage.directory) and (
+                cfg.force or upstream_ran or record.get("fingerprint") != fingerprint):
+            shutil.rmtree(stage.directory)
+        state[stage.name] = {"fingerprint": fingerprint, "done": False,
+                             "settings": stage.settings}
+        _write_json_atomic(state_path, state)
+        log(f"{label} running ...")
+        stage_started, cpu_started = time.time(), _cpu_seconds()
+        stage.run(stage.directory)
+        seconds = round(time.time() - stage_started, 1)
+        # CPU seconds as well: on a shared machine wall time says little about the stage.
+        cpu = round(_cpu_seconds() - cpu_started, 1)
+        try:
+            summary = stage.check(stage.directory)
+        except PipelineError as error:
+            raise PipelineError(f"stage {stage.name} finished but its output is invalid: "
+                                f"{error}") from error
+        state[stage.name].update(done=True, seconds=seconds, cpu_seconds=cpu, summary=summary)
+        _write_json_atomic(state_path, state)
+        timings[stage.name] = {"status": "ran", "seconds": seconds, "cpu_seconds": cpu}
+        log(f"{label} done in {seconds:.1f} s, {cpu:.1f} CPU s ({_short(summary)})")
+    machine = {"cpu_count": os.cpu_count(), "load_average_start": list(load_start),
+               "load_average_end": list(os.getloadavg()),
+               "cpu_seconds": round(_cpu_seconds() - cpu_started, 1)}
+    report = write_report(cfg, timings, time.time() - started, machine)
+    log(f"report: {os.path.join(cfg.output_dir, 'report.md')} "
+        f"(total {time.time() - started:.1f} s)")
+    return report
+
+
+def _cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _short(summary):
+    return ", ".join(f"{k}={v}" for k, v in summary.items()
+                     if not isinstance(v, (dict, list)) and k != "export_dir")
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+def _row(name, export_dir, task_dir):
+    report = _read_json(os.path.join(export_dir, "export_report.json"))
+    task_config = _read_json(os.path.join(task_dir, "task_config.json"))
+    accuracy = report.get("accuracy") or {}
+    latency = report.get("latency_ms") or {}
+    return {
+        "model": name,
+        "quantization": report["quantization"],
+        "input_form": report["input_form"],
+        "size_mb": round(report["file_size_bytes"] / MB, 3),
+        "parameters": report["parameter_count"],
+        "accuracy_tflite": accuracy.get("tflite"),
+        "accuracy_keras": accuracy.get("keras"),
+        "eval_split": accuracy.get("split"),
+        "eval_examples": accuracy.get("examples"),
+        "latency_ms_1_thread": latency.get("median_1_thread"),
+        "latency_ms_2_threads": latency.get("median_2_threads"),
+        "sequence_length": report["sequence_length"],
+        "vocabulary_size": report["vocabulary_size"],
+        "finetune_examples": task_config["training"]["examples"],
+        "tflite": os.path.join(export_dir, "model.tflite"),
+    }
+
+
+def write_report(cfg, timings=None, total_seconds=None, machine=None):
+    """Writes `report.json`, `report.md` and `tradeoff.png` from the stage outputs."""
+    out = cfg.output_dir
+    rows = []
+    teacher_name = os.path.basename(os.path.normpath(cfg.teacher))
+    if teacher_name == "model" and "minilm" in cfg.teacher.lower():
+        teacher_name = "all-MiniLM-L6-v2"  # the offline default's directory is just "model"
+    if cfg.teacher_finetune_examples:
+        rows.append(_row(f"teacher ({teacher_name})", os.path.join(out, "teacher_tflite"),
+                         os.path.join(out, "teacher_finetune")))
+    rows.append(_row(f"student {cfg.student_size} float32", os.path.join(out, "tflite_float"),
+                     os.path.join(out, "finetune")))
+    rows.append(_row(f"student {cfg.student_size} {cfg.quantization}",
+                     os.path.join(out, "tflite_text"), os.path.join(out, "finetune")))
+    ids = _read_json(os.path.join(out, "tflite_ids", "export_report.json"))
+    vocab_stats = _read_json(os.path.join(out, "vocab", "vocab_stats.json"))
+    report = {
+        "task": cfg.task,
+        "rows": rows,
+        "ids_form": {"size_mb": round(ids["file_size_bytes"] / MB, 3),
+                     "latency_ms_1_thread": (ids.get("latency_ms") or {}).get("median_1_thread"),
+                     "tflite": os.path.join(out, "tflite_ids", "model.tflite")},
+        "vocabulary": {k: vocab_stats.get(k) for k in (
+            "student_vocab_size", "target_vocab_size", "student_tokens_in_teacher",
+            "unknown_token_rate", "student_pieces_per_word", "teacher_pieces_per_word")},
+        "peers": list(PEERS),
+        "stages": timings or {},
+        "total_seconds": round(total_seconds, 1) if total_seconds is not None else None,
+        "machine": machine or {},
+        "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "verbose"},
+    }
+    _write_json_atomic(os.path.join(out, "report.json"), report)
+    _write_text_atomic(os.path.join(out, "report.md"), _markdown(report))
+    plot_tradeoff(report, os.path.join(out, "tradeoff.png"))
+    return report
+
+
+def _write_text_atomic(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _pct(value):
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def _ms(value):
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def format_table(report):
+    """The report's results as a Markdown table."""
+    lines = [f"| model | size (MB) | parameters | {report['task']} accuracy (TFLite) | "
+             "latency 1 thread (ms) | latency 2 threads (ms) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for row in report["rows"]:
+        lines.append(f"| {row['model']} | {row['size_mb']:.2f} | {row['parameters']:,} | "
+                     f"{_pct(row['accuracy_tflite'])} | {_ms(row['latency_ms_1_thread'])} | "
+                     f"{_ms(row['latency_ms_2_threads'])} |")
+    return "\n".join(lines)
+
+
+def _markdown(report):
+    rows = report["rows"]
+    first = rows[0]
+    stage_lines = [f"| {name} | {t['status']} | {t['seconds']:.1f} | {t['cpu_seconds']:.1f} |"
+                   for name, t in report["stages"].items()]
+    total = report["total_seconds"]
+    return "\n".join([
+        f"# Pipeline report: {report['task']}",
+        "",
+        f"Scores on the `{first['eval_split']}` split ({first['eval_examples']} examples), "
+        f"computed by the TFLite models (text in: the tokenizer runs inside the graph); sequence "
+        f"length {first['sequence_length']}; latency is the median of single-query calls on "
+        "this machine's CPU. Sizes are TFLite files in MB (10^6 bytes), tokenizer and "
+        "vocabulary included.",
+        "",
+        format_table(report),
+        "",
+        f"The ids-in form of the quantized student is {report['ids_form']['size_mb']:.2f} MB "
+        f"(`{report['ids_form']['tflite']}`).",
+        f"Student vocabulary: {report['vocabulary']['student_vocab_size']} tokens "
+        f"(target {report['vocabulary']['target_vocab_size']}), "
+        f"{100 * (report['vocabulary']['student_tokens_in_teacher'] or 0):.1f}% of them in the "
+        "teacher's vocabulary.",
+        "",
+        "![size against accuracy](tradeoff.png)",
+        "",
+        "*tradeoff.png*: TFLite file size against task accuracy. The published peers "
+        "(BERT-Tiny 4.4M parameters, SST-2 83.2; TinyBERT-4 14.5M; MobileBERT 25.3M; "
+        "DistilBERT 66M; from METHOD.md) have no published SNIPS score: they are drawn as "
+        "size-only reference lines at their float32 weight size (4 bytes a parameter).",
+        "",
+        "## Stages",
+        "",
+        "| stage | status | wall seconds | CPU seconds |",
+        "|---|---|---:|---:|",
+        *stage_lines,
+        "",
+        _total_line(total, report["machine"]),
+        "",
+    ])
+
+
+def _total_line(total, machine):
+    if total is None:
+        return ""
+    line = f"Total: {total:.1f} s wall"
+    if machine:
+        line += (f", {machine['cpu_seconds']:.1f} CPU s, on {machine['cpu_count']} cores with "
+                 f"load average {machine['load_average_start'][0]:.1f} at the start and "
+                 f"{machine['load_average_end'][0]:.1f} at the end (other processes included)")
+    return line + "."
+
+
+def plot_tradeoff(report, path):
+    """Size (log) against accuracy: this run's models and the peers' sizes, like the paper's figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    rows = [r for r in report["rows"] if r["accuracy_tflite"] is not None]
+    low = min([100 * r["accuracy_tflite"] for r in rows] + [90.0]) - 3
+    styles = {"teacher": ("s", "tab:gray", 70), "float32": ("o", "tab:blue", 70),
+              "int8": ("*", "tab:red", 180)}
+    for row in rows:
+        kind = "teacher" if row["model"].startswith("teacher") else (
+            "float32" if row["quantization"] == "float32" else "int8")
+        marker, color, size = styles[kind]
+        x, y = row["size_mb"], 100 * row["accuracy_tflite"]
+        ax.scatter(x, y, marker=marker, color=color, s=size, zorder=3,
+                   label=f"{row['model']} (this run)")
+        ax.annotate(f"{x:.1f} MB\n{y:.1f}%", (x, y), textcoords="offset points",
+                    xytext=(0, -24), ha="center", fontsize=7)
+    sizes = [r["size_mb"] for r in report["rows"]]
+    for peer in report["peers"]:
+        x = 4 * peer["parameters"] / MB
+        sizes.append(x)
+        ax.axvline(x, color="tab:green", linestyle=":", linewidth=1)
+        text = f"{peer['name']} {peer['parameters'] / 1e6:g}M params"
+        if peer.get("note"):
+            text += f" ({peer['note']})"
+        ax.text(x * 1.03, low + 0.3, text, rotation=90, fontsize=6.5, color="tab:green",
+                va="bottom", ha="left")
+    ax.plot([], [], color="tab:green", linestyle=":", label="published peers: float32 size only")
+    ax.set_xscale("log")
+    ax.set_xlim(min(sizes) / 1.6, max(sizes) * 1.6)
+    ax.set_ylim(low, 101)
+    ax.set_xlabel("model size (MB, log scale)")
+    ax.set_ylabel(f"{report['task']} accuracy, TFLite (%)")
+    ax.set_title(f"Size against {report['task']} accuracy (the peers have no published "
+                 f"{report['task']} score)", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    tmp = f"{path}.tmp-{os.getpid()}.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def stage_directories(output_dir):
+    """The stage directories present under `output_dir` (for tools and tests)."""
+    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(output_dir, "*"))
+                  if os.path.isdir(p))

@@ -1,0 +1,137 @@
+"""The pipeline end to end at a tiny scale: every stage's output, the report, skip-if-done,
+redo on changed settings or lost output, `force`, and the tool's one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mixvocab_tf import pipeline
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGES = ["vocab", "stage1", "stage2", "finetune", "tflite_text", "tflite_ids", "tflite_float",
+          "teacher_finetune", "teacher_tflite"]
+
+
+def _tiny_task_dir(data_dir, root, train=240, valid=70):
+    """A SNIPS folder with a few real utterances per split (every intent present)."""
+    for split, count in (("train", train), ("valid", valid)):
+        source = os.path.join(data_dir, "tasks", "snips", split)
+        target = os.path.join(root, "snips", split)
+        os.makedirs(target)
+        with open(os.path.join(source, "seq.in"), encoding="utf-8") as f:
+            texts = f.read().splitlines()
+        with open(os.path.join(source, "label"), encoding="utf-8") as f:
+            labels = f.read().splitlines()
+        step = len(texts) // count  # an even spread keeps all 7 intents
+        for name, lines in (("seq.in", texts), ("label", labels)):
+            with open(os.path.join(target, name), "w", encoding="utf-8") as f:
+                f.write("\n".join(lines[::step][:count]) + "\n")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tiny_stage_inputs, data_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    return pipeline.PipelineConfig(
+        output_dir=str(root / "run"), teacher=tiny_stage_inputs["teacher_dir"],
+        train_files=(tiny_stage_inputs["train_file"],), task="snips",
+        data_dir=_tiny_task_dir(data_dir, root / "tasks"), vocab_size=400,
+        vocab_max_lines=3000, student_size="6x96", sequence_length=32, batch_size=8,
+        stage1_steps=4, stage2_steps=4, steps_per_loop=2, finetune_epochs=1,
+        finetune_batch_size=32, finetune_sequence_length=16, teacher_finetune_examples=64,
+        teacher_finetune_epochs=1, verbose=0)
+
+
+def _run(config):
+    lines = []
+    report = pipeline.run_pipeline(config, log=lines.append)
+    status = {}
+    for line in lines:
+        for name in STAGES:
+            if f"] {name} " in line and ("skipped" in line or "done in" in line):
+                status[name] = "skipped" if "skipped" in line else "ran"
+    return report, status
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_config):
+    return _run(tiny_config)
+
+
+def _mtimes(output_dir):
+    return {name: os.path.getmtime(os.path.join(output_dir, name, "model.tflite"))
+            for name in ("tflite_text", "tflite_ids", "tflite_float", "teacher_tflite")}
+
+
+def test_every_stage_runs_and_the_report_is_complete(tiny_config, first_run):
+    report, status = first_run
+    out = tiny_config.output_dir
+    assert status == {name: "ran" for name in STAGES}
+    assert pipeline.stage_directories(out) == sorted(STAGES)
+    for name in ("report.md", "report.json", "tradeoff.png", pipeline.STATE_FILE):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    with open(os.path.join(out, "tradeoff.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(os.path.join(out, "report.json")) as f:
+        assert json.load(f)["rows"] == report["rows"]
+    teacher, float_student, int8_student = report["rows"]
+    assert teacher["model"].startswith("teacher") and "float32" in float_student["model"]
+    assert int8_student["quantization"] == "dynamic_int8"
+    for row in report["rows"]:
+        assert 0.0 <= row["accuracy_tflite"] <= 1.0 and row["eval_examples"] == 70
+        assert row["latency_ms_1_thread"] > 0 and row["parameters"] > 0
+        # The size in the report is the file on disk.
+        assert row["size_mb"] == pytest.approx(os.path.getsize(row["tflite"]) / 1e6, abs=1e-3)
+    # Same student: int8 weights are smaller than float32 ones, the parameters are equal.
+    assert int8_student["size_mb"] < float_student["size_mb"]
+    assert int8_student["parameters"] == float_student["parameters"]
+    assert int8_student["vocabulary_size"] == report["vocabulary"]["student_vocab_size"]
+    assert abs(report["vocabulary"]["student_vocab_size"] - 400) <= 40
+    markdown = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+    assert pipeline.format_table(report) in markdown and "BERT-Tiny" in markdown
+    assert all(report["stages"][name]["status"] == "ran" for name in STAGES)
+
+
+def test_a_second_run_skips_every_stage(tiny_config, first_run):
+    before = _mtimes(tiny_config.output_dir)
+    report, status = _run(tiny_config)
+    assert status == {name: "skipped" for name in STAGES}
+    assert _mtimes(tiny_config.output_dir) == before
+    assert report["rows"] == first_run[0]["rows"]
+
+
+def test_lost_output_and_changed_settings_redo_only_what_depends_on_them(tiny_config, first_run):
+    out = tiny_config.output_dir
+    before = _mtimes(out)
+    # The check reads the output rather than trusting the record.
+    os.remove(os.path.join(out, "tflite_ids", "model.tflite"))
+    changed = pipeline.dataclasses.replace(tiny_config, teacher_finetune_epochs=2)
+    _, status = _run(changed)
+    redone = {"tflite_ids", "teacher_finetune", "teacher_tflite"}
+    assert status == {name: "ran" if name in redone else "skipped" for name in STAGES}
+    after = _mtimes(out)
+    assert after["tflite_text"] == before["tflite_text"]
+    assert after["teacher_tflite"] > before["teacher_tflite"]
+
+
+def test_force_redoes_every_stage(tiny_config, first_run):
+    before = _mtimes(tiny_config.output_dir)
+    forced = pipeline.dataclasses.replace(tiny_config, teacher_finetune_epochs=2, force=True)
+    _, status = _run(forced)
+    assert status == {name: "ran" for name in STAGES}
+    assert all(after > before[name] for name, after in _mtimes(tiny_config.output_dir).items())
+
+
+def test_tool_reports_bad_input_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "run_pipeline.py"),
+         f"--output_dir={tmp_path / 'run'}", f"--train_files={tmp_path / 'missing*.txt'}"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if "run_pipeline.py: error" in line]
+    assert len(error) == 1 and "missing" in error[0] and "Fix" in error[0]
+    assert not os.path.exists(tmp_path / "run")
