@@ -78,8 +78,12 @@ def mask_tokens(
     budget = tf.minimum(tf.maximum(budget, 1), k)
     budget = tf.where(n > 0, budget, 0)
 
+    # Scores only up to the last column any row can mask (at least k for
+    # top_k): short sentences in a long `sequence_length` cost little.
+    used = tf.reduce_any(candidates, axis=0)
+    width = tf.maximum(tf.reduce_max(tf.where(used, tf.range(1, length + 1), 0)), k)
     # One stateful draw a call: [action, random token, (token scores)].
-    draws = generator.uniform([batch, 2 * k + (0 if whole_word_masking else length)])
+    draws = generator.uniform([batch, 2 * k + (0 if whole_word_masking else width)])
     action, pick = draws[:, :k], draws[:, k : 2 * k]
     columns = tf.range(length, dtype=tf.int32)[None, :]
     slots = tf.range(k, dtype=tf.int32)[None, :]
@@ -102,7 +106,7 @@ def mask_tokens(
     else:
         # A uniform draw of `budget` candidates: the top scores, then in
         # increasing column order.
-        scores = tf.where(candidates, draws[:, 2 * k :], -1.0)
+        scores = tf.where(candidates[:, :width], draws[:, 2 * k :], -1.0)
         _, top = tf.math.top_k(scores, k=k)
         positions = tf.sort(tf.where(weights, top, length), axis=1)
         positions = tf.where(weights, positions, 0)

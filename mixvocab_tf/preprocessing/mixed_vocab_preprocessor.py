@@ -45,6 +45,7 @@ TensorShape([1, 64])
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf.preprocessing import masking as masking_lib
@@ -155,6 +156,8 @@ class MixedVocabPreprocessor(keras.layers.Layer):
                 if seed is not None
                 else tf.random.Generator.from_non_deterministic_state()
             )
+        if self._student is not None:
+            self._build_student_table()
         # Ids masking draws from, built once (tuples of V ints).
         self._teacher_ids = self._vocabulary_ids(self.teacher_vocabulary, 0)
         self._student_ids = (
@@ -166,59 +169,119 @@ class MixedVocabPreprocessor(keras.layers.Layer):
 
     # ------------------------------------------------------------------ ids
     def _segment(self, text, need_words):
-        """tf.string [N] -> flat pieces of each row: (ids, is_student, word, row_splits).
+        """Single vocabulary: tf.string [N] -> (ids, None, word, row_splits).
 
-        `ids` int32 [T] in the joint space, `is_student` bool [T] (None without
-        a student vocabulary), `word` int32 [T] numbers the words of the batch
-        0..W-1 in order (None unless `need_words`), `row_splits` int64 [N + 1].
-        Flat tensors, not `tf.RaggedTensor`s: a ragged op is many graph ops,
-        and in a `tf.data` map the per-op cost dominates.
+        `ids` int32 [T] flat pieces, `word` int32 [T] numbers the words of the
+        batch 0..W-1 in order (None unless `need_words`), `row_splits` int64
+        [N + 1]. Flat tensors, not `tf.RaggedTensor`s: a ragged op is many
+        graph ops, and in a `tf.data` map the per-op cost dominates. Only ops
+        with TFLite kernels (the text-in export uses this path).
         """
         normalized = self._normalizer.normalize(text)
         t_ids, t_splits = self._teacher.pieces(normalized)
-        if self._student is None:
-            word = None
-            if need_words:
-                word = tf.cumsum(tf.cast(self._teacher.word_starts(t_ids), tf.int32)) - 1
-            return t_ids, None, word, t_splits
+        word = None
+        if need_words:
+            word = tf.cumsum(tf.cast(self._teacher.word_starts(t_ids), tf.int32)) - 1
+        return t_ids, None, word, t_splits
 
-        s_ids, s_splits = self._student.pieces(normalized)
+    def _build_student_table(self):
+        """The student's pieces of every teacher token, as a flat table.
+
+        A word the teacher segments as one piece t (not [UNK]) is the string of
+        t, so its student pieces are those of t: looked up, not tokenised.
+        """
+        tokens = self.teacher_vocabulary.tokens
+        with tf.init_scope():
+            pieces = self._student.tokenize_words(tf.constant(tokens))
+            values = pieces.flat_values.numpy()
+            splits = pieces.row_splits.numpy()
+        # Whole-word teacher tokens other than [UNK]: the only ones a
+        # one-piece word can carry.
+        starts = np.array(self._teacher.word_start_list)
+        starts[self.teacher_vocabulary.unk_id] = False
+        self._table_size = int(values.size)
+        self._table_values = tf.constant(values.astype(np.int32) + self._student_offset, tf.int32)
+        self._table_start = tf.constant(splits[:-1].astype(np.int32), tf.int32)
+        self._table_length = tf.constant((splits[1:] - splits[:-1]).astype(np.int32), tf.int32)
+        self._table_usable = tf.constant(starts, tf.bool)
+
+    def _mixed_body(self, text, need_words):
+        """tf.string [N] -> dense mixed pieces of each row, truncated to L - 2.
+
+        Returns (ids int32 [N, L - 2], is_student bool [N, L - 2], word int32
+        [N, L - 2] (a batch-unique word number, -1 on padding; None unless
+        `need_words`), count int32 [N]). `count` is the row's piece count, or,
+        where the row has more than L - 2 words, some count >= L - 2 (all that
+        truncation needs).
+
+        The text is tokenised once, with the teacher vocabulary. A word drawn
+        for the student that the teacher keeps whole gets its student pieces
+        from a table; only the other student words (several teacher pieces or
+        [UNK]) are cut out and tokenised with the student vocabulary, at most
+        the first L - 2 words of a row (the rest are cut off anyway).
+        """
+        width = self.sequence_length - 2
+        normalized = self._normalizer.normalize(text)
+        t_ids, t_splits, word_text = self._teacher.pieces_with_words(normalized)
+        n_pieces = tf.shape(t_ids, out_type=tf.int32)[0]
         t_start = self._teacher.word_starts(t_ids)
-        s_start = self._student.word_starts(s_ids)
-        # Both tokenizers split the same normalised text into the same words,
-        # so word k of the batch is the same word in both segmentations.
-        t_word = tf.cumsum(tf.cast(t_start, tf.int32)) - 1
-        s_word = tf.cumsum(tf.cast(s_start, tf.int32)) - 1
-        t_first = tf.where(t_start)[:, 0]  # first piece of each word
-        s_first = tf.where(s_start)[:, 0]
-        use_student = self._generator.uniform(tf.shape(t_first)) < self.p_sv.value()
-        keep_s = tf.gather(use_student, s_word)
-        keep_t = tf.gather(~use_student, t_word)
+        c_start = tf.cumsum(tf.cast(t_start, tf.int32))
+        t_first = tf.cast(tf.where(t_start)[:, 0], tf.int32)  # [W] first piece of each word
+        n_words = tf.shape(t_first)[0]
+        # Words before each row: [N + 1].
+        word_splits = tf.gather(tf.concat([[0], c_start], 0), t_splits)
+        t_count = tf.concat([t_first[1:], [n_pieces]], 0) - t_first
+        first_id = tf.gather(t_ids, t_first)
+        use_student = self._generator.uniform([n_words]) < self.p_sv.value()
+        in_table = use_student & (t_count == 1) & tf.gather(self._table_usable, first_id)
+        # The other student words are cut out of the text, but only among the
+        # first L - 2 words of a row (the rest are never seen: they keep the
+        # teacher's pieces), so a 100K-character row costs little.
+        cut_index = tf.cast(tf.where(use_student & ~in_table)[:, 0], tf.int32)
+        cut_row = tf.raw_ops.UpperBound(sorted_inputs=word_splits[None, 1:], values=cut_index[None, :])[0]
+        visible = cut_index - tf.gather(word_splits, cut_row) < width
+        keep = tf.where(visible)[:, 0]
+        cut_index, cut_row = tf.gather(cut_index, keep), tf.gather(cut_row, keep)
+        n_cut = tf.shape(cut_index)[0]
+        cut = tf.raw_ops.Bincount(arr=cut_index, size=n_words, weights=tf.constant([], tf.int32))
+        use_student = in_table | (cut > 0)
+        cut_first = tf.gather(t_first, cut_index)
+        cut_text = word_text(
+            cut_row, cut_first, cut_first + tf.gather(t_count, cut_index) - 1, cut_index)
+        s_pieces = self._student.tokenize_words(cut_text)
+        s_splits = tf.cast(s_pieces.row_splits, tf.int32)
+        # Each cut word's place in `s_pieces`.
+        k = tf.cumsum(cut, exclusive=True)
+        s_begin = tf.gather(s_splits, k)
+        s_count = tf.gather(s_splits, tf.minimum(k + 1, n_cut)) - s_begin
+        cut = cut > 0
+        # One source of values: table, teacher pieces, student cut pieces
+        # (copying the table is cheaper than a second per-piece gather).
+        source = tf.concat(
+            [self._table_values, t_ids, s_pieces.flat_values + self._student_offset], 0)
+        count = tf.where(cut, s_count, tf.where(in_table, tf.gather(self._table_length, first_id), t_count))
+        base = tf.where(
+            cut, s_begin + self._table_size + n_pieces,
+            tf.where(in_table, tf.gather(self._table_start, first_id), t_first + self._table_size))
+        ends = tf.cumsum(count)  # [W]: mixed pieces up to the end of each word
+        total = tf.reduce_sum(count)
+        out_splits = tf.gather(tf.concat([[0], ends], 0), word_splits)
+        row_count = out_splits[1:] - out_splits[:-1]
+        # The word of each mixed piece: count word starts, then cumsum (a
+        # binary search a piece costs several times more).
+        starts = tf.raw_ops.Bincount(arr=ends - count, size=total + 1, weights=tf.constant([], tf.int32))
+        word = tf.cumsum(starts[:-1]) - 1  # [total]
+        flat_ids = tf.gather(source, tf.gather(base - ends + count, word) + tf.range(total))
+        is_student = tf.gather(use_student, word)
 
-        def kept_before(keep):
-            # [T + 1]: kept pieces before each piece of one stream; last = total.
-            return tf.cumsum(tf.concat([tf.cast(keep, tf.int32), [0]], 0), exclusive=True)
+        def dense(values, default):
+            # Row-wise copies; to_tensor with a shape truncates rows to L - 2.
+            return tf.RaggedTensor.from_row_splits(values, out_splits, validate=False).to_tensor(
+                default_value=default, shape=[None, width])
 
-        c_t, c_s = kept_before(keep_t), kept_before(keep_s)
-        # Both streams are in word order: a kept piece's place in the merged
-        # stream is the kept pieces before it in its own stream plus the other
-        # stream's kept pieces of the earlier words.
-        t_pos = c_t[:-1] + tf.gather(c_s, tf.gather(s_first, t_word))
-        s_pos = c_s[:-1] + tf.gather(c_t, tf.gather(t_first, s_word))
-        total = c_t[-1] + c_s[-1]
-        # Dropped pieces all go to one extra slot, cut off below.
-        # (DynamicStitch: ScatterNd is several times slower on CPU.)
-        t_index = tf.where(keep_t, t_pos, total)
-        s_index = tf.where(keep_s, s_pos, total)
-
-        def merge(t_values, s_values):
-            return tf.dynamic_stitch([t_index, s_index], [t_values, s_values])[:-1]
-
-        ids = merge(t_ids, s_ids + self._student_offset)
-        is_student = merge(tf.zeros_like(t_ids, tf.bool), tf.ones_like(s_ids, tf.bool))
-        word = merge(t_word, s_word) if need_words else None
-        row_splits = tf.gather(c_t, t_splits) + tf.gather(c_s, s_splits)
-        return ids, is_student, word, tf.cast(row_splits, tf.int64)
+        ids, is_student = dense(flat_ids, 0), dense(is_student, False)
+        word = dense(word, -1) if need_words else None
+        return ids, is_student, word, row_count
 
     def _specials(self, batch):
         """Per-sequence [CLS] and [SEP] ids and whether they are student tokens."""
@@ -276,8 +339,21 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         batch = tf.shape(segments[0])[0]
         need_words = self.masking_rate is not None and self.whole_word_masking
         text = tf.concat(segments, 0) if pair else segments[0]
-        ids, is_student, word, row_splits = self._segment(text, need_words)
-        counts = tf.cast(row_splits[1:] - row_splits[:-1], tf.int32)
+        if self._student is None:
+            ids, _, word, row_splits = self._segment(text, need_words)
+            counts = tf.cast(row_splits[1:] - row_splits[:-1], tf.int32)
+
+            def body_of(values, default):
+                # to_tensor with a shape truncates each row to L - 2 pieces.
+                return tf.RaggedTensor.from_row_splits(values, row_splits, validate=False).to_tensor(
+                    default_value=default, shape=[None, length - 2])
+
+            bodies = {"ids": body_of(ids, 0)}
+            if need_words:
+                bodies["word"] = body_of(word, -1)
+        else:
+            ids, is_student, word, counts = self._mixed_body(text, need_words)
+            bodies = {"ids": ids, "is_student": is_student, "word": word}
         if pair:
             # Round-robin truncation (keras-hub's MultiSegmentPacker): a gets
             # ceil(n / 2) or what b leaves, b the rest.
@@ -302,10 +378,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             is_sep = columns == sep_a
             last = sep_a
 
-        def place(values, default, first, sep):
-            # to_tensor with a shape truncates each row to L - 2 pieces.
-            body = tf.RaggedTensor.from_row_splits(values, row_splits, validate=False).to_tensor(
-                default_value=default, shape=[None, length - 2])
+        def place(body, default, first, sep):
             body_a = body[:batch] if pair else body
             rows = tf.shape(body_a)[0]
             first = tf.fill([rows, 1], first) if isinstance(first, (int, bool)) else first[:, None]
@@ -317,7 +390,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             return tf.where(is_sep, sep, packed)
 
         cls, sep, special_student = self._specials(batch)
-        token_ids = place(ids, 0, cls, sep)
+        token_ids = place(bodies["ids"], 0, cls, sep)
         padding_mask = columns <= last
         outputs = {
             "token_ids": token_ids,
@@ -328,7 +401,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         }
         student_mask = None
         if self._student is not None:
-            student_mask = place(is_student, False, special_student, special_student)
+            student_mask = place(bodies["is_student"], False, special_student, special_student)
             outputs["student_token_mask"] = student_mask
         if self.masking_rate is not None:
             candidates = (columns >= 1) & (columns < sep_a)
@@ -337,7 +410,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             masked, mask_outputs = masking_lib.mask_tokens(
                 token_ids,
                 candidates=candidates,
-                word_ids=place(word, -1, -1, -1) if need_words else None,
+                word_ids=place(bodies["word"], -1, -1, -1) if need_words else None,
                 is_student=student_mask,
                 generator=self._generator,
                 teacher=self._teacher_ids,

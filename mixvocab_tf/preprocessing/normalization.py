@@ -107,6 +107,7 @@ class WordPieceSegmenter:
         starts = np.array(
             [not (t.startswith(SUFFIX_INDICATOR) and len(t) > len(SUFFIX_INDICATOR)) for t in tokens]
         )
+        self.word_start_list = starts.tolist()
         self._word_start = tf.constant(starts, dtype=tf.bool)
 
     def segment_normalized(self, normalized):
@@ -124,6 +125,39 @@ class WordPieceSegmenter:
         """
         ids = self.segment_normalized(normalized)
         return ids.flat_values, ids.row_splits
+
+    def pieces_with_words(self, normalized):
+        """Like `pieces`, plus a function giving the text of chosen words.
+
+        Returns (ids int32 [T], row_splits int64 [N + 1], word_text) where
+        `word_text(row, first, last, word)` maps int [M] tensors (the row, the
+        first and last piece index and the word number of M words) to their
+        normalised text, tf.string [M].
+        """
+        if self.normalization == "bert":
+            ids, starts, ends = self._tokenizer.tokenize_with_offsets(normalized)
+            begin, end = starts.flat_values, ends.flat_values
+
+            def word_text(row, first, last, word):
+                del word
+                start = tf.gather(begin, first)
+                return tf.strings.substr(
+                    tf.gather(normalized, row), start, tf.gather(end, last) - start)
+
+            return ids.flat_values, ids.row_splits, word_text
+        words = self.normalizer.split_words(normalized)
+        ids = self._tokenizer.tokenize(words.flat_values)
+
+        def word_text(row, first, last, word):
+            del row, first, last
+            return tf.gather(words.flat_values, word)
+
+        row_splits = tf.gather(ids.row_splits, words.row_splits)
+        return ids.flat_values, row_splits, word_text
+
+    def tokenize_words(self, words):
+        """Whole words tf.string [M] -> ids, ragged int32 [M, (pieces)]."""
+        return self._tokenizer.tokenize(words)
 
     def segment(self, text):
         """Raw tf.string [B] -> ids, ragged int32 [B, (pieces)]."""

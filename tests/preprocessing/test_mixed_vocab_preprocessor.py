@@ -306,3 +306,18 @@ def test_mediapipe_normalization_keeps_accents(teacher):
     bert_ids = bert(text)["token_ids"].numpy()[0]
     assert teacher.token_to_id("cafe") in bert_ids and teacher.token_to_id("cafe") not in mp_ids
     assert teacher.token_to_id("hello") in mp_ids and teacher.token_to_id("!") in mp_ids
+
+
+@pytest.mark.parametrize("p_sv", [0.0, 1.0])
+def test_mediapipe_mixing_matches_each_tokenizer(teacher, student, lines, p_sv):
+    # Student words are looked up (one teacher piece) or cut out of the
+    # regex-split words: both must give the student tokenizer's pieces.
+    layer = MixedVocabPreprocessor(teacher, student, sequence_length=48, p_sv=p_sv, seed=1,
+                                   offset_student_ids=False, normalization="mediapipe")
+    vocab = student if p_sv else teacher
+    single = SingleVocabPreprocessor(vocab, sequence_length=48, normalization="mediapipe")
+    text = tf.constant(lines + ["Café, HELLO! naïve 😀 日本"])
+    out, ref = layer(text), single(text)
+    np.testing.assert_array_equal(out["token_ids"].numpy(), ref["token_ids"].numpy())
+    np.testing.assert_array_equal(out["student_token_mask"].numpy(),
+                                  ref["padding_mask"].numpy() & bool(p_sv))
