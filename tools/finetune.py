@@ -57,6 +57,9 @@ flags.DEFINE_string("eval_split", None, "Split scored after training; 'none' to 
 flags.DEFINE_integer("max_eval_examples", None, "Score at most this many examples.")
 flags.DEFINE_float("oos_threshold", 0.5, "CLINC150: out-of-scope below this top probability.")
 flags.DEFINE_integer("embedding_dim", 128, "Response selection embedding size.")
+flags.DEFINE_enum("pooling", "cls", ["cls", "mean"],
+                  "Classification sentence vector: the pooled [CLS] output or the masked mean "
+                  "of the sequence output (how sentence-transformers models were trained).")
 flags.DEFINE_bool("skip_empty", False, "Skip (and count) empty lines instead of failing.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.mark_flags_as_required(["model", "task", "output_dir"])
@@ -89,7 +92,7 @@ def _main():
         max_eval_examples=FLAGS.max_eval_examples, seed=FLAGS.seed,
         oos_threshold=FLAGS.oos_threshold, embedding_dim=FLAGS.embedding_dim,
         warmup_fraction=FLAGS.warmup_fraction, weight_decay=FLAGS.weight_decay,
-        skip_empty=FLAGS.skip_empty, verbose=2)
+        skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling, verbose=2)
     print(f"wrote {os.path.abspath(FLAGS.output_dir)} "
           f"({config['parameters']:,} parameters, {config['training']['examples']} examples, "
           f"{config['training']['seconds']} s)")

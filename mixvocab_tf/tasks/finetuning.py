@@ -150,7 +150,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
              train_selection="random", teacher_dir=None, kd_weight=0.5, temperature=2.0,
              dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
              embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
-             skip_empty=False, verbose=1):
+             skip_empty=False, pooling=heads.POOLING_CLS, verbose=1):
     """Fine-tunes `model_path` on `task_name` and writes a task model directory.
 
     Args:
@@ -174,6 +174,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       oos_threshold: CLINC150: top probability below which an utterance is out-of-scope.
       embedding_dim, similarity_scale: the response-selection dual encoder.
       skip_empty: skip and count empty data lines instead of failing.
+      pooling: (pair) classification sentence vector, "cls" or "mean" (`build_task_model`).
       verbose: Keras fit verbosity.
 
     Returns:
@@ -182,6 +183,8 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     task = task_registry.get_task(task_name)
     if not 0.0 <= kd_weight <= 1.0:
         raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
+    if pooling not in heads.POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; expected one of {heads.POOLINGS}")
     keras.utils.set_random_seed(seed)
     started = time.time()
     train = task.read(data_dir, "train", skip_empty=skip_empty)
@@ -195,6 +198,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     features, x, y, weights = _training_arrays(task, train, labels, encoder)
     model = heads.build_task_model(backbone, task.type, num_labels=len(labels) or None,
                                    dropout=dropout, embedding_dim=embedding_dim,
+                                   pooling=pooling,
                                    name=f"{task.name.replace(':', '_').replace('/', '_')}_model")
 
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -240,6 +244,10 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         "outputs": (["context_embedding", "response_embedding"]
                     if task.type == task_registry.RESPONSE_SELECTION else ["logits"]),
         "tag_position": "first_subtoken" if task.type == task_registry.TAGGING else None,
+        "pooling": (pooling if task.type in (task_registry.CLASSIFICATION,
+                                             task_registry.PAIR_CLASSIFICATION)
+                    else heads.POOLING_MEAN if task.type == task_registry.RESPONSE_SELECTION
+                    else None),
         "oos_threshold": oos_threshold if task.oos_split else None,
         "oos_label": task_registry.OOS_LABEL if task.oos_split else None,
         "encoder": {"path": str(model_path), "parameters": int(backbone.count_params())},

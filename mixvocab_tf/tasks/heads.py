@@ -4,7 +4,10 @@ The encoder is any Keras model that takes {"token_ids", "segment_ids", "padding_
 returns {"sequence_output", "pooled_output", ...}: a keras-hub `BertBackbone` (a teacher) or a
 `StudentEncoder`. Every task model takes those three int32 inputs, so one exporter serves all:
 
-* classification / pair classification: logits [B, C] from the pooled output,
+* classification / pair classification: logits [B, C] from a sentence vector: the encoder's
+  pooled output ("cls": tanh dense on [CLS], as BERT was pre-trained) or the masked mean of
+  its sequence output ("mean", as sentence-transformers models such as all-MiniLM-L6-v2 were
+  trained),
 * tagging: logits [B, L, T] at every position; training and scoring read the first
   sub-token of each word (the alignment comes from `tagging.py`),
 * response selection: {"context_embedding", "response_embedding"} [B, D], L2-normalised,
@@ -23,6 +26,9 @@ from keras import ops
 from mixvocab_tf.tasks import task_registry
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+POOLING_CLS = "cls"
+POOLING_MEAN = "mean"
+POOLINGS = (POOLING_CLS, POOLING_MEAN)
 
 
 def _initializer():
@@ -160,7 +166,7 @@ def encoder_inputs(prefix=""):
 
 
 def build_task_model(encoder, task_type, num_labels=None, dropout=0.1, embedding_dim=128,
-                     name=None):
+                     name=None, pooling=POOLING_CLS):
     """Builds the inference model of a task around `encoder`.
 
     Args:
@@ -170,15 +176,24 @@ def build_task_model(encoder, task_type, num_labels=None, dropout=0.1, embedding
       dropout: head dropout.
       embedding_dim: response-selection embedding size.
       name: the model's name.
+      pooling: the sentence vector of (pair) classification: "cls" (the encoder's pooled
+        output) or "mean" (masked mean of the sequence output). Tagging and response
+        selection ignore it (per-token logits; always mean pooling).
 
     Returns:
       A functional `keras.Model` on {"token_ids", "segment_ids", "padding_mask"}.
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
     inputs = encoder_inputs()
     outputs = encoder(inputs)
     if task_type in (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION):
-        logits = ClassificationHead(num_labels, dropout=dropout, name="classifier")(
-            outputs["pooled_output"])
+        if pooling == POOLING_MEAN:
+            pooled = MaskedMeanPooling(name="mean_pooling")(
+                outputs["sequence_output"], inputs["padding_mask"])
+        else:
+            pooled = outputs["pooled_output"]
+        logits = ClassificationHead(num_labels, dropout=dropout, name="classifier")(pooled)
     elif task_type == task_registry.TAGGING:
         logits = TaggingHead(num_labels, dropout=dropout, name="tagger")(
             outputs["sequence_output"])

@@ -88,6 +88,13 @@ def test_task_distillation_pulls_the_student_to_the_teacher(
     assert kd["eval"]["metrics"]["accuracy"] > 0.8, kd["eval"]
 
 
+def test_unknown_pooling_fails_before_any_work(tmp_path, data_dir):
+    with pytest.raises(ValueError, match="unknown pooling 'max'.*'cls', 'mean'"):
+        finetuning.finetune("sst2", str(tmp_path / "no_model"), os.path.join(data_dir, "tasks"),
+                            str(tmp_path / "out"), pooling="max")
+    assert not (tmp_path / "out").exists()
+
+
 def test_soft_target_loss_matches_numpy():
     rng = np.random.RandomState(0)
     teacher = evaluation.softmax(rng.randn(4, 5), temperature=2.0)

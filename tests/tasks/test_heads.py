@@ -44,6 +44,30 @@ def test_task_model_round_trip(tmp_path, backbone, task_type, num_labels):
         np.testing.assert_allclose(actual, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("task_type", ["classification", "pair_classification"])
+def test_mean_pooled_classifier_round_trip_and_ignores_padding(tmp_path, backbone, task_type):
+    model = heads.build_task_model(backbone, task_type, num_labels=3, pooling="mean")
+    assert "mean_pooling" in [layer.name for layer in model.layers]
+    x = _inputs()
+    expected = model.predict(x, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, atol=1e-6)
+    # Extra padding (with garbage ids) leaves the masked mean, hence the logits, unchanged.
+    padded = {k: np.pad(v, ((0, 0), (0, 4))) for k, v in x.items()}
+    padded["token_ids"][:, -4:] = 7
+    np.testing.assert_allclose(restored.predict(padded, verbose=0), expected, atol=1e-5)
+    # "cls" reads the pooled [CLS] vector instead: a different function of the same encoder.
+    cls_model = heads.build_task_model(backbone, task_type, num_labels=3, pooling="cls")
+    assert "mean_pooling" not in [layer.name for layer in cls_model.layers]
+
+
+def test_unknown_pooling_is_clear(backbone):
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        heads.build_task_model(backbone, "classification", num_labels=2, pooling="max")
+
+
 def test_mean_pooling_ignores_padding():
     sequence = np.arange(24, dtype=np.float32).reshape(1, 4, 6)
     mask = np.array([[1, 1, 0, 0]])
