@@ -28,7 +28,8 @@ flags.DEFINE_float("kd_weight", 1.0, "Weight of the MLM logit distillation (KL).
 flags.DEFINE_float("hidden_weight", 1.0, "Weight of the hidden-state MSE via the shared projection.")
 flags.DEFINE_float("attention_weight", 0.0, "Weight of the attention KL.")
 flags.DEFINE_float("temperature", 1.0, "Logit distillation temperature.")
-flags.DEFINE_enum("projection", "down", ["down", "up"], "Shared projection direction.")
+flags.DEFINE_enum("projection", "up", ["up", "down"],
+                  "Shared projection: student H -> teacher D (up) or D -> H (down).")
 flags.DEFINE_bool("init_from_teacher", True, "Start the word embeddings from the Stage I table.")
 flag_defs.define_training_flags(learning_rate=5e-4)
 flags.mark_flags_as_required(["teacher_dir", "train_files", "model_dir"])

@@ -79,7 +79,7 @@ def distill_student(
     hidden_weight=1.0,
     attention_weight=0.0,
     temperature=1.0,
-    projection="down",
+    projection="up",
     init_from_teacher=True,
     sequence_length=128,
     batch_size=32,

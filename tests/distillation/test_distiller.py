@@ -82,11 +82,14 @@ def test_every_loss_term_is_finite_and_weighted(parts):
     assert terms["loss"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_up_projection_maps_student_to_teacher_width(parts):
+def test_projection_directions(parts):
     stage1, vocabulary, batch = parts
-    distiller = Distiller(stage1, _student(vocabulary.size), projection="up")
-    assert distiller.hidden_projection.kernel.shape == (16, stage1.backbone.hidden_dim)
-    assert np.isfinite(float(distiller.compute_losses(batch)["hidden_loss"]))
+    up = Distiller(stage1, _student(vocabulary.size))  # the default
+    assert up.hidden_projection.kernel.shape == (16, stage1.backbone.hidden_dim)
+    down = Distiller(stage1, _student(vocabulary.size), projection="down")
+    assert down.hidden_projection.kernel.shape == (stage1.backbone.hidden_dim, 16)
+    for distiller in (up, down):
+        assert np.isfinite(float(distiller.compute_losses(batch)["hidden_loss"]))
 
 
 def test_mlm_only_baseline_skips_the_teacher(parts):
