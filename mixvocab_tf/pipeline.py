@@ -109,7 +109,7 @@ class PipelineConfig:
     finetune_batch_size: int = 32
     finetune_learning_rate: float = 3e-4
     finetune_sequence_length: int = 32
-    teacher_finetune_examples: int = 1000
+    teacher_finetune_examples: int = 4000
     teacher_finetune_epochs: int = 2
     quantization: str = "dynamic_int8"
     strategy: str = "default"
@@ -452,11 +452,11 @@ def run_pipeline(config=None, log=print):
                              "settings": stage.settings}
         _write_json_atomic(state_path, state)
         log(f"{label} running ...")
-        stage_started, cpu_started = time.time(), _cpu_seconds()
+        stage_started, stage_cpu = time.time(), _cpu_seconds()
         stage.run(stage.directory)
         seconds = round(time.time() - stage_started, 1)
         # CPU seconds as well: on a shared machine wall time says little about the stage.
-        cpu = round(_cpu_seconds() - cpu_started, 1)
+        cpu = round(_cpu_seconds() - stage_cpu, 1)
         try:
             summary = stage.check(stage.directory)
         except PipelineError as error:
@@ -476,8 +476,9 @@ def run_pipeline(config=None, log=print):
 
 
 def _cpu_seconds():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU seconds of this process and its finished children."""
+    return sum(u.ru_utime + u.ru_stime for u in (
+        resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _short(summary):
@@ -578,8 +579,15 @@ def format_table(report):
 def _markdown(report):
     rows = report["rows"]
     first = rows[0]
-    stage_lines = [f"| {name} | {t['status']} | {t['seconds']:.1f} | {t['cpu_seconds']:.1f} |"
-                   for name, t in report["stages"].items()]
+    stage_lines, wall, cpu = [], 0.0, 0.0
+    for name, t in report["stages"].items():
+        # A skipped stage shows the times of the run that made its output.
+        ran = t["status"] == "ran"
+        seconds = t["seconds"] if ran else (t.get("previous_seconds") or 0.0)
+        cpu_seconds = t["cpu_seconds"] if ran else (t.get("previous_cpu_seconds") or 0.0)
+        wall, cpu = wall + seconds, cpu + cpu_seconds
+        stage_lines.append(f"| {name} | {t['status']} | {seconds:.1f} | {cpu_seconds:.1f} |")
+    stage_lines.append(f"| all stages | | {wall:.1f} | {cpu:.1f} |")
     total = report["total_seconds"]
     return "\n".join([
         f"# Pipeline report: {report['task']}",
@@ -592,6 +600,8 @@ def _markdown(report):
         "",
         format_table(report),
         "",
+        "Fine-tuning examples: " + ", ".join(
+            f"{row['model']} {row['finetune_examples']:,}" for row in rows) + ".",
         f"The ids-in form of the quantized student is {report['ids_form']['size_mb']:.2f} MB "
         f"(`{report['ids_form']['tflite']}`).",
         f"Student vocabulary: {report['vocabulary']['student_vocab_size']} tokens "
@@ -608,7 +618,10 @@ def _markdown(report):
         "",
         "## Stages",
         "",
-        "| stage | status | wall seconds | CPU seconds |",
+        "Wall and CPU seconds of the run that made each stage's output (a skipped stage "
+        "keeps its earlier times); the last row is what a run from scratch costs.",
+        "",
+        "| stage | this time | wall seconds | CPU seconds |",
         "|---|---|---:|---:|",
         *stage_lines,
         "",
@@ -620,7 +633,7 @@ def _markdown(report):
 def _total_line(total, machine):
     if total is None:
         return ""
-    line = f"Total: {total:.1f} s wall"
+    line = f"This invocation: {total:.1f} s wall"
     if machine:
         line += (f", {machine['cpu_seconds']:.1f} CPU s, on {machine['cpu_count']} cores with "
                  f"load average {machine['load_average_start'][0]:.1f} at the start and "

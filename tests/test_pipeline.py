@@ -32,11 +32,33 @@ def _tiny_task_dir(data_dir, root, train=240, valid=70):
     return str(root)
 
 
+def _tiny_teacher(data_dir, path):
+    """A random 2-layer BERT as wide as the smallest student (96), with the real uncased
+    vocabulary and an MLM head, as a keras-hub preset: `load_teacher` reads it like any BERT.
+    (The conftest teacher is 16 wide; Stage I's student table starts from a rank-d fit of the
+    teacher's embeddings, which needs d <= the teacher's width.)"""
+    import keras
+    import keras_hub
+
+    from mixvocab_tf.models.teacher import Teacher
+    from mixvocab_tf.models.teacher import build_masked_lm_head
+
+    with open(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"), encoding="utf-8") as f:
+        vocabulary = [line.rstrip("\n") for line in f]
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=2, num_heads=2, hidden_dim=96,
+        intermediate_dim=192, max_sequence_length=64)
+    head = build_masked_lm_head(backbone, "gelu", 1e-12)
+    Teacher(backbone, vocabulary, True, head, "keras_hub").save_to_preset(str(path))
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def tiny_config(tiny_stage_inputs, data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     return pipeline.PipelineConfig(
-        output_dir=str(root / "run"), teacher=tiny_stage_inputs["teacher_dir"],
+        output_dir=str(root / "run"), teacher=_tiny_teacher(data_dir, root / "teacher"),
         train_files=(tiny_stage_inputs["train_file"],), task="snips",
         data_dir=_tiny_task_dir(data_dir, root / "tasks"), vocab_size=400,
         vocab_max_lines=3000, student_size="6x96", sequence_length=32, batch_size=8,
@@ -117,6 +139,7 @@ def test_lost_output_and_changed_settings_redo_only_what_depends_on_them(tiny_co
     assert after["teacher_tflite"] > before["teacher_tflite"]
 
 
+@pytest.mark.slow  # a second full tiny run (about 4 minutes on 2 loaded cores)
 def test_force_redoes_every_stage(tiny_config, first_run):
     before = _mtimes(tiny_config.output_dir)
     forced = pipeline.dataclasses.replace(tiny_config, teacher_finetune_epochs=2, force=True)
