@@ -65,7 +65,7 @@ def main(argv):
         report = pipeline.run_pipeline(config)
     except (pipeline.PipelineError, FileNotFoundError, ValueError) as error:
         # Bad input: one line naming the problem and the fix, no traceback.
-        print(f"run_pipeline.py: error: {error}", file=sys.stderr)
+        print(f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr)
         sys.exit(1)
     print()
     print(pipeline.format_table(report))
