@@ -173,8 +173,32 @@ class Distiller(DistributedFitMixin, keras.Model):
         )
         return student_outputs
 
-    def compute_losses(self, inputs, training=False):
-        """Every loss term and metric for one batch, as a dict of scalars."""
+    @property
+    def uses_teacher(self):
+        """False for the MLM-only baseline, which needs no teacher forward pass."""
+        return not self.kd_weight == self.hidden_weight == self.attention_weight == 0
+
+    def teacher_forward(self, inputs):
+        """The frozen teacher's outputs on the batch (no gradient), or None."""
+        if not self.uses_teacher:
+            return None
+        outputs = self.teacher(
+            self.teacher_inputs(inputs),
+            training=False,
+            return_attention_scores=self.attention_weight > 0,
+            student_logits_only=True,
+        )
+        return {k: ops.stop_gradient(v) for k, v in outputs.items()}
+
+    def compute_losses(self, inputs, training=False, teacher_outputs=None):
+        """Every loss term and metric for one batch, as a dict of scalars.
+
+        Args:
+          inputs: the preprocessed batch.
+          training: whether the student runs in training mode.
+          teacher_outputs: `teacher_forward(inputs)`, when already computed
+            (`train_step` runs it outside the gradient tape).
+        """
         outputs = self(inputs, training=training)
         labels, weights = inputs["mask_ids"], inputs["mask_weights"]
         padding_mask = inputs["padding_mask"]
@@ -187,17 +211,11 @@ class Distiller(DistributedFitMixin, keras.Model):
             "hidden_loss": zero,
             "attention_loss": zero,
         }
-        if self.kd_weight == self.hidden_weight == self.attention_weight == 0:
-            # The MLM-only baseline: no teacher forward pass.
+        if not self.uses_teacher:
             terms["loss"] = self.mlm_weight * terms["mlm_loss"]
             return terms
-        teacher_outputs = self.teacher(
-            self.teacher_inputs(inputs),
-            training=False,
-            return_attention_scores=self.attention_weight > 0,
-            student_logits_only=True,
-        )
-        teacher_outputs = {k: ops.stop_gradient(v) for k, v in teacher_outputs.items()}
+        if teacher_outputs is None:
+            teacher_outputs = self.teacher_forward(inputs)
         terms["teacher_mlm_accuracy"] = losses.masked_lm_accuracy(
             labels, teacher_outputs["student_logits"], weights
         )
@@ -243,8 +261,10 @@ class Distiller(DistributedFitMixin, keras.Model):
         return {name: tracker.result() for name, tracker in self._trackers.items()}
 
     def train_step(self, data):
+        # The frozen teacher runs outside the tape: nothing of it is recorded.
+        teacher_outputs = self.teacher_forward(data)
         with tf.GradientTape() as tape:
-            terms = self.compute_losses(data, training=True)
+            terms = self.compute_losses(data, training=True, teacher_outputs=teacher_outputs)
             scaled_loss = self.optimizer.scale_loss(scale_for_replicas(terms["loss"]))
         # The pooler is not on any Stage II path; skip variables without gradients.
         pairs = [

@@ -8,6 +8,8 @@ from keras_hub.layers import ReversibleEmbedding
 from keras_hub.layers import TransformerEncoder
 from keras_hub.models import Backbone
 
+from mixvocab_tf.models.teacher import gelu_tanh
+
 
 def _bert_initializer(stddev=0.02):
     return keras.initializers.TruncatedNormal(stddev=stddev)
@@ -200,7 +202,8 @@ class StudentEncoder(Backbone):
             ScoringTransformerEncoder(
                 num_heads=num_heads,
                 intermediate_dim=intermediate_dim,
-                activation=keras.activations.gelu,
+                # tanh-approximate GELU, as keras-hub's BertBackbone (and BERT).
+                activation=gelu_tanh,
                 dropout=dropout,
                 layer_norm_epsilon=1e-12,
                 kernel_initializer=_bert_initializer(),
