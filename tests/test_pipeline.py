@@ -139,7 +139,7 @@ def test_lost_output_and_changed_settings_redo_only_what_depends_on_them(tiny_co
     assert after["teacher_tflite"] > before["teacher_tflite"]
 
 
-@pytest.mark.slow  # a second full tiny run (about 4 minutes on 2 loaded cores)
+@pytest.mark.slow  # a second full tiny run: about 1 minute on 2 idle cores, 4 when loaded
 def test_force_redoes_every_stage(tiny_config, first_run):
     before = _mtimes(tiny_config.output_dir)
     forced = pipeline.dataclasses.replace(tiny_config, teacher_finetune_epochs=2, force=True)
