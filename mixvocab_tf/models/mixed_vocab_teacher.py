@@ -186,7 +186,8 @@ def student_table_from_teacher(teacher_embeddings, teacher_vocabulary, student_v
       teacher_embeddings: `[V_t, D]` array.
       teacher_vocabulary: the teacher's tokens.
       student_vocabulary: the student's tokens.
-      dim: `d`, at most `min(V_s, D)`.
+      dim: `d`; beyond the fit's rank `min(V_s, D)` the extra columns of
+        `E_s` start small and random and their rows of `P` at zero.
 
     Returns:
       `(E_s [V_s, dim], P [dim, D], covered)`: `covered` is the share of
@@ -202,11 +203,16 @@ def student_table_from_teacher(teacher_embeddings, teacher_vocabulary, student_v
     mean = np.mean([t for t in targets if t is not None], axis=0)
     matrix = np.stack([mean if t is None else t for t in targets])
     u, singular, vt = np.linalg.svd(matrix, full_matrices=False)
-    return (
-        (u[:, :dim] * singular[:dim]).astype("float32"),
-        vt[:dim].astype("float32"),
-        float(np.mean(found)),
-    )
+    rank = min(dim, len(singular))
+    table = np.zeros((len(student_vocabulary), dim))
+    projection = np.zeros((dim, teacher_embeddings.shape[1]))
+    table[:, :rank] = u[:, :rank] * singular[:rank]
+    projection[:rank] = vt[:rank]
+    if rank < dim:
+        # Wider than the fit's rank (d > D): the extra columns start small and
+        # random, their projection rows at zero, so E_s P is still the fit.
+        table[:, rank:] = np.random.default_rng(0).normal(0, 0.02, (len(table), dim - rank))
+    return table.astype("float32"), projection.astype("float32"), float(np.mean(found))
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")

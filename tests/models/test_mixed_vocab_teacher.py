@@ -154,3 +154,18 @@ def test_student_table_starts_from_the_teachers_embeddings(tiny, tiny_stage_inpu
     assert spelled
     for j, rows in spelled[:5]:
         np.testing.assert_allclose(projected[j], table[rows].mean(0), atol=1e-4)
+
+
+def test_student_table_wider_than_the_teacher(tiny, tiny_stage_inputs):
+    teacher, _ = tiny
+    from mixvocab_tf.vocab import Vocabulary
+
+    student = Vocabulary.load(tiny_stage_inputs["student_vocab"]).tokens
+    narrow = MixedVocabTeacher(teacher.backbone, len(student), student_embedding_dim=16)
+    wide = MixedVocabTeacher(teacher.backbone, len(student), student_embedding_dim=24)
+    narrow.initialize_student_table(teacher.vocabulary, student)
+    wide.initialize_student_table(teacher.vocabulary, student)  # d=24 > D=16
+    np.testing.assert_allclose(
+        wide.projected_student_embeddings(), narrow.projected_student_embeddings(), atol=1e-5
+    )
+    assert np.abs(wide.student_embedding.embeddings.numpy()[:, 16:]).max() > 0
