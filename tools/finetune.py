@@ -57,9 +57,10 @@ flags.DEFINE_string("eval_split", None, "Split scored after training; 'none' to 
 flags.DEFINE_integer("max_eval_examples", None, "Score at most this many examples.")
 flags.DEFINE_float("oos_threshold", 0.5, "CLINC150: out-of-scope below this top probability.")
 flags.DEFINE_integer("embedding_dim", 128, "Response selection embedding size.")
-flags.DEFINE_enum("pooling", "cls", ["cls", "mean"],
-                  "Classification sentence vector: the pooled [CLS] output or the masked mean "
-                  "of the sequence output (how sentence-transformers models were trained).")
+flags.DEFINE_enum("pooling", "mean", ["mean", "cls"],
+                  "Classification sentence vector: the masked mean of the sequence output "
+                  "(how sentence-transformers models were trained; measured better for the "
+                  "teacher and students) or the pooled [CLS] output.")
 flags.DEFINE_bool("skip_empty", False, "Skip (and count) empty lines instead of failing.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.mark_flags_as_required(["model", "task", "output_dir"])

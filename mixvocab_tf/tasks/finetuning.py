@@ -13,6 +13,7 @@ Example:
 
 import math
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -150,7 +151,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
              train_selection="random", teacher_dir=None, kd_weight=0.5, temperature=2.0,
              dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
              embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
-             skip_empty=False, pooling=heads.POOLING_CLS, verbose=1):
+             skip_empty=False, pooling=heads.POOLING_MEAN, verbose=1):
     """Fine-tunes `model_path` on `task_name` and writes a task model directory.
 
     Args:
@@ -174,7 +175,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       oos_threshold: CLINC150: top probability below which an utterance is out-of-scope.
       embedding_dim, similarity_scale: the response-selection dual encoder.
       skip_empty: skip and count empty data lines instead of failing.
-      pooling: (pair) classification sentence vector, "cls" or "mean" (`build_task_model`).
+      pooling: (pair) classification sentence vector, "mean" or "cls" (`build_task_model`).
       verbose: Keras fit verbosity.
 
     Returns:
@@ -231,7 +232,13 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
                         weighted_metrics=["sparse_categorical_accuracy"])
         dataset = _dataset(x, y, weights, batch_size, seed)
 
-    history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps, verbose=verbose)
+    with warnings.catch_warnings():
+        # Heads that do not read the pooled [CLS] output (mean pooling, tagging, response
+        # selection) leave the encoder's pooler without gradients, as intended.
+        warnings.filterwarnings(
+            "ignore", message="Gradients do not exist for variables.*pooled_dense")
+        history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,
+                              verbose=verbose)
     train_seconds = time.time() - started
 
     config = {

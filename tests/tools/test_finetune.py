@@ -64,13 +64,13 @@ def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, minilm_pa
     import keras
 
     student = _tiny_student(str(tmp_path / "student"), minilm_path)
-    output = tmp_path / "sst2_mean"
+    output = tmp_path / "sst2_cls"
     result = _run(f"--model={student}", "--task=sst2",
                   f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
                   "--max_train_examples=64", "--train_steps=2", "--sequence_length=16",
-                  "--eval_split=none", "--pooling=mean")
+                  "--eval_split=none", "--pooling=cls")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((output / "task_config.json").read_text())
-    assert config["pooling"] == "mean"
+    assert config["pooling"] == "cls"  # not the default ("mean")
     model = keras.saving.load_model(str(output / "model.keras"), compile=False)
-    assert "mean_pooling" in [layer.name for layer in model.layers]
+    assert "mean_pooling" not in [layer.name for layer in model.layers]
