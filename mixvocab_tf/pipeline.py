@@ -41,6 +41,8 @@ import shutil
 import time
 
 from mixvocab_tf import paths
+from mixvocab_tf.file_io import write_json_atomic
+from mixvocab_tf.file_io import write_text_atomic
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The embedded default data, shipped with the repository (see data/README.md).
@@ -143,14 +145,6 @@ class _Stage:
     check: callable  # check(directory) -> summary dict; raises PipelineError
 
 
-def _write_json_atomic(path, obj):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def _read_json(path):
     try:
         with open(path, encoding="utf-8") as f:
@@ -202,7 +196,7 @@ def _run_vocab(cfg, teacher_vocab_path, directory):
                                   lower_case=lower_case)
     stats.update({"target_vocab_size": cfg.vocab_size, "lower_case": lower_case,
                   "train_lines": len(lines) - len(held), "teacher_vocab": teacher_vocab_path})
-    _write_json_atomic(os.path.join(directory, "vocab_stats.json"), stats)
+    write_json_atomic(os.path.join(directory, "vocab_stats.json"), stats)
 
 
 def _check_vocab(cfg, directory):
@@ -450,7 +444,7 @@ def run_pipeline(config=None, log=print):
             shutil.rmtree(stage.directory)
         state[stage.name] = {"fingerprint": fingerprint, "done": False,
                              "settings": stage.settings}
-        _write_json_atomic(state_path, state)
+        write_json_atomic(state_path, state)
         log(f"{label} running ...")
         stage_started, stage_cpu = time.time(), _cpu_seconds()
         stage.run(stage.directory)
@@ -463,7 +457,7 @@ def run_pipeline(config=None, log=print):
             raise PipelineError(f"stage {stage.name} finished but its output is invalid: "
                                 f"{error}") from error
         state[stage.name].update(done=True, seconds=seconds, cpu_seconds=cpu, summary=summary)
-        _write_json_atomic(state_path, state)
+        write_json_atomic(state_path, state)
         timings[stage.name] = {"status": "ran", "seconds": seconds, "cpu_seconds": cpu}
         log(f"{label} done in {seconds:.1f} s, {cpu:.1f} CPU s ({_short(summary)})")
     machine = {"cpu_count": os.cpu_count(), "load_average_start": list(load_start),
@@ -543,17 +537,10 @@ def write_report(cfg, timings=None, total_seconds=None, machine=None):
         "machine": machine or {},
         "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "verbose"},
     }
-    _write_json_atomic(os.path.join(out, "report.json"), report)
-    _write_text_atomic(os.path.join(out, "report.md"), _markdown(report))
+    write_json_atomic(os.path.join(out, "report.json"), report)
+    write_text_atomic(os.path.join(out, "report.md"), _markdown(report))
     plot_tradeoff(report, os.path.join(out, "tradeoff.png"))
     return report
-
-
-def _write_text_atomic(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _pct(value):

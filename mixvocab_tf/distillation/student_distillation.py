@@ -13,17 +13,17 @@ import keras
 
 from mixvocab_tf.distillation.distiller import Distiller
 from mixvocab_tf.distillation.distiller import initialize_student_embeddings
+from mixvocab_tf.file_io import write_directory_atomic
+from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.models.student_encoder import STUDENT_SIZES
 from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.models.teacher_training import EXPORT_DIR
 from mixvocab_tf.models.teacher_training import load_stage1
-from mixvocab_tf.models.teacher_training import write_directory_atomic
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
 from mixvocab_tf.training.checkpointing import fit_resumable
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
 from mixvocab_tf.training.run_setup import set_precision
-from mixvocab_tf.training.run_setup import write_json_atomic
 from mixvocab_tf.training.strategy import get_strategy
 from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.training.text_data import resolve_text_files

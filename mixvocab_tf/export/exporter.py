@@ -33,6 +33,7 @@ from mixvocab_tf.export.runtime import TFLiteRunner
 from mixvocab_tf.export.serving import ServingModule
 from mixvocab_tf.export.serving import check_input_form
 from mixvocab_tf.export.serving import make_preprocessor
+from mixvocab_tf.file_io import replace_directory
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.task_model import load_task_model
@@ -91,18 +92,6 @@ def _tensor_dtypes(runner):
 def _write_text(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-
-
-def _replace_directory(staging, output_dir):
-    parent = os.path.dirname(output_dir)
-    backup = None
-    if os.path.exists(output_dir):
-        backup = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-", dir=parent)
-        os.rmdir(backup)
-        os.replace(output_dir, backup)
-    os.replace(staging, output_dir)
-    if backup:
-        shutil.rmtree(backup, ignore_errors=True)
 
 
 def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, input_form="text",
@@ -229,7 +218,7 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
         report["convert_seconds"] = round(convert_seconds, 2)
         report["seconds"] = round(time.time() - started, 2)
         _write_text(os.path.join(staging, REPORT_FILE), json.dumps(report, indent=2) + "\n")
-        _replace_directory(staging, output_dir)
+        replace_directory(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

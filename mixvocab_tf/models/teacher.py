@@ -31,6 +31,8 @@ import tempfile
 import keras
 import keras_hub
 
+from mixvocab_tf.file_io import replace_directory
+
 # Files of each format.
 HF_CONFIG_FILE = "config.json"
 HF_WEIGHTS_FILE = "model.safetensors"
@@ -171,7 +173,7 @@ class Teacher:
         )
         try:
             self._write_preset(tmp_dir)
-            _replace_dir(tmp_dir, preset_dir)
+            replace_directory(tmp_dir, preset_dir)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
@@ -361,20 +363,6 @@ def _copy_head_weights(source, target):
         source._intermediate_layer_norm.get_weights()
     )
     target._bias.assign(source._bias)
-
-
-def _replace_dir(src, dst):
-    """Renames `src` onto `dst`, replacing an existing `dst`."""
-    if not os.path.exists(dst):
-        os.replace(src, dst)
-        return
-    backup = tempfile.mkdtemp(
-        dir=os.path.dirname(dst), prefix=f".{os.path.basename(dst)}.old-"
-    )
-    os.rmdir(backup)
-    os.replace(dst, backup)
-    os.replace(src, dst)
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 def _load_huggingface(path):

@@ -8,11 +8,11 @@ reads `export/` through `load_stage1`.
 
 import json
 import os
-import shutil
-import tempfile
 
 import keras
 
+from mixvocab_tf.file_io import write_directory_atomic
+from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
 from mixvocab_tf.models.teacher import load_teacher
 from mixvocab_tf.preprocessing.mixed_vocab_preprocessor import MixedVocabPreprocessor
@@ -21,7 +21,6 @@ from mixvocab_tf.training.checkpointing import fit_resumable
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
 from mixvocab_tf.training.run_setup import set_precision
-from mixvocab_tf.training.run_setup import write_json_atomic
 from mixvocab_tf.training.strategy import get_strategy
 from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.training.text_data import resolve_text_files
@@ -35,29 +34,6 @@ EVAL_P_SV = 0.5
 
 class Stage1Error(ValueError):
     """A Stage I directory is missing or inconsistent."""
-
-
-def write_directory_atomic(directory, write_fn):
-    """Calls `write_fn(tmp_dir)`, then renames `tmp_dir` to `directory`.
-
-    A failure leaves no partial `directory`; an existing one is replaced only
-    after the new one is complete.
-    """
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(directory) + ".")
-    try:
-        write_fn(tmp)
-        if os.path.exists(directory):
-            old = tmp + ".old"
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def train_teacher(

@@ -21,6 +21,7 @@ import tempfile
 import keras
 import numpy as np
 
+from mixvocab_tf.file_io import replace_directory
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.encoder import read_vocabulary
 
@@ -82,15 +83,7 @@ def save_task_model(output_dir, model, vocabulary, labels, config):
                       labels_file=LABELS_FILE)
         _write_text(os.path.join(staging, CONFIG_FILE),
                     json.dumps(config, indent=2, default=_json_default) + "\n")
-        # A directory cannot be renamed over a non-empty one: move the old one aside first.
-        backup = None
-        if os.path.exists(output_dir):
-            backup = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-", dir=parent)
-            os.rmdir(backup)
-            os.replace(output_dir, backup)
-        os.replace(staging, output_dir)
-        if backup:
-            shutil.rmtree(backup, ignore_errors=True)
+        replace_directory(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

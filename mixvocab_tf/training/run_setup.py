@@ -6,11 +6,7 @@ import os
 import keras
 
 from mixvocab_tf.training.strategy import is_chief
-from mixvocab_tf.vocab.vocabulary import write_text_atomic
-
-
-def write_json_atomic(path, value):
-    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+from mixvocab_tf.file_io import write_json_atomic
 
 
 def prepare_model_dir(model_dir, config):

@@ -15,7 +15,8 @@ Example:
 """
 
 import os
-import tempfile
+
+from mixvocab_tf.file_io import write_text_atomic
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -166,20 +167,6 @@ class Vocabulary:
 
     def __repr__(self):
         return f"Vocabulary(size={self.size}, lower_case={self.lower_case})"
-
-
-def write_text_atomic(path, text):
-    """Writes `text` to `path` through a temp file in the same directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def as_vocabulary(vocabulary, lower_case=True):

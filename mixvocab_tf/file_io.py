@@ -1,0 +1,60 @@
+"""Atomic writes: a failed or killed write never leaves a half-written output."""
+
+import json
+import os
+import shutil
+import tempfile
+
+
+def write_text_atomic(path, text):
+    """Writes `text` to `path` through a temp file in the same directory."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json_atomic(path, value):
+    """Writes `value` as indented JSON (sorted keys), atomically."""
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def replace_directory(staging, target):
+    """Renames the complete directory `staging` onto `target`.
+
+    A directory cannot be renamed over a non-empty one, so an existing
+    `target` is moved aside first and removed only after the swap.
+    """
+    backup = None
+    if os.path.exists(target):
+        backup = tempfile.mkdtemp(
+            dir=os.path.dirname(os.path.abspath(target)), prefix=f".{os.path.basename(target)}.old-"
+        )
+        os.rmdir(backup)
+        os.replace(target, backup)
+    os.replace(staging, target)
+    if backup:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_directory_atomic(directory, write_fn):
+    """Calls `write_fn(staging_dir)`, then renames the staging dir to `directory`.
+
+    A failure leaves no partial `directory`; an existing one is replaced only
+    after the new one is complete.
+    """
+    parent = os.path.dirname(os.path.abspath(directory))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(directory) + ".tmp-")
+    try:
+        write_fn(staging)
+        replace_directory(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
