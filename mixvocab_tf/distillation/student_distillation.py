@@ -13,19 +13,17 @@ import keras
 
 from mixvocab_tf.distillation.distiller import Distiller
 from mixvocab_tf.distillation.distiller import initialize_student_embeddings
-from mixvocab_tf.file_io import write_directory_atomic
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.models.student_encoder import STUDENT_SIZES
 from mixvocab_tf.models.student_encoder import StudentEncoder
-from mixvocab_tf.models.teacher_training import EXPORT_DIR
 from mixvocab_tf.models.teacher_training import load_stage1
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
-from mixvocab_tf.training.checkpointing import fit_resumable
+from mixvocab_tf.training.checkpointing import EXPORT_DIR
+from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
 from mixvocab_tf.training.run_setup import set_precision
 from mixvocab_tf.training.strategy import get_strategy
-from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.training.text_data import resolve_text_files
 from mixvocab_tf.training.text_data import text_line_dataset
 from mixvocab_tf.vocab.vocabulary import Vocabulary
@@ -162,21 +160,9 @@ def distill_student(
         distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction))
         distiller.compute_losses(next(iter(dataset)))
         distiller.optimizer.build(distiller.trainable_variables)
-    history = fit_resumable(
-        distiller,
-        dataset,
-        train_steps,
-        model_dir,
-        steps_per_loop=steps_per_loop,
-        eval_dataset=eval_dataset,
-        eval_steps=eval_steps if eval_dataset is not None else None,
-        verbose=verbose,
-    )
-    metrics = {k: float(v[-1]) for k, v in history.history.items() if v}
-
-    def write(tmp):
+    def write(directory, metrics):
         save_student_directory(
-            tmp,
+            directory,
             student,
             vocabulary,
             {
@@ -192,10 +178,17 @@ def distill_student(
             },
         )
 
-    export_dir = os.path.join(model_dir, EXPORT_DIR)
-    if is_chief() and (metrics or not os.path.isdir(export_dir)):
-        write_directory_atomic(export_dir, write)
-    return {"export_dir": export_dir, "metrics": metrics, "history": history.history}
+    return fit_and_export(
+        distiller,
+        dataset,
+        train_steps,
+        model_dir,
+        write,
+        steps_per_loop=steps_per_loop,
+        eval_dataset=eval_dataset,
+        eval_steps=eval_steps if eval_dataset is not None else None,
+        verbose=verbose,
+    )
 
 
 def save_student_directory(directory, student, vocabulary, config):

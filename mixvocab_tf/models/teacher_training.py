@@ -11,23 +11,21 @@ import os
 
 import keras
 
-from mixvocab_tf.file_io import write_directory_atomic
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
 from mixvocab_tf.models.teacher import load_teacher
 from mixvocab_tf.preprocessing.mixed_vocab_preprocessor import MixedVocabPreprocessor
 from mixvocab_tf.training.callbacks import PsvRamp
-from mixvocab_tf.training.checkpointing import fit_resumable
+from mixvocab_tf.training.checkpointing import EXPORT_DIR
+from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
 from mixvocab_tf.training.run_setup import set_precision
 from mixvocab_tf.training.strategy import get_strategy
-from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.training.text_data import resolve_text_files
 from mixvocab_tf.training.text_data import text_line_dataset
 from mixvocab_tf.vocab.vocabulary import Vocabulary
 
-EXPORT_DIR = "export"
 # Held-out evaluation mixes both vocabularies evenly, whatever the ramp is at.
 EVAL_P_SV = 0.5
 
@@ -139,25 +137,14 @@ def train_teacher(
         model(next(iter(dataset)))
         model.optimizer.build(model.trainable_variables)
     ramp = PsvRamp(train_preprocessor.p_sv, p_sv_start, p_sv_end, train_steps)
-    history = fit_resumable(
-        model,
-        dataset,
-        train_steps,
-        model_dir,
-        steps_per_loop=steps_per_loop,
-        eval_dataset=eval_dataset,
-        eval_steps=eval_steps if eval_dataset is not None else None,
-        callbacks=[ramp],
-        verbose=verbose,
-    )
-    metrics = {k: float(v[-1]) for k, v in history.history.items() if v}
-
-    def write(tmp):
-        model.save(os.path.join(tmp, "teacher.keras"))
-        Vocabulary(loaded.vocabulary, loaded.lower_case).save(os.path.join(tmp, "teacher_vocab.txt"))
-        student_vocabulary.save(os.path.join(tmp, "student_vocab.txt"))
+    def write(directory, metrics):
+        model.save(os.path.join(directory, "teacher.keras"))
+        Vocabulary(loaded.vocabulary, loaded.lower_case).save(
+            os.path.join(directory, "teacher_vocab.txt")
+        )
+        student_vocabulary.save(os.path.join(directory, "student_vocab.txt"))
         write_json_atomic(
-            os.path.join(tmp, "stage1_config.json"),
+            os.path.join(directory, "stage1_config.json"),
             {
                 "lower_case": loaded.lower_case,
                 "teacher_vocabulary_size": len(loaded.vocabulary),
@@ -170,10 +157,18 @@ def train_teacher(
             },
         )
 
-    export_dir = os.path.join(model_dir, EXPORT_DIR)
-    if is_chief() and (metrics or not os.path.isdir(export_dir)):
-        write_directory_atomic(export_dir, write)
-    return {"export_dir": export_dir, "metrics": metrics, "history": history.history}
+    return fit_and_export(
+        model,
+        dataset,
+        train_steps,
+        model_dir,
+        write,
+        steps_per_loop=steps_per_loop,
+        eval_dataset=eval_dataset,
+        eval_steps=eval_steps if eval_dataset is not None else None,
+        callbacks=[ramp],
+        verbose=verbose,
+    )
 
 
 class Stage1Teacher:

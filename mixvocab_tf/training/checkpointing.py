@@ -7,8 +7,13 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from mixvocab_tf.file_io import write_directory_atomic
 from mixvocab_tf.training.callbacks import NanGuard
 from mixvocab_tf.training.strategy import is_chief
+
+
+# The finished model of a run: `model_dir/export`.
+EXPORT_DIR = "export"
 
 
 class CheckpointEveryLoop(keras.callbacks.Callback):
@@ -115,3 +120,24 @@ def fit_resumable(
         ],
         verbose=verbose,
     )
+
+
+def fit_and_export(model, dataset, train_steps, model_dir, write_export, **fit_kwargs):
+    """`fit_resumable`, then writes `model_dir/export` atomically on the chief.
+
+    Args:
+      model, dataset, train_steps, model_dir: as in `fit_resumable`.
+      write_export: `write_export(directory, metrics)` fills the export
+        directory; `metrics` are the last logged values of this run.
+      **fit_kwargs: more `fit_resumable` arguments.
+
+    Returns:
+      A dict: `export_dir`, `metrics` and the training `history`. A run that
+      was already complete trains nothing and keeps its export.
+    """
+    history = fit_resumable(model, dataset, train_steps, model_dir, **fit_kwargs)
+    metrics = {k: float(v[-1]) for k, v in history.history.items() if v}
+    export_dir = os.path.join(model_dir, EXPORT_DIR)
+    if is_chief() and (metrics or not os.path.isdir(export_dir)):
+        write_directory_atomic(export_dir, lambda directory: write_export(directory, metrics))
+    return {"export_dir": export_dir, "metrics": metrics, "history": history.history}
