@@ -7,6 +7,7 @@ from keras_hub.layers import MaskedLMHead
 
 from mixvocab_tf.distillation import losses
 from mixvocab_tf.training.distributed_step import DistributedFitMixin
+from mixvocab_tf.training.distributed_step import apply_gradients
 from mixvocab_tf.training.distributed_step import logs_for_strategy
 from mixvocab_tf.training.distributed_step import scale_for_replicas
 
@@ -266,13 +267,7 @@ class Distiller(DistributedFitMixin, keras.Model):
         with tf.GradientTape() as tape:
             terms = self.compute_losses(data, training=True, teacher_outputs=teacher_outputs)
             scaled_loss = self.optimizer.scale_loss(scale_for_replicas(terms["loss"]))
-        # The pooler is not on any Stage II path; skip variables without gradients.
-        pairs = [
-            (g, v)
-            for g, v in zip(tape.gradient(scaled_loss, self.trainable_variables), self.trainable_variables)
-            if g is not None
-        ]
-        self.optimizer.apply(*zip(*pairs))
+        apply_gradients(self.optimizer, tape, scaled_loss, self.trainable_variables)
         return logs_for_strategy(self._update_metrics(terms))
 
     def test_step(self, data):

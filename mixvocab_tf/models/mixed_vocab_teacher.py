@@ -19,6 +19,7 @@ from keras import ops
 from keras_hub.layers import ReversibleEmbedding
 
 from mixvocab_tf.training.distributed_step import DistributedFitMixin
+from mixvocab_tf.training.distributed_step import apply_gradients
 from mixvocab_tf.training.distributed_step import logs_for_strategy
 from mixvocab_tf.training.distributed_step import replica_weighted_mean
 from mixvocab_tf.training.distributed_step import scale_for_replicas
@@ -406,8 +407,7 @@ class MixedVocabTeacher(DistributedFitMixin, keras.Model):
         with tf.GradientTape() as tape:
             loss, parts = self._step_losses(data, training=True)
             scaled_loss = self.optimizer.scale_loss(scale_for_replicas(loss))
-        variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
+        apply_gradients(self.optimizer, tape, scaled_loss, self.trainable_variables)
         return logs_for_strategy(self._update_metrics(loss, parts))
 
     def test_step(self, data):

@@ -59,3 +59,17 @@ class DistributedFitMixin:
         if self.built and self.optimizer is not None and self.optimizer.built:
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+def apply_gradients(optimizer, tape, scaled_loss, variables):
+    """Applies the gradients of `scaled_loss`, skipping variables that get none.
+
+    Frozen-path variables (e.g. BERT's pooler, on no MLM or distillation path)
+    have no gradient; leaving them out keeps Keras from warning every step.
+    """
+    pairs = [
+        (gradient, variable)
+        for gradient, variable in zip(tape.gradient(scaled_loss, variables), variables)
+        if gradient is not None
+    ]
+    optimizer.apply(*zip(*pairs))
