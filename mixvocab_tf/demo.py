@@ -7,12 +7,12 @@ Example:
 """
 
 import os
-import sys
 import time
 
 from absl import app
 from absl import flags
 
+from mixvocab_tf.cli import exit_on_bad_input
 from mixvocab_tf import pipeline
 
 _DEFAULTS = pipeline.PipelineConfig()
@@ -61,12 +61,8 @@ def main(argv):
     config = pipeline.PipelineConfig(**{
         field: FLAGS[field].value for field in pipeline.PipelineConfig.__dataclass_fields__})
     started = time.time()
-    try:
+    with exit_on_bad_input(pipeline.PipelineError, FileNotFoundError, ValueError):
         report = pipeline.run_pipeline(config)
-    except (pipeline.PipelineError, FileNotFoundError, ValueError) as error:
-        # Bad input: one line naming the problem and the fix, no traceback.
-        print(f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr)
-        sys.exit(1)
     print()
     print(pipeline.format_table(report))
     print(f"\nwall time {time.time() - started:.1f} s; "

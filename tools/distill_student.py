@@ -37,24 +37,27 @@ flags.mark_flags_as_required(["teacher_dir", "train_files", "model_dir"])
 
 def main(argv):
     del argv
+    from mixvocab_tf.cli import exit_on_bad_input
     from mixvocab_tf.distillation.student_distillation import distill_student
+    from mixvocab_tf.training.callbacks import TrainingDivergedError
 
-    result = distill_student(
-        teacher_dir=FLAGS.teacher_dir,
-        student_size=FLAGS.student_size or None,
-        num_layers=FLAGS.num_layers,
-        hidden_dim=FLAGS.hidden_dim,
-        num_heads=FLAGS.num_heads,
-        intermediate_dim=FLAGS.intermediate_dim,
-        mlm_weight=FLAGS.mlm_weight,
-        kd_weight=FLAGS.kd_weight,
-        hidden_weight=FLAGS.hidden_weight,
-        attention_weight=FLAGS.attention_weight,
-        temperature=FLAGS.temperature,
-        projection=FLAGS.projection,
-        init_from_teacher=FLAGS.init_from_teacher,
-        **flag_defs.training_kwargs(FLAGS),
-    )
+    with exit_on_bad_input(ValueError, FileNotFoundError, TrainingDivergedError):
+        result = distill_student(
+            teacher_dir=FLAGS.teacher_dir,
+            student_size=FLAGS.student_size or None,
+            num_layers=FLAGS.num_layers,
+            hidden_dim=FLAGS.hidden_dim,
+            num_heads=FLAGS.num_heads,
+            intermediate_dim=FLAGS.intermediate_dim,
+            mlm_weight=FLAGS.mlm_weight,
+            kd_weight=FLAGS.kd_weight,
+            hidden_weight=FLAGS.hidden_weight,
+            attention_weight=FLAGS.attention_weight,
+            temperature=FLAGS.temperature,
+            projection=FLAGS.projection,
+            init_from_teacher=FLAGS.init_from_teacher,
+            **flag_defs.training_kwargs(FLAGS),
+        )
     print(json.dumps({"export_dir": result["export_dir"], "metrics": result["metrics"]}, indent=2))
 
 

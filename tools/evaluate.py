@@ -22,6 +22,7 @@ from absl import flags
 # Run from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from mixvocab_tf.cli import exit_on_bad_input
 from mixvocab_tf.tasks import evaluation  # noqa: E402
 from mixvocab_tf.tasks import readers  # noqa: E402
 
@@ -44,12 +45,8 @@ flags.mark_flags_as_required(["model_dir"])
 
 def main(argv):
     del argv
-    try:
+    with exit_on_bad_input(readers.TaskDataError, FileNotFoundError, ValueError):
         _main()
-    except (readers.TaskDataError, FileNotFoundError, ValueError) as error:
-        # Bad input: the message names the file, the line and the fix; no traceback.
-        print(f"evaluate.py: error: {error}", file=sys.stderr)
-        sys.exit(1)
 
 
 def _main():

@@ -25,6 +25,7 @@ from absl import flags
 # Run from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from mixvocab_tf.cli import exit_on_bad_input
 from mixvocab_tf.export import exporter  # noqa: E402
 from mixvocab_tf.export.quantization import ExportError  # noqa: E402
 from mixvocab_tf.export.quantization import QUANTIZATIONS  # noqa: E402
@@ -54,7 +55,7 @@ flags.mark_flags_as_required(["model_dir", "output_dir"])
 
 def main(argv):
     del argv
-    try:
+    with exit_on_bad_input(readers.TaskDataError, FileNotFoundError, ValueError, ExportError):
         report = exporter.export_tflite(
             FLAGS.model_dir, FLAGS.output_dir, quantization=FLAGS.quantization,
             input_form=FLAGS.input, sequence_length=FLAGS.sequence_length,
@@ -62,10 +63,6 @@ def main(argv):
             eval_split=FLAGS.eval_split, max_eval_examples=FLAGS.max_eval_examples,
             num_validation_examples=FLAGS.num_validation_examples,
             latency_runs=FLAGS.latency_runs, measure_latency=FLAGS.latency_runs > 0)
-    except (readers.TaskDataError, FileNotFoundError, ValueError, ExportError) as error:
-        # Bad input: the message names the problem and the fix; no traceback.
-        print(f"export_tflite.py: error: {error}", file=sys.stderr)
-        sys.exit(1)
     print(f"wrote {os.path.join(os.path.abspath(FLAGS.output_dir), exporter.MODEL_FILE)} "
           f"({report['file_size_bytes']:,} bytes, {report['parameter_count']:,} parameters, "
           f"{report['input_form']} form, {report['quantization']})")

@@ -28,17 +28,21 @@ flags.mark_flags_as_required(["teacher", "student_vocab", "train_files", "model_
 
 def main(argv):
     del argv
+    from mixvocab_tf.cli import exit_on_bad_input
     from mixvocab_tf.models.teacher_training import train_teacher
+    from mixvocab_tf.training.callbacks import TrainingDivergedError
 
-    result = train_teacher(
-        teacher=FLAGS.teacher,
-        student_vocab=FLAGS.student_vocab,
-        p_sv_start=FLAGS.p_sv_start,
-        p_sv_end=FLAGS.p_sv_end,
-        student_embedding_dim=FLAGS.student_embedding_dim,
-        student_init=FLAGS.student_init,
-        **flag_defs.training_kwargs(FLAGS),
-    )
+    # TrainingDivergedError is a RuntimeError: its message says how to resume.
+    with exit_on_bad_input(ValueError, FileNotFoundError, TrainingDivergedError):
+        result = train_teacher(
+            teacher=FLAGS.teacher,
+            student_vocab=FLAGS.student_vocab,
+            p_sv_start=FLAGS.p_sv_start,
+            p_sv_end=FLAGS.p_sv_end,
+            student_embedding_dim=FLAGS.student_embedding_dim,
+            student_init=FLAGS.student_init,
+            **flag_defs.training_kwargs(FLAGS),
+        )
     print(json.dumps({"export_dir": result["export_dir"], "metrics": result["metrics"]}, indent=2))
 
 

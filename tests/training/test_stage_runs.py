@@ -153,3 +153,17 @@ def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tm
     assert summary["metrics"]["p_sv"] == pytest.approx(399 / 400)
     with open(os.path.join(model_dir, "export", "stage1_config.json")) as f:
         assert json.load(f)["train_steps"] == 400
+
+
+def test_tools_report_bad_input_in_one_line(tiny_stage_inputs, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n", encoding="utf-8")
+    bad = _run_tool([
+        f"--teacher={tiny_stage_inputs['teacher_dir']}",
+        f"--student_vocab={tiny_stage_inputs['student_vocab']}",
+        f"--train_files={empty}", f"--model_dir={tmp_path / 'run'}",
+    ])
+    output, _ = bad.communicate(timeout=120)
+    assert bad.returncode == 1
+    assert "train_teacher.py: error:" in output and "no non-empty line" in output
+    assert "Traceback" not in output
