@@ -49,6 +49,9 @@ flags.DEFINE_integer("max_eval_examples", None, "Score at most this many eval ex
 flags.DEFINE_integer("num_validation_examples", 64,
                      "Real examples compared output by output with Keras.")
 flags.DEFINE_integer("latency_runs", 50, "Timed calls per thread count (0: no latency).")
+flags.DEFINE_float("attention_mask_margin", 16.0,
+                   "full_int8: masked attention scores become the row's smallest score minus "
+                   "this (instead of -1e9, which ruins the int8 scale); 0 keeps Keras' mask.")
 flags.DEFINE_string("output_dir", None, "The directory to write (replaced atomically).")
 flags.mark_flags_as_required(["model_dir", "output_dir"])
 
@@ -62,7 +65,8 @@ def main(argv):
             representative_data=FLAGS.representative_data, data_dir=FLAGS.data_dir,
             eval_split=FLAGS.eval_split, max_eval_examples=FLAGS.max_eval_examples,
             num_validation_examples=FLAGS.num_validation_examples,
-            latency_runs=FLAGS.latency_runs, measure_latency=FLAGS.latency_runs > 0)
+            latency_runs=FLAGS.latency_runs, measure_latency=FLAGS.latency_runs > 0,
+            attention_mask_margin=FLAGS.attention_mask_margin or None)
     print(f"wrote {os.path.join(os.path.abspath(FLAGS.output_dir), exporter.MODEL_FILE)} "
           f"({report['file_size_bytes']:,} bytes, {report['parameter_count']:,} parameters, "
           f"{report['input_form']} form, {report['quantization']})")

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from mixvocab_tf.export import latency as latency_lib
 from mixvocab_tf.export import validation
+from mixvocab_tf.export.attention_mask import DEFAULT_MARGIN
 from mixvocab_tf.export.quantization import DEFAULT_QUANTIZATION
 from mixvocab_tf.export.quantization import check_quantization
 from mixvocab_tf.export.quantization import convert_saved_model
@@ -97,7 +98,8 @@ def _write_text(path, text):
 def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, input_form="text",
                   sequence_length=128, representative_data=None, data_dir=None, eval_split=None,
                   num_validation_examples=64, max_eval_examples=None,
-                  num_representative_examples=200, latency_runs=50, measure_latency=True):
+                  num_representative_examples=200, latency_runs=50, measure_latency=True,
+                  attention_mask_margin=DEFAULT_MARGIN):
     """Converts a task model directory to TFLite and validates it against Keras.
 
     Args:
@@ -117,6 +119,9 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
       num_representative_examples: calibration queries for full_int8.
       latency_runs: timed calls per thread count.
       measure_latency: time the model at 1 and 2 threads.
+      attention_mask_margin: full_int8 only: masked attention scores become the row's
+        smallest score minus this margin instead of -1e9, which would ruin the int8 scale
+        (`attention_mask.py`); None keeps Keras' mask.
 
     Returns:
       The report dict written to `export_report.json`.
@@ -158,7 +163,9 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
     try:
-        module = ServingModule(task_model, input_form, sequence_length)
+        margin = attention_mask_margin if quantization == "full_int8" else None
+        module = ServingModule(task_model, input_form, sequence_length,
+                               attention_mask_margin=margin)
         saved_model_dir = module.save(os.path.join(staging, "saved_model"))
         rep = (representative_dataset(task_model, input_form, sequence_length, rep_texts)
                if rep_texts else None)
@@ -187,6 +194,7 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
             "num_labels": len(task_model.labels),
             "signature": runner.signature,
             "tensor_dtypes": _tensor_dtypes(runner),
+            "attention_mask_margin": margin,
             "representative_data": (
                 {"source": rep_source, "examples": len(rep_texts)} if rep_texts else None),
         }

@@ -14,8 +14,11 @@ Example:
 >>> saved_model_dir = module.save(tmp_dir)   # SignatureDef "serving_default"
 """
 
+import contextlib
+
 import tensorflow as tf
 
+from mixvocab_tf.export.attention_mask import bounded_attention_masks
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.tasks import task_registry
 
@@ -44,9 +47,12 @@ class ServingModule(tf.Module):
       task_model: a loaded `TaskModel`.
       input_form: "text" or "ids".
       sequence_length: L of the exported inputs.
+      attention_mask_margin: if set, attention masks padded keys with the row's smallest
+        score minus this margin instead of -1e9 (`attention_mask.py`; for full_int8,
+        whose per-tensor activation scales -1e9 ruins).
     """
 
-    def __init__(self, task_model, input_form, sequence_length):
+    def __init__(self, task_model, input_form, sequence_length, attention_mask_margin=None):
         super().__init__(name="serving")
         check_input_form(input_form)
         task_type = task_model.task_type
@@ -62,6 +68,7 @@ class ServingModule(tf.Module):
         self.task_type = task_type
         self.input_form = input_form
         self.sequence_length = int(sequence_length)
+        self.attention_mask_margin = attention_mask_margin
         self.model = task_model.model
         # Keras 3 variables wrap tf.Variables that tf.Module does not track: without this
         # list SavedModel leaves them out and the converter emits uninitialised
@@ -79,7 +86,9 @@ class ServingModule(tf.Module):
                                  for n in ID_INPUTS])
 
     def _outputs(self, features):
-        outputs = self.model(features, training=False)
+        with (bounded_attention_masks(self.model, self.attention_mask_margin)
+              if self.attention_mask_margin else contextlib.nullcontext()):
+            outputs = self.model(features, training=False)
         if self.task_type == task_registry.RESPONSE_SELECTION:
             return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
         logits = tf.cast(outputs, tf.float32)
