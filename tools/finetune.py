@@ -62,6 +62,9 @@ flags.DEFINE_enum("pooling", "mean", ["mean", "cls"],
                   "Classification sentence vector: the masked mean of the sequence output "
                   "(how sentence-transformers models were trained; measured better for the "
                   "teacher and students) or the pooled [CLS] output.")
+flags.DEFINE_bool("bucket_by_length", True,
+                  "Train on batches of similar length cut to their longest example (rounded up "
+                  "to 8 tokens) instead of padding to --sequence_length; same exported model.")
 flags.DEFINE_bool("skip_empty", False, "Skip (and count) empty lines instead of failing.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.mark_flags_as_required(["model", "task", "output_dir"])
@@ -90,7 +93,8 @@ def _main():
         max_eval_examples=FLAGS.max_eval_examples, seed=FLAGS.seed,
         oos_threshold=FLAGS.oos_threshold, embedding_dim=FLAGS.embedding_dim,
         warmup_fraction=FLAGS.warmup_fraction, weight_decay=FLAGS.weight_decay,
-        skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling, verbose=2)
+        skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling,
+        bucket_by_length=FLAGS.bucket_by_length, verbose=2)
     print(f"wrote {os.path.abspath(FLAGS.output_dir)} "
           f"({config['parameters']:,} parameters, {config['training']['examples']} examples, "
           f"{config['training']['seconds']} s)")

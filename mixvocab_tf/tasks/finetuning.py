@@ -134,13 +134,43 @@ def _training_arrays(task, examples, labels, encoder):
     return features, x, np.asarray([index[l] for l in examples.labels], np.int32), None
 
 
-def _dataset(x, y, weights, batch_size, seed, in_batch_labels=False):
+def _length_bucketed(dataset, batch_size, sequence_length, sequence_targets, multiple=8):
+    """Batches examples of similar length and trims each batch to its longest (rounded up).
+
+    The arrays stay padded to L on the host; each batch is cut to a multiple of `multiple`
+    tokens, so the train step sees at most L / multiple shapes (few retraces) and spends no
+    work on padding. The model's inputs are [B, None], so the exported fixed-L model is
+    unchanged. `sequence_targets`: the targets and sample weights are per token ([B, L, ...]).
+    """
+    def length(*parts):
+        return tf.reduce_sum(tf.cast(parts[0]["padding_mask"], tf.int32))
+
+    boundaries = list(range(multiple + 1, sequence_length + 1, multiple))
+    dataset = dataset.bucket_by_sequence_length(
+        length, bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1))
+
+    def trim(*parts):
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(parts[0]["padding_mask"], tf.int32), 1))
+        width = tf.minimum((longest + multiple - 1) // multiple * multiple, sequence_length)
+        cut = lambda t: t[:, :width]
+        x = tf.nest.map_structure(cut, parts[0])
+        rest = [tf.nest.map_structure(cut, p) if sequence_targets else p for p in parts[1:]]
+        return (x, *rest)
+
+    return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _dataset(x, y, weights, batch_size, seed, in_batch_labels=False, bucket_length=None,
+             sequence_targets=False):
     count = len(next(iter(x.values())))
     parts = (x,) if y is None else ((x, y) if weights is None else (x, y, weights))
     dataset = tf.data.Dataset.from_tensor_slices(parts)
     dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
-    # In-batch negatives need full batches: every row's label is its own column.
-    dataset = dataset.batch(batch_size, drop_remainder=in_batch_labels)
+    if bucket_length and not in_batch_labels:
+        dataset = _length_bucketed(dataset, batch_size, bucket_length, sequence_targets)
+    else:
+        # In-batch negatives need full batches: every row's label is its own column.
+        dataset = dataset.batch(batch_size, drop_remainder=in_batch_labels)
     if in_batch_labels:
         dataset = dataset.map(lambda x: (x, tf.range(batch_size, dtype=tf.int32)))
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -151,7 +181,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
              train_selection="random", teacher_dir=None, kd_weight=0.5, temperature=2.0,
              dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
              embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
-             skip_empty=False, pooling=heads.POOLING_MEAN, verbose=1):
+             skip_empty=False, pooling=heads.POOLING_MEAN, bucket_by_length=True, verbose=1):
     """Fine-tunes `model_path` on `task_name` and writes a task model directory.
 
     Args:
@@ -176,6 +206,9 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       embedding_dim, similarity_scale: the response-selection dual encoder.
       skip_empty: skip and count empty data lines instead of failing.
       pooling: (pair) classification sentence vector, "mean" or "cls" (`build_task_model`).
+      bucket_by_length: train on batches of similar length, each cut to its longest example
+        (rounded up to 8 tokens) instead of L; same model, several times less work on data
+        with many short examples (SST-2). Response selection always pads to L.
       verbose: Keras fit verbosity.
 
     Returns:
@@ -207,6 +240,8 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     fit_epochs, fit_steps = (1, train_steps) if train_steps else (epochs, steps_per_epoch)
     optimizer = create_optimizer(learning_rate, total_steps, warmup_fraction, weight_decay)
     hard_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    bucket = sequence_length if bucket_by_length else None
+    tagging_task = task.type == task_registry.TAGGING
 
     if task.type == task_registry.RESPONSE_SELECTION:
         if teacher_dir:
@@ -225,12 +260,14 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
                         loss={"hard": hard_loss, "soft": SoftTargetLoss(temperature)},
                         loss_weights={"hard": 1.0 - kd_weight, "soft": kd_weight})
         sample = None if weights is None else {"hard": weights, "soft": weights}
-        dataset = _dataset(x, {"hard": y, "soft": soft}, sample, batch_size, seed)
+        dataset = _dataset(x, {"hard": y, "soft": soft}, sample, batch_size, seed,
+                           bucket_length=bucket, sequence_targets=tagging_task)
     else:
         trainer = model
         trainer.compile(optimizer=optimizer, loss=hard_loss,
                         weighted_metrics=["sparse_categorical_accuracy"])
-        dataset = _dataset(x, y, weights, batch_size, seed)
+        dataset = _dataset(x, y, weights, batch_size, seed, bucket_length=bucket,
+                           sequence_targets=tagging_task)
 
     with warnings.catch_warnings():
         # Heads that do not read the pooled [CLS] output (mean pooling, tagging, response
@@ -263,6 +300,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
             "examples": len(train), "skipped_lines": train.skipped, "epochs": fit_epochs,
             "steps": int(total_steps), "batch_size": batch_size, "learning_rate": learning_rate,
             "max_train_examples": max_train_examples, "train_selection": train_selection,
+            "bucket_by_length": bool(bucket_by_length),
             "dropout": dropout, "warmup_fraction": warmup_fraction, "weight_decay": weight_decay,
             "teacher_dir": teacher_dir, "kd_weight": kd_weight if teacher_dir else None,
             "temperature": temperature if teacher_dir else None, "seed": seed,

@@ -120,6 +120,60 @@ def test_atomic_write_replaces_a_directory(tmp_path, student_dir):
     assert [p.name for p in tmp_path.iterdir()] == ["task"]  # no staging or backup left
 
 
+def _rows_by_tokens(features):
+    rows = {}
+    for i, (ids, mask) in enumerate(zip(features["token_ids"], features["padding_mask"])):
+        rows.setdefault(tuple(ids[:mask.sum()]), []).append(i)
+    return rows
+
+
+@pytest.mark.parametrize("task_name", ["sst2", "snips_slots"])
+def test_length_buckets_cut_only_padding(data_dir, minilm_path, task_name):
+    """Bucketed batches: one shape per 8 tokens, no real token or tag target dropped."""
+    from mixvocab_tf.tasks import task_registry
+    from mixvocab_tf.tasks.inputs import InputEncoder
+
+    task = task_registry.get_task(task_name)
+    examples = finetuning.select_examples(task.read(os.path.join(data_dir, "tasks"), "train"),
+                                          400, seed=0)
+    labels = finetuning._label_list(task, examples)
+    encoder = InputEncoder(read_vocabulary(os.path.join(minilm_path, "vocab.txt")), True, 64)
+    features, x, y, weights = finetuning._training_arrays(task, examples, labels, encoder)
+    tagging_task = task.type == "tagging"
+    rows = _rows_by_tokens(features)
+    dataset = finetuning._dataset(x, y, weights, 16, 0, bucket_length=64,
+                                  sequence_targets=tagging_task)
+    widths = set()
+    for batch in dataset.take(60):
+        bx, by = batch[0], batch[1].numpy()
+        mask = bx["padding_mask"].numpy()
+        width = mask.shape[1]
+        widths.add(width)
+        lengths = mask.sum(1)
+        # Cut to the longest example rounded up to 8, and batches hold similar lengths.
+        assert width % 8 == 0 and width - 8 < lengths.max() <= width
+        assert lengths.min() > width - 8
+        for r, (ids, n) in enumerate(zip(bx["token_ids"].numpy(), lengths)):
+            candidates = rows[tuple(ids[:n])]
+            if tagging_task:
+                assert by.shape[1] == width and batch[2].shape[1] == width
+                assert any((y[c, :width] == by[r]).all() and weights[c, width:].sum() == 0
+                           for c in candidates)
+            else:
+                assert by[r] in {y[c] for c in candidates}
+    assert len(widths) >= 3 and max(widths) <= 64
+
+
+def test_bucketed_tagging_finetunes_the_tiny_student(student_dir, data_dir, tmp_path):
+    config = finetuning.finetune(
+        "snips_slots", student_dir, os.path.join(data_dir, "tasks"), str(tmp_path / "slots"),
+        epochs=1, batch_size=32, learning_rate=1e-3, sequence_length=32, max_train_examples=300,
+        max_eval_examples=100, verbose=0)
+    assert config["training"]["bucket_by_length"] is True
+    assert np.isfinite(config["training"]["final_loss"])
+    assert 0.0 <= config["eval"]["metrics"]["slot_f1"] <= 1.0
+
+
 @pytest.mark.slow
 def test_snips_full_floor(data_dir, minilm_path, tmp_path):
     config = finetuning.finetune(
