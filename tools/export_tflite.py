@@ -13,6 +13,10 @@ Usage:
   # Ids in ([1, L] int32 token_ids, segment_ids, padding_mask), int8 activations:
   python tools/export_tflite.py --model_dir=runs/snips --output_dir=export/snips_ids \
     --input=ids --quantization=full_int8 --data_dir=../shared/data/tasks
+
+  # Ids in, with the metadata MediaPipe's TextClassifier needs (make .venv-mediapipe):
+  python tools/export_tflite.py --model_dir=runs/snips --output_dir=export/snips_mediapipe \
+    --input=ids --mediapipe_python=.venv-mediapipe/bin/python
 """
 
 import json
@@ -52,6 +56,10 @@ flags.DEFINE_integer("latency_runs", 50, "Timed calls per thread count (0: no la
 flags.DEFINE_float("attention_mask_margin", 16.0,
                    "full_int8: masked attention scores become the row's smallest score minus "
                    "this (instead of -1e9, which ruins the int8 scale); 0 keeps Keras' mask.")
+flags.DEFINE_string("mediapipe_python", None,
+                    "With --input=ids (classification): the Python of the MediaPipe "
+                    "environment (.venv-mediapipe/bin/python), which adds the metadata "
+                    "MediaPipe's TextClassifier needs to run model.tflite as it is.")
 flags.DEFINE_string("output_dir", None, "The directory to write (replaced atomically).")
 flags.mark_flags_as_required(["model_dir", "output_dir"])
 
@@ -66,7 +74,8 @@ def main(argv):
             eval_split=FLAGS.eval_split, max_eval_examples=FLAGS.max_eval_examples,
             num_validation_examples=FLAGS.num_validation_examples,
             latency_runs=FLAGS.latency_runs, measure_latency=FLAGS.latency_runs > 0,
-            attention_mask_margin=FLAGS.attention_mask_margin or None)
+            attention_mask_margin=FLAGS.attention_mask_margin or None,
+            mediapipe_python=FLAGS.mediapipe_python)
     print(f"wrote {os.path.join(os.path.abspath(FLAGS.output_dir), exporter.MODEL_FILE)} "
           f"({report['file_size_bytes']:,} bytes, {report['parameter_count']:,} parameters, "
           f"{report['input_form']} form, {report['quantization']})")
@@ -75,6 +84,8 @@ def main(argv):
         accuracy = report["accuracy"]
         print(f"{accuracy['metric']} on {accuracy['split']} ({accuracy['examples']} examples): "
               f"Keras {100 * accuracy['keras']:.2f}, TFLite {100 * accuracy['tflite']:.2f}")
+    if "mediapipe_metadata" in report:
+        print("added MediaPipe metadata (TextClassifier scores = the probabilities head)")
     if "latency_ms" in report:
         latency = report["latency_ms"]
         print(f"median latency (batch 1): {latency['median_1_thread']:.3f} ms at 1 thread, "

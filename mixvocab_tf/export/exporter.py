@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf.export import latency as latency_lib
+from mixvocab_tf.export import mediapipe_metadata
 from mixvocab_tf.export import validation
 from mixvocab_tf.export.attention_mask import DEFAULT_MARGIN
 from mixvocab_tf.export.quantization import DEFAULT_QUANTIZATION
@@ -99,7 +100,7 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
                   sequence_length=128, representative_data=None, data_dir=None, eval_split=None,
                   num_validation_examples=64, max_eval_examples=None,
                   num_representative_examples=200, latency_runs=50, measure_latency=True,
-                  attention_mask_margin=DEFAULT_MARGIN):
+                  attention_mask_margin=DEFAULT_MARGIN, mediapipe_python=None):
     """Converts a task model directory to TFLite and validates it against Keras.
 
     Args:
@@ -122,6 +123,9 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
       attention_mask_margin: full_int8 only: masked attention scores become the row's
         smallest score minus this margin instead of -1e9, which would ruin the int8 scale
         (`attention_mask.py`); None keeps Keras' mask.
+      mediapipe_python: the Python of the MediaPipe environment (`.venv-mediapipe/bin/
+        python`): adds the metadata MediaPipe's `TextClassifier` needs (ids-form
+        classifiers; `mediapipe_metadata.py`).
 
     Returns:
       The report dict written to `export_report.json`.
@@ -133,6 +137,8 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
     started = time.time()
     task_model = load_task_model(model_dir)
     task = task_registry.get_task(task_model.config["task"])
+    if mediapipe_python:
+        mediapipe_metadata.check_exportable(input_form, task.type, task_model.lower_case)
     max_length = _max_sequence_length(task_model.model)
     if max_length and sequence_length > max_length:
         raise ValueError(
@@ -225,6 +231,10 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
                     blob, query, num_threads=n, runs=latency_runs) for n in (1, 2)}}
         report["convert_seconds"] = round(convert_seconds, 2)
         report["seconds"] = round(time.time() - started, 2)
+        if mediapipe_python:  # mediapipe needs absl-py 2.x: its own environment runs it
+            report["mediapipe_metadata"] = mediapipe_metadata.add_metadata_in(
+                mediapipe_python, *(os.path.join(staging, f) for f in (
+                    MODEL_FILE, VOCAB_FILE, LABELS_FILE)))
         _write_text(os.path.join(staging, REPORT_FILE), json.dumps(report, indent=2) + "\n")
         replace_directory(staging, output_dir)
     except BaseException:

@@ -319,11 +319,34 @@ def classify(model_path, texts, head=SCORES_HEAD):
     return scores
 
 
+def check_exportable(input_form, task_type, lower_case):
+    """Raises `MetadataError` unless MediaPipe's TextClassifier can run such an export.
+
+    Args:
+      input_form: the export's input form ("ids" is needed: MediaPipe tokenises).
+      task_type: the task type ("classification": one text, one label).
+      lower_case: the vocabulary's casing (MediaPipe's BertTokenizer lower-cases).
+    """
+    if input_form != "ids":
+        raise MetadataError(
+            "MediaPipe metadata needs the ids form (MediaPipe tokenises on the device). "
+            "Fix: export with --input=ids.")
+    if task_type != "classification":
+        raise MetadataError(
+            f"MediaPipe's TextClassifier runs one-text classifiers, not {task_type} models. "
+            "Fix: drop --mediapipe_python for this task.")
+    if not lower_case:
+        raise MetadataError(
+            "MediaPipe's BertTokenizer lower-cases its input, so a cased model would see "
+            "other ids than in training. Fix: use an uncased (lower_case) model.")
+
+
 def add_metadata_in(python, model_path, vocabulary_path, labels_path, timeout=300):
     """`add_metadata` run by another interpreter: the MediaPipe environment's `python`.
 
     How the core environment (absl-py 1.x, no mediapipe) adds the metadata, e.g.
-    `export_tflite(..., mediapipe_python=".venv-mediapipe/bin/python")`.
+    `export_tflite(..., mediapipe_python=".venv-mediapipe/bin/python")`. Returns a summary
+    for the export report.
     """
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise MetadataError(
@@ -336,7 +359,8 @@ def add_metadata_in(python, model_path, vocabulary_path, labels_path, timeout=30
         lines = (done.stderr or done.stdout).strip().splitlines()
         raise MetadataError(f"adding MediaPipe metadata with {python} failed: "
                             f"{lines[-1] if lines else f'exit code {done.returncode}'}")
-    return model_path
+    return {"python": python, "file_size_bytes": os.path.getsize(model_path),
+            "scores_head": SCORES_HEAD}
 
 
 if __name__ == "__main__":
