@@ -44,6 +44,9 @@ flags.DEFINE_string("model", None, "An ids-form classification export's model.tf
 flags.DEFINE_string("vocab", None, "Its vocabulary (default: vocab.txt beside --model).")
 flags.DEFINE_string("labels", None, "Its labels (default: labels.txt beside --model).")
 flags.DEFINE_string("output", None, "Where to write the model (default: --model, in place).")
+flags.DEFINE_bool("add_metadata", True,
+                  "Add the metadata; --noadd_metadata only classifies --texts with a model "
+                  "that has it (e.g. written by tools/export_tflite.py --mediapipe_python).")
 flags.DEFINE_string("texts", None, "Optional: texts (one a line) to classify in MediaPipe.")
 flags.DEFINE_string("scores_output", None,
                     "With --texts: a JSON file {\"texts\": [...], \"scores\": [[...]]} of "
@@ -65,8 +68,10 @@ def main(argv):
     vocab = FLAGS.vocab or os.path.join(directory, "vocab.txt")
     labels = FLAGS.labels or os.path.join(directory, "labels.txt")
     try:
-        written = metadata.add_metadata(FLAGS.model, vocab, labels, FLAGS.output)
-        print(f"wrote {written} with MediaPipe metadata ({os.path.getsize(written):,} bytes)")
+        written = FLAGS.model
+        if FLAGS.add_metadata:
+            written = metadata.add_metadata(FLAGS.model, vocab, labels, FLAGS.output)
+            print(f"wrote {written} with MediaPipe metadata ({os.path.getsize(written):,} bytes)")
         if FLAGS.texts:
             if not os.path.isfile(FLAGS.texts):
                 raise metadata.MetadataError(f"--texts {FLAGS.texts} not found.")
