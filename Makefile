@@ -5,9 +5,21 @@ VPY := $(VENV)/bin/python
 # Re-install only when the pins or the package metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-all demo clean
+# MediaPipe (its TextClassifier metadata writer and runtime) has its own environment:
+# mediapipe needs absl-py 2.x, which tensorflow-model-optimization 0.8.1 forbids in .venv.
+MP_VENV := .venv-mediapipe
+MP_STAMP := $(MP_VENV)/.installed
 
-setup: $(STAMP)
+.PHONY: setup setup-mediapipe test test-all demo clean
+
+setup: $(STAMP) $(MP_STAMP)
+
+setup-mediapipe: $(MP_STAMP)
+
+$(MP_STAMP): requirements-mediapipe.txt
+	test -x $(MP_VENV)/bin/python || $(PYTHON) -m venv $(MP_VENV)
+	$(MP_VENV)/bin/python -m pip install -r requirements-mediapipe.txt
+	touch $(MP_STAMP)
 
 $(STAMP): requirements.txt constraints.txt setup.py
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -34,4 +46,4 @@ demo: setup
 	$(VPY) tools/run_pipeline.py --output_dir=runs/demo $(DEMO_FLAGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(MP_VENV) build *.egg-info

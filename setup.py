@@ -31,7 +31,13 @@ setuptools.setup(
         "matplotlib>=3.7",
         "numpy>=1.26",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={
+        "test": ["pytest>=8"],
+        # MediaPipe's TextClassifier metadata and runtime. mediapipe needs absl-py>=2,
+        # which conflicts with the core install's absl-py<2: install this extra in its
+        # own environment (`make setup-mediapipe`), never next to the core.
+        "mediapipe": ["mediapipe>=1.2,<2"],
+    },
     entry_points={"console_scripts": ["mixvocab-demo = mixvocab_tf.demo:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",

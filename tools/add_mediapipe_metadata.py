@@ -1,6 +1,6 @@
 r"""Adds MediaPipe metadata to an ids-form TFLite classifier, so MediaPipe runs it as it is.
 
-Runs in the MediaPipe environment (`make .venv-mediapipe`; mediapipe needs absl-py 2.x,
+Runs in the MediaPipe environment (`make setup-mediapipe`; mediapipe needs absl-py 2.x,
 which the core install forbids, see the README), not in the core one. Writes the model
 atomically (in place unless --output is given): vocabulary + BERT tokenizer unit, input
 roles (ids, mask, segment_ids) and the labels of the `logits` and `probabilities` heads.
@@ -60,7 +60,7 @@ def main(argv):
         import mediapipe  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     except ImportError:
         print(f"{os.path.basename(sys.argv[0])}: error: mediapipe is not installed in "
-              f"{sys.executable}. Fix: make .venv-mediapipe, then run this tool with "
+              f"{sys.executable}. Fix: make setup-mediapipe, then run this tool with "
               ".venv-mediapipe/bin/python.", file=sys.stderr)
         sys.exit(1)
     metadata = _load_module()

@@ -14,7 +14,7 @@ Usage:
   python tools/export_tflite.py --model_dir=runs/snips --output_dir=export/snips_ids \
     --input=ids --quantization=full_int8 --data_dir=../shared/data/tasks
 
-  # Ids in, with the metadata MediaPipe's TextClassifier needs (make .venv-mediapipe):
+  # Ids in, with the metadata MediaPipe's TextClassifier needs (make setup-mediapipe):
   python tools/export_tflite.py --model_dir=runs/snips --output_dir=export/snips_mediapipe \
     --input=ids --mediapipe_python=.venv-mediapipe/bin/python
 """

@@ -6,7 +6,7 @@ tokenises on the device), the input roles ids / mask / segment_ids, and one clas
 head per output with the labels, so `TextClassifier.create_from_model_path(path)` runs the
 file as it is. The "probabilities" head holds the softmax scores.
 
-This module runs in the separate MediaPipe environment (`make .venv-mediapipe`, see the
+This module runs in the separate MediaPipe environment (`make setup-mediapipe`, see the
 README): `mediapipe` needs absl-py 2.x, which the core install (tensorflow-model-
 optimization 0.8.1) forbids. It therefore imports nothing from the rest of `mixvocab_tf`
 (whose package imports TensorFlow) and is loaded by file path from
@@ -350,7 +350,7 @@ def add_metadata_in(python, model_path, vocabulary_path, labels_path, timeout=30
     """
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise MetadataError(
-            f"MediaPipe's Python {python} not found. Fix: make .venv-mediapipe and pass "
+            f"MediaPipe's Python {python} not found. Fix: make setup-mediapipe and pass "
             ".venv-mediapipe/bin/python (mediapipe needs absl-py 2.x, so it has its own "
             "environment).")
     command = [python, os.path.abspath(__file__), model_path, vocabulary_path, labels_path]

@@ -9,7 +9,7 @@ uses on Android) runs our ids-form exports with the metadata, as they are.
 * bad vocabularies, models and forms fail with one clear message.
 
 mediapipe needs absl-py 2.x, which the core environment cannot have, so MediaPipe runs in
-`.venv-mediapipe` (`make .venv-mediapipe`) through subprocesses; without it these tests skip.
+`.venv-mediapipe` (`make setup-mediapipe`) through subprocesses; without it these tests skip.
 """
 
 import json
@@ -38,7 +38,7 @@ PROBE_L = 64
 
 pytestmark = pytest.mark.skipif(
     not os.access(MEDIAPIPE_PYTHON, os.X_OK),
-    reason=f"no MediaPipe environment at {MEDIAPIPE_PYTHON}: run `make .venv-mediapipe` "
+    reason=f"no MediaPipe environment at {MEDIAPIPE_PYTHON}: run `make setup-mediapipe` "
            "(or set MIXVOCAB_MEDIAPIPE_PYTHON)")
 
 
@@ -210,5 +210,5 @@ def test_exporter_checks_before_converting(snips_export, tmp_path):
         exporter.export_tflite(snips_export["model_dir"], str(tmp_path / "text"),
                                input_form="text", mediapipe_python=MEDIAPIPE_PYTHON)
     assert not os.path.exists(tmp_path / "text")
-    with pytest.raises(mediapipe_metadata.MetadataError, match="make .venv-mediapipe"):
+    with pytest.raises(mediapipe_metadata.MetadataError, match="make setup-mediapipe"):
         mediapipe_metadata.add_metadata_in(str(tmp_path / "no_python"), "m", "v", "l")
