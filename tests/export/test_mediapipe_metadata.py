@@ -212,3 +212,52 @@ def test_exporter_checks_before_converting(snips_export, tmp_path):
     assert not os.path.exists(tmp_path / "text")
     with pytest.raises(mediapipe_metadata.MetadataError, match="make setup-mediapipe"):
         mediapipe_metadata.add_metadata_in(str(tmp_path / "no_python"), "m", "v", "l")
+
+
+# Builds metadata buffers that use one later schema member each and prints
+# {expected version: minimum_parser_version(buffer)} (runs in the MediaPipe environment).
+_VERSION_SCRIPT = """
+import importlib.util, json, sys, flatbuffers
+spec = importlib.util.spec_from_file_location("mm", sys.argv[1])
+mm = importlib.util.module_from_spec(spec); spec.loader.exec_module(mm)
+from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
+def buf(md):
+    b = flatbuffers.Builder(0); b.Finish(md.Pack(b), b"M001"); return b.Output()
+def model(**subgraph):
+    sg = fb.SubGraphMetadataT()
+    for k, v in subgraph.items(): setattr(sg, k, v)
+    md = fb.ModelMetadataT(); md.subgraphMetadata = [sg]; return md
+def unit(kind, opts):
+    u = fb.ProcessUnitT(); u.optionsType = kind; u.options = opts; return u
+def tensor(**kw):
+    t = fb.TensorMetadataT()
+    for k, v in kw.items(): setattr(t, k, v)
+    return t
+vocab = fb.AssociatedFileT(); vocab.name = "vocab.txt"; vocab.type = fb.AssociatedFileType.VOCABULARY
+versioned = fb.AssociatedFileT(); versioned.name = "l.txt"; versioned.version = "2"
+cases = {
+  "1.0.0": model(inputTensorMetadata=[tensor()]),
+  "1.0.1": model(inputTensorMetadata=[tensor(associatedFiles=[vocab])]),
+  "1.1.0": model(inputProcessUnits=[unit(fb.ProcessUnitOptions.BertTokenizerOptions, fb.BertTokenizerOptionsT())]),
+  "1.2.0": model(outputTensorGroups=[fb.TensorGroupT()]),
+  "1.2.1": model(inputTensorMetadata=[tensor(processUnits=[unit(fb.ProcessUnitOptions.RegexTokenizerOptions, fb.RegexTokenizerOptionsT())])]),
+  "1.4.1": model(outputTensorMetadata=[tensor(associatedFiles=[versioned])]),
+  "1.5.0": model(customMetadata=[fb.CustomMetadataT()]),
+}
+print(json.dumps({want: mm.minimum_parser_version(buf(md)) for want, md in cases.items()}))
+"""
+
+
+def test_minimum_parser_version_follows_mediapipe_rules(tmp_path):
+    """The pure-Python stand-in gives the version MediaPipe's C++ rules give
+    (mediapipe/tasks/cc/metadata/metadata_version.cc), member by member."""
+    script = tmp_path / "versions.py"
+    script.write_text(_VERSION_SCRIPT)
+    done = subprocess.run(
+        [MEDIAPIPE_PYTHON, str(script),
+         os.path.join(ROOT, "mixvocab_tf", "export", "mediapipe_metadata.py")],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    versions = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(versions) == 7
+    assert all(want == got for want, got in versions.items()), versions
