@@ -6,11 +6,12 @@ tokenises on the device), the input roles ids / mask / segment_ids, and one clas
 head per output with the labels, so `TextClassifier.create_from_model_path(path)` runs the
 file as it is. The "probabilities" head holds the softmax scores.
 
-This module runs in the separate MediaPipe environment (`make setup-mediapipe`, see the
-README): `mediapipe` needs absl-py 2.x, which the core install (tensorflow-model-
-optimization 0.8.1) forbids. It therefore imports nothing from the rest of `mixvocab_tf`
-(whose package imports TensorFlow) and is loaded by file path from
-`tools/add_mediapipe_metadata.py`.
+`mediapipe` needs absl-py 2.x, which the core install (tensorflow-model-optimization
+0.8.1) forbids, so it lives in its own environment (`make setup-mediapipe`, see the
+README). The functions that use mediapipe (`add_metadata`, `classify`) run there: this
+module imports nothing from the rest of `mixvocab_tf` (whose package imports TensorFlow)
+and mediapipe only inside functions; `tools/add_mediapipe_metadata.py` loads it by file
+path. From the core environment, `add_metadata_in` runs it in a subprocess.
 
 Example:
 >>> add_metadata("export/snips_ids/model.tflite", "export/snips_ids/vocab.txt",
@@ -354,7 +355,12 @@ def add_metadata_in(python, model_path, vocabulary_path, labels_path, timeout=30
             ".venv-mediapipe/bin/python (mediapipe needs absl-py 2.x, so it has its own "
             "environment).")
     command = [python, os.path.abspath(__file__), model_path, vocabulary_path, labels_path]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired as error:
+        raise MetadataError(f"adding MediaPipe metadata with {python} took over {timeout} s."
+                            ) from error
     if done.returncode:
         lines = (done.stderr or done.stdout).strip().splitlines()
         raise MetadataError(f"adding MediaPipe metadata with {python} failed: "
