@@ -51,6 +51,9 @@ flags.DEFINE_integer("sequence_length", 64, "Sequence length L of the task model
 flags.DEFINE_integer("max_train_examples", None, "Train on at most this many examples.")
 flags.DEFINE_enum("train_selection", "random", finetuning.TRAIN_SELECTIONS,
                   "How --max_train_examples picks them.")
+flags.DEFINE_integer("examples_per_class", None,
+                     "Few-shot training: this many examples of every label (e.g. 10 for "
+                     "BANKING77 10-shot), seeded by --seed.")
 flags.DEFINE_string("teacher_dir", None, "A fine-tuned teacher task model for soft labels.")
 flags.DEFINE_float("kd_weight", 0.5, "Weight of the soft-label loss (hard labels: 1 - it).")
 flags.DEFINE_float("temperature", 2.0, "Distillation temperature.")
@@ -94,7 +97,8 @@ def _main():
         oos_threshold=FLAGS.oos_threshold, embedding_dim=FLAGS.embedding_dim,
         warmup_fraction=FLAGS.warmup_fraction, weight_decay=FLAGS.weight_decay,
         skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling,
-        bucket_by_length=FLAGS.bucket_by_length, verbose=2)
+        bucket_by_length=FLAGS.bucket_by_length,
+        examples_per_class=FLAGS.examples_per_class, verbose=2)
     print(f"wrote {os.path.abspath(FLAGS.output_dir)} "
           f"({config['parameters']:,} parameters, {config['training']['examples']} examples, "
           f"{config['training']['seconds']} s)")
