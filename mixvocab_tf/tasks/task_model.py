@@ -76,6 +76,10 @@ def save_task_model(output_dir, model, vocabulary, labels, config):
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
     try:
+        if getattr(model, "optimizer", None) is not None:
+            # A fitted model would also save its optimizer's slots (3x the file: 273 MB instead
+            # of 91 MB for MiniLM); the same layers in an uncompiled model save the weights only.
+            model = keras.Model(model.inputs, model.outputs, name=model.name)
         model.save(os.path.join(staging, MODEL_FILE))
         _write_text(os.path.join(staging, VOCAB_FILE), "".join(t + "\n" for t in vocabulary))
         _write_text(os.path.join(staging, LABELS_FILE), "".join(l + "\n" for l in labels))
