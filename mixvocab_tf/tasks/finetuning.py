@@ -247,7 +247,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     train = task.read(data_dir, "train", skip_empty=skip_empty)
     if len(train) == 0:
         raise readers.TaskDataError(f"{train.source}: no training examples.")
-    if examples_per_class:
+    if examples_per_class is not None:
         train = select_per_class(train, examples_per_class, seed)
     train = select_examples(train, max_train_examples, train_selection, seed)
     labels = _label_list(task, train)
