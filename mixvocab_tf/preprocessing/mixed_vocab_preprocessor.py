@@ -169,20 +169,20 @@ class MixedVocabPreprocessor(keras.layers.Layer):
 
     # ------------------------------------------------------------------ ids
     def _segment(self, text, need_words):
-        """Single vocabulary: tf.string [N] -> (ids, None, word, row_splits).
+        """Single vocabulary: tf.string [N] -> (flat fields, row_splits).
 
-        `ids` int32 [T] flat pieces, `word` int32 [T] numbers the words of the
-        batch 0..W-1 in order (None unless `need_words`), `row_splits` int64
+        Fields: `ids` int32 [T] flat pieces and, if `need_words`, `word` int32
+        [T] numbering the words of the batch 0..W-1 in order; `row_splits`
         [N + 1]. Flat tensors, not `tf.RaggedTensor`s: a ragged op is many
         graph ops, and in a `tf.data` map the per-op cost dominates. Only ops
         with TFLite kernels (the text-in export uses this path).
         """
         normalized = self._normalizer.normalize(text)
         t_ids, t_splits = self._teacher.pieces(normalized)
-        word = None
+        fields = {"ids": t_ids}
         if need_words:
-            word = tf.cumsum(tf.cast(self._teacher.word_starts(t_ids), tf.int32)) - 1
-        return t_ids, None, word, t_splits
+            fields["word"] = tf.cumsum(tf.cast(self._teacher.word_starts(t_ids), tf.int32)) - 1
+        return fields, t_splits
 
     def _build_student_table(self):
         """The student's pieces of every teacher token, as a flat table.
@@ -206,13 +206,13 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         self._table_usable = tf.constant(starts, tf.bool)
 
     def _mixed_body(self, text, need_words):
-        """tf.string [N] -> dense mixed pieces of each row, truncated to L - 2.
+        """tf.string [N] -> the mixed pieces of each row, flat.
 
-        Returns (ids int32 [N, L - 2], is_student bool [N, L - 2], word int32
-        [N, L - 2] (a batch-unique word number, -1 on padding; None unless
-        `need_words`), count int32 [N]). `count` is the row's piece count, or,
-        where the row has more than L - 2 words, some count >= L - 2 (all that
-        truncation needs).
+        Returns (fields, row_splits): `ids` int32 [T], `is_student` int32 [T]
+        (1 for a student piece) and, if `need_words`, `word` int32 [T] (a
+        batch-unique word number); `row_splits` int32 [N + 1]. A row with
+        more than L - 2 words may lack the pieces of its words past the
+        (L - 2)-th: truncation drops them anyway.
 
         The text is tokenised once, with the teacher vocabulary. A word drawn
         for the student that the teacher keeps whole gets its student pieces
@@ -266,22 +266,34 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         ends = tf.cumsum(count)  # [W]: mixed pieces up to the end of each word
         total = tf.reduce_sum(count)
         out_splits = tf.gather(tf.concat([[0], ends], 0), word_splits)
-        row_count = out_splits[1:] - out_splits[:-1]
         # The word of each mixed piece: count word starts, then cumsum (a
         # binary search a piece costs several times more).
         starts = tf.raw_ops.Bincount(arr=ends - count, size=total + 1, weights=tf.constant([], tf.int32))
         word = tf.cumsum(starts[:-1]) - 1  # [total]
-        flat_ids = tf.gather(source, tf.gather(base - ends + count, word) + tf.range(total))
-        is_student = tf.gather(use_student, word)
+        fields = {
+            "ids": tf.gather(source, tf.gather(base - ends + count, word) + tf.range(total)),
+            "is_student": tf.cast(tf.gather(use_student, word), tf.int32),
+        }
+        if need_words:
+            fields["word"] = word
+        return fields, out_splits
 
-        def dense(values, default):
-            # Row-wise copies; to_tensor with a shape truncates rows to L - 2.
-            return tf.RaggedTensor.from_row_splits(values, out_splits, validate=False).to_tensor(
-                default_value=default, shape=[None, width])
+    def _densify(self, fields, row_splits):
+        """Flat int32 fields [T] -> dense [N, L - 2], rows truncated, padded with 0.
 
-        ids, is_student = dense(flat_ids, 0), dense(is_student, False)
-        word = dense(word, -1) if need_words else None
-        return ids, is_student, word, row_count
+        Several fields go through one `to_tensor` (as columns of one [T, F]
+        tensor): in a `tf.data` map every op call costs, whatever its size.
+        """
+        width = self.sequence_length - 2
+
+        def dense(values):
+            return tf.RaggedTensor.from_row_splits(values, row_splits, validate=False).to_tensor(
+                default_value=0, shape=[None, width] + values.shape[1:].as_list())
+
+        if len(fields) == 1:  # the export path: 1-D values only
+            return {name: dense(value) for name, value in fields.items()}
+        stacked = dense(tf.stack(list(fields.values()), axis=1))
+        return dict(zip(fields, tf.unstack(stacked, axis=2)))
 
     def _specials(self, batch):
         """Per-sequence [CLS] and [SEP] ids and whether they are student tokens."""
@@ -340,20 +352,13 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         need_words = self.masking_rate is not None and self.whole_word_masking
         text = tf.concat(segments, 0) if pair else segments[0]
         if self._student is None:
-            ids, _, word, row_splits = self._segment(text, need_words)
-            counts = tf.cast(row_splits[1:] - row_splits[:-1], tf.int32)
-
-            def body_of(values, default):
-                # to_tensor with a shape truncates each row to L - 2 pieces.
-                return tf.RaggedTensor.from_row_splits(values, row_splits, validate=False).to_tensor(
-                    default_value=default, shape=[None, length - 2])
-
-            bodies = {"ids": body_of(ids, 0)}
-            if need_words:
-                bodies["word"] = body_of(word, -1)
+            fields, row_splits = self._segment(text, need_words)
         else:
-            ids, is_student, word, counts = self._mixed_body(text, need_words)
-            bodies = {"ids": ids, "is_student": is_student, "word": word}
+            fields, row_splits = self._mixed_body(text, need_words)
+        # Draw order (words, specials, masking) keeps the unmasked outputs of
+        # a seed the same with and without masking.
+        cls, sep, special_student = self._specials(batch)
+        counts = tf.cast(row_splits[1:] - row_splits[:-1], tf.int32)
         if pair:
             # Round-robin truncation (keras-hub's MultiSegmentPacker): a gets
             # ceil(n / 2) or what b leaves, b the rest.
@@ -363,6 +368,28 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             count_b = tf.minimum(count_b, budget - count_a)
         else:
             count_a = tf.minimum(counts, length - 2)
+        mask_outputs = {}
+        if self.masking_rate is not None and not self.whole_word_masking:
+            # Token masking on the flat pieces, before padding (cheaper).
+            ones = tf.ones_like(count_a)
+            fields["ids"], mask_outputs = masking_lib.mask_pieces(
+                fields["ids"],
+                row_splits,
+                visible_count=tf.concat([count_a, count_b], 0) if pair else count_a,
+                first_column=tf.concat([ones, count_a + 2], 0) if pair else ones,
+                num_sequences=batch,
+                is_student=fields["is_student"] > 0 if "is_student" in fields else None,
+                generator=self._generator,
+                teacher=self._teacher_ids,
+                student=self._student_ids,
+                masking_rate=self.masking_rate,
+                max_predictions=self.max_predictions,
+                mask_token_rate=self.mask_token_rate,
+                random_token_rate=self.random_token_rate,
+            )
+        bodies = self._densify(fields, row_splits)
+        if "is_student" in bodies:
+            bodies["is_student"] = bodies["is_student"] > 0
 
         columns = tf.range(length, dtype=tf.int32)[None, :]
         sep_a = count_a[:, None] + 1
@@ -381,15 +408,15 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         def place(body, default, first, sep):
             body_a = body[:batch] if pair else body
             rows = tf.shape(body_a)[0]
-            first = tf.fill([rows, 1], first) if isinstance(first, (int, bool)) else first[:, None]
-            sep = sep if isinstance(sep, (int, bool)) else sep[:, None]
+            constant = (int, bool)
+            first = tf.fill([rows, 1], first) if isinstance(first, constant) else first[:, None]
+            sep = sep if isinstance(sep, constant) else sep[:, None]
             packed = tf.concat([first, body_a, tf.fill([rows, 1], default)], 1)
             if pair:
                 packed = tf.where(columns <= count_a[:, None], packed, default)
                 packed = tf.where(in_b, tf.gather(body[batch:], from_b, batch_dims=1), packed)
             return tf.where(is_sep, sep, packed)
 
-        cls, sep, special_student = self._specials(batch)
         token_ids = place(bodies["ids"], 0, cls, sep)
         padding_mask = columns <= last
         outputs = {
@@ -403,26 +430,24 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         if self._student is not None:
             student_mask = place(bodies["is_student"], False, special_student, special_student)
             outputs["student_token_mask"] = student_mask
-        if self.masking_rate is not None:
+        if self.masking_rate is not None and self.whole_word_masking:
             candidates = (columns >= 1) & (columns < sep_a)
             if pair:
                 candidates |= in_b
-            masked, mask_outputs = masking_lib.mask_tokens(
+            outputs["token_ids"], mask_outputs = masking_lib.mask_whole_words(
                 token_ids,
                 candidates=candidates,
-                word_ids=place(bodies["word"], -1, -1, -1) if need_words else None,
+                word_ids=place(bodies["word"], -1, -1, -1),
                 is_student=student_mask,
                 generator=self._generator,
                 teacher=self._teacher_ids,
                 student=self._student_ids,
                 masking_rate=self.masking_rate,
                 max_predictions=self.max_predictions,
-                whole_word_masking=self.whole_word_masking,
                 mask_token_rate=self.mask_token_rate,
                 random_token_rate=self.random_token_rate,
             )
-            outputs["token_ids"] = masked
-            outputs.update(mask_outputs)
+        outputs.update(mask_outputs)
         return outputs
 
     @staticmethod

@@ -321,3 +321,20 @@ def test_mediapipe_mixing_matches_each_tokenizer(teacher, student, lines, p_sv):
     np.testing.assert_array_equal(out["token_ids"].numpy(), ref["token_ids"].numpy())
     np.testing.assert_array_equal(out["student_token_mask"].numpy(),
                                   ref["padding_mask"].numpy() & bool(p_sv))
+
+
+def test_capped_masking_favours_no_position(teacher, student, lines):
+    # Long rows select ~19 pieces for 5 slots: the kept window must start at a
+    # random selected piece, not at the row's start.
+    text = " ".join(lines)
+    layer = MixedVocabPreprocessor(teacher, student, sequence_length=128, p_sv=0.5, seed=3,
+                                   masking_rate=0.15, max_predictions=5)
+    out = layer(tf.constant([text] * 400))
+    weights = out["mask_weights"].numpy() > 0
+    positions = out["mask_positions"].numpy()[weights]
+    assert weights.all()  # every row is over budget
+    assert (np.diff(out["mask_positions"].numpy(), axis=1) > 0).all()  # increasing
+    # Columns 1..126 are candidates: uniform mean 63.5, sd 36.4 / sqrt(2000).
+    assert abs(positions.mean() - 63.5) < 4 * 36.4 / math.sqrt(positions.size)
+    quarters = np.histogram(positions, bins=[1, 32, 64, 96, 127])[0] / positions.size
+    assert (abs(quarters - 0.25) < 0.04).all(), quarters
