@@ -209,7 +209,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         """tf.string [N] -> the mixed pieces of each row, flat.
 
         Returns (fields, row_splits): `ids` int32 [T], `is_student` int32 [T]
-        (1 for a student piece) and, if `need_words`, `word` int32 [T] (a
+        (1 for a student piece; only without `offset_student_ids`) and, if `need_words`, `word` int32 [T] (a
         batch-unique word number); `row_splits` int32 [N + 1]. A row with
         more than L - 2 words may lack the pieces of its words past the
         (L - 2)-th: truncation drops them anyway.
@@ -270,10 +270,10 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         # binary search a piece costs several times more).
         starts = tf.raw_ops.Bincount(arr=ends - count, size=total + 1, weights=tf.constant([], tf.int32))
         word = tf.cumsum(starts[:-1]) - 1  # [total]
-        fields = {
-            "ids": tf.gather(source, tf.gather(base - ends + count, word) + tf.range(total)),
-            "is_student": tf.cast(tf.gather(use_student, word), tf.int32),
-        }
+        fields = {"ids": tf.gather(source, tf.gather(base - ends + count, word) + tf.range(total))}
+        if not self.offset_student_ids:
+            # In the joint space `id >= V_t` already says it (no field to carry).
+            fields["is_student"] = tf.cast(tf.gather(use_student, word), tf.int32)
         if need_words:
             fields["word"] = word
         return fields, out_splits
@@ -294,6 +294,14 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             return {name: dense(value) for name, value in fields.items()}
         stacked = dense(tf.stack(list(fields.values()), axis=1))
         return dict(zip(fields, tf.unstack(stacked, axis=2)))
+
+    def _is_student(self, fields):
+        """bool [T], the flat pieces from the student vocabulary (None: single vocabulary)."""
+        if self._student is None:
+            return None
+        if self.offset_student_ids:
+            return fields["ids"] >= self.teacher_vocabulary.size
+        return fields["is_student"] > 0
 
     def _specials(self, batch):
         """Per-sequence [CLS] and [SEP] ids and whether they are student tokens."""
@@ -378,7 +386,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
                 visible_count=tf.concat([count_a, count_b], 0) if pair else count_a,
                 first_column=tf.concat([ones, count_a + 2], 0) if pair else ones,
                 num_sequences=batch,
-                is_student=fields["is_student"] > 0 if "is_student" in fields else None,
+                is_student=self._is_student(fields),
                 generator=self._generator,
                 teacher=self._teacher_ids,
                 student=self._student_ids,
@@ -428,7 +436,11 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         }
         student_mask = None
         if self._student is not None:
-            student_mask = place(bodies["is_student"], False, special_student, special_student)
+            if self.offset_student_ids:
+                # Masking replaces a piece within its own vocabulary: still exact.
+                student_mask = token_ids >= self.teacher_vocabulary.size
+            else:
+                student_mask = place(bodies["is_student"], False, special_student, special_student)
             outputs["student_token_mask"] = student_mask
         if self.masking_rate is not None and self.whole_word_masking:
             candidates = (columns >= 1) & (columns < sep_a)
