@@ -91,9 +91,10 @@ def test_text_form_float32_equals_keras_on_real_and_bad_inputs(snips_model_dir, 
 
 
 # full_int8 is post-training quantization with the bounded attention mask (attention_mask.py):
-# within 1 point of float here; the -1e9 mask is tested below.
+# within 1 point of float here; the -1e9 mask is tested below. The 0.15 bound also pins the
+# text-form calibration fix (object-dtype strings calibrated on their first 8 bytes: 0.47).
 @pytest.mark.parametrize("quantization,tolerance", [
-    ("float16", 1e-3), ("dynamic_int8", 1e-2), ("full_int8", 0.6)])
+    ("float16", 1e-3), ("dynamic_int8", 1e-2), ("full_int8", 0.15)])
 def test_every_quantization_converts_and_runs(snips_model_dir, data_dir, tmp_path, quantization,
                                               tolerance):
     out = str(tmp_path / quantization)
