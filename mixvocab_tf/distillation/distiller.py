@@ -223,19 +223,19 @@ class Distiller(DistributedFitMixin, keras.Model):
         terms["kd_loss"] = losses.logit_distillation_loss(
             teacher_outputs["student_logits"], outputs["mlm_logits"], weights, self.temperature
         )
-        teacher_hidden = teacher_outputs["hidden_states"]
-        student_hidden = outputs["hidden_states"]
-        # One matmul for all layers: the projection is shared.
+        # Only the mapped layers, projected in one matmul (the projection is
+        # shared) and compared in one MSE: every layer has the same mask, so
+        # the mean over [B, M, L] is the mean of the per-layer losses.
+        student_index = [s for s, _ in self.layer_map]
+        teacher_index = [t for _, t in self.layer_map]
+        teacher_hidden = ops.take(teacher_outputs["hidden_states"], teacher_index, axis=1)
+        student_hidden = ops.take(outputs["hidden_states"], student_index, axis=1)
         if self.projection == "down":
             teacher_hidden = self.hidden_projection(teacher_hidden)
         else:
             student_hidden = self.hidden_projection(student_hidden)
-        hidden = 0.0
-        for student_index, teacher_index in self.layer_map:
-            hidden += losses.hidden_state_loss(
-                teacher_hidden[:, teacher_index], student_hidden[:, student_index], padding_mask
-            )
-        terms["hidden_loss"] = hidden / len(self.layer_map)
+        layer_mask = ops.repeat(ops.expand_dims(padding_mask, 1), len(self.layer_map), axis=1)
+        terms["hidden_loss"] = losses.hidden_state_loss(teacher_hidden, student_hidden, layer_mask)
         attention = 0.0
         if self.attention_weight > 0:
             # Attention of transformer layers: hidden index i >= 1 is layer i - 1.
