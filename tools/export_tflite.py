@@ -14,6 +14,10 @@ Usage:
   python tools/export_tflite.py --model_dir=runs/snips --output_dir=export/snips_ids \
     --input=ids --quantization=full_int8 --data_dir=../shared/data/tasks
 
+  # Ids in, int8 activations after 200 quantization-aware training steps:
+  python tools/export_tflite.py --model_dir=runs/snips --output_dir=export/snips_qat \
+    --input=ids --quantization=full_int8 --qat_steps=200 --data_dir=../shared/data/tasks
+
   # Ids in, with the metadata MediaPipe's TextClassifier needs (make setup-mediapipe):
   python tools/export_tflite.py --model_dir=runs/snips --output_dir=export/snips_mediapipe \
     --input=ids --mediapipe_python=.venv-mediapipe/bin/python
@@ -60,6 +64,11 @@ flags.DEFINE_string("mediapipe_python", None,
                     "With --input=ids (classification): the Python of the MediaPipe "
                     "environment (.venv-mediapipe/bin/python), which adds the metadata "
                     "MediaPipe's TextClassifier needs to run model.tflite as it is.")
+flags.DEFINE_integer("qat_steps", 0,
+                     "full_int8 only: quantization-aware training steps (fake-quant ops, "
+                     "ranges learned on the task's training split under --data_dir) before "
+                     "converting; 0: post-training quantization.")
+flags.DEFINE_float("qat_learning_rate", 2e-5, "The QAT learning rate (Adam, constant).")
 flags.DEFINE_string("output_dir", None, "The directory to write (replaced atomically).")
 flags.mark_flags_as_required(["model_dir", "output_dir"])
 
@@ -75,7 +84,8 @@ def main(argv):
             num_validation_examples=FLAGS.num_validation_examples,
             latency_runs=FLAGS.latency_runs, measure_latency=FLAGS.latency_runs > 0,
             attention_mask_margin=FLAGS.attention_mask_margin or None,
-            mediapipe_python=FLAGS.mediapipe_python)
+            mediapipe_python=FLAGS.mediapipe_python, qat_steps=FLAGS.qat_steps,
+            qat_learning_rate=FLAGS.qat_learning_rate)
     print(f"wrote {os.path.join(os.path.abspath(FLAGS.output_dir), exporter.MODEL_FILE)} "
           f"({report['file_size_bytes']:,} bytes, {report['parameter_count']:,} parameters, "
           f"{report['input_form']} form, {report['quantization']})")
@@ -84,6 +94,12 @@ def main(argv):
         accuracy = report["accuracy"]
         print(f"{accuracy['metric']} on {accuracy['split']} ({accuracy['examples']} examples): "
               f"Keras {100 * accuracy['keras']:.2f}, TFLite {100 * accuracy['tflite']:.2f}")
+    if report.get("qat"):
+        qat = report["qat"]
+        print(f"QAT: {qat['steps']} steps, {qat['ranges']['folded']} of "
+              f"{qat['ranges']['points']} fake-quant ranges folded by the converter"
+              + (f", Keras fake-quant accuracy {100 * qat['eval']['keras_fake_quant_accuracy']:.2f}"
+                 if "eval" in qat else ""))
     if "mediapipe_metadata" in report:
         print("added MediaPipe metadata (TextClassifier scores = the probabilities head)")
     if "latency_ms" in report:

@@ -15,6 +15,7 @@ Example:
 """
 
 import collections
+import contextlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import tensorflow as tf
 
 from mixvocab_tf.export import latency as latency_lib
 from mixvocab_tf.export import mediapipe_metadata
+from mixvocab_tf.export import qat as qat_lib
 from mixvocab_tf.export import validation
 from mixvocab_tf.export.attention_mask import DEFAULT_MARGIN
 from mixvocab_tf.export.quantization import DEFAULT_QUANTIZATION
@@ -103,7 +105,8 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
                   sequence_length=128, representative_data=None, data_dir=None, eval_split=None,
                   num_validation_examples=64, max_eval_examples=None,
                   num_representative_examples=200, latency_runs=50, measure_latency=True,
-                  attention_mask_margin=DEFAULT_MARGIN, mediapipe_python=None):
+                  attention_mask_margin=DEFAULT_MARGIN, mediapipe_python=None,
+                  qat_steps=0, qat_learning_rate=qat_lib.DEFAULT_LEARNING_RATE):
     """Converts a task model directory to TFLite and validates it against Keras.
 
     Args:
@@ -129,6 +132,10 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
       mediapipe_python: the Python of the MediaPipe environment (`.venv-mediapipe/bin/
         python`): adds the metadata MediaPipe's `TextClassifier` needs (ids-form
         classifiers; `mediapipe_metadata.py`).
+      qat_steps: full_int8 only: first fine-tune a copy of the model this many steps with
+        fake-quant ops on the task's training split, and convert the fake-quantised graph
+        (`qat.py`); 0: post-training quantization.
+      qat_learning_rate: the QAT learning rate.
 
     Returns:
       The report dict written to `export_report.json`.
@@ -148,6 +155,12 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
             f"sequence_length {sequence_length} exceeds the model's position table "
             f"({max_length}). Fix: pass --sequence_length <= {max_length}.")
 
+    if qat_steps:
+        if quantization != "full_int8" or not attention_mask_margin:
+            raise ValueError("qat_steps needs quantization='full_int8' with a bounded attention "
+                             "mask (attention_mask_margin > 0). Fix: pass both, or qat_steps=0.")
+        if not data_dir:
+            raise ValueError("QAT trains on the task's training split. Fix: pass --data_dir.")
     eval_examples = None
     if data_dir:
         split = eval_split or task_registry.default_eval_split(task)
@@ -173,9 +186,15 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
     try:
         margin = attention_mask_margin if quantization == "full_int8" else None
-        module = ServingModule(task_model, input_form, sequence_length,
-                               attention_mask_margin=margin)
-        saved_model_dir = module.save(os.path.join(staging, "saved_model"))
+        qat = None
+        if qat_steps:  # Trains a copy: the report's Keras figures stay the float model's.
+            qat = qat_lib.QuantizationAwareTraining(load_task_model(model_dir), sequence_length,
+                                                    attention_mask_margin=margin)
+            qat.fit(task.read(data_dir, "train"), qat_steps, learning_rate=qat_learning_rate)
+        module = ServingModule(qat.task_model if qat else task_model, input_form,
+                               sequence_length, attention_mask_margin=None if qat else margin)
+        with qat.fake_quantized() if qat else contextlib.nullcontext():
+            saved_model_dir = module.save(os.path.join(staging, "saved_model"))
         rep = (representative_dataset(task_model, input_form, sequence_length, rep_texts)
                if rep_texts else None)
         convert_started = time.time()
@@ -204,6 +223,7 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
             "signature": runner.signature,
             "tensor_dtypes": _tensor_dtypes(runner),
             "attention_mask_margin": margin,
+            "qat": qat_lib.qat_report(qat, runner, eval_examples) if qat else None,
             "representative_data": (
                 {"source": rep_source, "examples": len(rep_texts)} if rep_texts else None),
         }
