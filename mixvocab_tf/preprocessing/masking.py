@@ -135,12 +135,17 @@ def mask_pieces(
     selected = (index_in_row < tf.gather(visible_count, row)) & (select_draw < masking_rate)
     rank, per_sequence = count_by_row(selected)
     # Over budget, keep P consecutive selected pieces (cyclically) from a
-    # random one on: every selected piece is kept with equal chance.
-    total = tf.maximum(tf.gather(per_sequence, sequence), 1)
+    # random one on: every selected piece is kept with equal chance. The
+    # window is ranks [start, start + tail) and, wrapped around, [0, head).
+    total = tf.gather(per_sequence, sequence)
     start = tf.cast(tf.gather(draws[2 * n_pieces :], sequence) * tf.cast(total, tf.float32), tf.int32)
-    keep = selected & (tf.math.floormod(rank - start, total) < max_predictions)
+    start = tf.where(total > max_predictions, start, 0)
+    tail = tf.minimum(total - start, max_predictions)
+    head = tf.where(total > max_predictions, max_predictions - tail, 0)
+    keep = selected & ((rank < head) | ((rank >= start) & (rank < start + tail)))
+    # Slot = kept pieces before this one in column (= rank) order.
+    slot = tf.where(rank < start, rank, rank - start + head)
 
-    slot, _ = count_by_row(keep)
     kept = tf.where(keep)[:, 0]
     column = tf.gather(index_in_row + tf.gather(first_column, row), kept)
     labels = tf.gather(ids, kept)

@@ -182,6 +182,8 @@ def test_masking_rate_split_and_labels(teacher, student, lines):
     weights = out["mask_weights"] > 0
     pos = out["mask_positions"]
     rows = np.repeat(np.arange(len(pos))[:, None], pos.shape[1], axis=1)
+    assert (weights[:, :-1] >= weights[:, 1:]).all()  # predictions first, padding slots last
+    assert (np.diff(np.where(weights, pos, 10**6), axis=1)[weights[:, 1:]] > 0).all()
     # Labels point at real tokens, never at [CLS], [SEP] or padding.
     np.testing.assert_array_equal(out["mask_ids"][weights], original[rows[weights], pos[weights]])
     lengths = out["padding_mask"].sum(axis=1)
@@ -338,3 +340,29 @@ def test_capped_masking_favours_no_position(teacher, student, lines):
     assert abs(positions.mean() - 63.5) < 4 * 36.4 / math.sqrt(positions.size)
     quarters = np.histogram(positions, bins=[1, 32, 64, 96, 127])[0] / positions.size
     assert (abs(quarters - 0.25) < 0.04).all(), quarters
+
+
+def test_pair_masking_labels_and_positions(teacher, student, lines):
+    kwargs = dict(sequence_length=48, p_sv=0.5, seed=21)
+    a, b = tf.constant(lines[:200]), tf.constant(lines[200:400])
+    original = MixedVocabPreprocessor(teacher, student, **kwargs)((a, b))["token_ids"].numpy()
+    out = MixedVocabPreprocessor(teacher, student, masking_rate=0.15, max_predictions=6,
+                                 **kwargs)((a, b))
+    out = {k: v.numpy() for k, v in out.items()}
+    weights = out["mask_weights"] > 0
+    rows = np.repeat(np.arange(len(original))[:, None], weights.shape[1], axis=1)
+    pos = out["mask_positions"]
+    np.testing.assert_array_equal(out["mask_ids"][weights], original[rows[weights], pos[weights]])
+    specials = {teacher.cls_id, teacher.sep_id, teacher.size + student.cls_id,
+                teacher.size + student.sep_id}
+    assert not set(original[rows[weights], pos[weights]].tolist()) & specials
+    assert out["padding_mask"][rows[weights], pos[weights]].all()
+    # Both segments get predictions, slots are filled in increasing column order.
+    assert (out["segment_ids"][rows[weights], pos[weights]] == 1).mean() > 0.3
+    assert (weights[:, :-1] >= weights[:, 1:]).all()  # padding slots last
+    filled = np.where(weights, pos, 10**6)
+    assert (np.diff(filled, axis=1)[weights[:, 1:]] > 0).all()
+    changed = out["token_ids"] != original
+    selected = np.zeros_like(changed)
+    selected[rows[weights], pos[weights]] = True
+    assert not (changed & ~selected).any()
