@@ -266,9 +266,10 @@ class QuantizationAwareTraining:
         features, labels = self._features(examples.select(chosen))
         points = self.calibrate(features, batch_size)
         optimizer = keras.optimizers.Adam(learning_rate)
-        variables = self.model.trainable_variables
-        optimizer.build(variables)
         loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        # Variables the loss reaches (e.g. not an unused pooler under mean pooling).
+        variables = self._used_variables(features, loss_fn)
+        optimizer.build(variables)
 
         @tf.function
         def step(batch, gold):
@@ -297,6 +298,15 @@ class QuantizationAwareTraining:
             "first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])),
             "seconds": round(time.time() - started, 2)}
         return self.history
+
+    def _used_variables(self, features, loss_fn):
+        batch = {k: tf.constant(v[:2]) for k, v in features.items()}
+        with tf.GradientTape() as tape:
+            logits = tf.cast(self.model(batch, training=False), tf.float32)
+            loss = loss_fn(tf.zeros([len(batch["token_ids"])], tf.int32), logits)
+        variables = self.model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        return [v for v, g in zip(variables, grads) if g is not None]
 
     def learned_ranges(self):
         """{point: (min, max)} as exported (0 included)."""
@@ -337,7 +347,8 @@ def folded_ranges(ranges, interpreter):
 
     Returns:
       {"points": N, "folded": how many match a per-tensor int8 range of the model to a
-      tenth of a quantization step, "max_relative_error": of the matched ones}.
+      tenth of a quantization step, "max_relative_error": of the matched ones,
+      "not_folded": the other points' names}.
     """
     tflite = []
     for detail in interpreter.get_tensor_details():
@@ -346,8 +357,8 @@ def folded_ranges(ranges, interpreter):
             s, z = float(params["scales"][0]), int(params["zero_points"][0])
             tflite.append((s * (-128 - z), s * (127 - z), s))
     tflite = np.array(tflite) if tflite else np.zeros((0, 3))
-    folded, errors = 0, []
-    for low, high in ranges.values():
+    folded, errors, unfolded = 0, [], []
+    for name, (low, high) in ranges.items():
         nlow, nhigh = _nudged(low, high)
         step = (nhigh - nlow) / 255.0
         if not len(tflite) or step <= 0:
@@ -357,8 +368,11 @@ def folded_ranges(ranges, interpreter):
         if distance[best] <= 0.1 * step:
             folded += 1
             errors.append(distance[best] / max(nhigh - nlow, 1e-12))
+        else:
+            unfolded.append(name)
     return {"points": len(ranges), "folded": folded,
-            "max_relative_error": float(max(errors)) if errors else None}
+            "max_relative_error": float(max(errors)) if errors else None,
+            "not_folded": unfolded}
 
 
 def qat_report(qat, runner, eval_examples=None):
