@@ -13,7 +13,10 @@ Keras 3 graph directly, at the tensors the TFLite converter quantizes:
 * every kernel: symmetric per-channel int8 ([-127, 127], scale = max |w| / 127 per output
   channel), TFLite's weight scheme, with a straight-through estimator;
 * the attention scores (after the bounded mask of `attention_mask.py`, which the exported
-  graph uses too): per-tensor fake-quant, as the int8 BATCH_MATMUL output.
+  graph uses too): per-tensor fake-quant, as the int8 BATCH_MATMUL output;
+* LayerNorm, written out as the ops the converter emits (mean, squared difference,
+  variance, rsqrt): its input (= the residual add), internals and output; and the
+  pre-activation output of a Dense with an activation (GELU).
 
 The exported graph keeps the activation fake-quant ops with the learned ranges as
 constants; the TFLite converter folds a `FakeQuantWithMinMaxVars` into the quantization
@@ -90,10 +93,13 @@ class QuantizationAwareTraining:
       attention_mask_margin: the bounded mask of the exported full_int8 graph.
       ema_decay: decay of the moving average of each tensor's batch min / max.
       quantize_attention_scores: also fake-quantise the masked attention scores.
+      quantize_layer_norm: also compute LayerNorm as TFLite does (mean, squared difference,
+        variance, rsqrt) with its input, internals and output fake-quantised.
     """
 
     def __init__(self, task_model, sequence_length, attention_mask_margin=DEFAULT_MARGIN,
-                 ema_decay=DEFAULT_EMA_DECAY, quantize_attention_scores=True):
+                 ema_decay=DEFAULT_EMA_DECAY, quantize_attention_scores=True,
+                 quantize_layer_norm=True):
         if task_model.task_type != task_registry.CLASSIFICATION:
             raise ValueError(
                 f"QAT supports classification task models, got {task_model.task_type!r}. "
@@ -106,6 +112,7 @@ class QuantizationAwareTraining:
         self.margin = float(attention_mask_margin)
         self.ema_decay = float(ema_decay)
         self.quantize_attention_scores = quantize_attention_scores
+        self.quantize_layer_norm = quantize_layer_norm
         self.ranges = {}  # name -> (min tf.Variable, max tf.Variable)
         self.mode = "quantize"  # "calibrate" | "train" | "quantize"
         self.history = {}
@@ -157,9 +164,34 @@ class QuantizationAwareTraining:
             x = ops.matmul(x, kernel)
         if layer.bias is not None:
             x = ops.add(x, layer.bias)
-        if layer.activation is not None:
-            x = layer.activation(x)
+        if layer.activation is not None and layer.activation is not keras.activations.linear:
+            # TFLite keeps the FC output and the activation (GELU) output as two int8 tensors.
+            x = layer.activation(self.activation(f"{name}/preactivation", x))
         return self.activation(f"{name}/output", x)
+
+    def _layer_norm_call(self, layer, inputs):
+        """LayerNorm as the converter emits it (MEAN, SQUARED_DIFFERENCE, MEAN, RSQRT, MUL,
+        ADD), each int8 tensor fake-quantised: PTQ's largest error in a 384-wide encoder
+        is the squared-difference / variance range (MiniLM: 0..1541)."""
+        if self.quantize_layer_norm is False or layer.rms_scaling:
+            return ops.cast(ops.layer_normalization(
+                inputs, layer.gamma, layer.beta, layer.axis, layer.epsilon,
+                rms_scaling=layer.rms_scaling), layer.compute_dtype)
+        name = layer.path
+        x = tf.cast(self.activation(f"{name}/input", inputs), tf.float32)
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+        squared = self.activation(f"{name}/squared_difference",
+                                  tf.math.squared_difference(x, mean))
+        variance = self.activation(f"{name}/variance",
+                                   tf.reduce_mean(squared, axis=axes, keepdims=True))
+        inverse = self.activation(f"{name}/rsqrt", tf.math.rsqrt(variance + layer.epsilon))
+        y = (x - mean) * inverse
+        if layer.gamma is not None:
+            y = y * tf.cast(layer.gamma, tf.float32)
+        if layer.beta is not None:
+            y = y + tf.cast(layer.beta, tf.float32)
+        return tf.cast(self.activation(f"{name}/output", y), layer.compute_dtype)
 
     def _attention(self, layer, query, key, value, attention_mask=None, training=None,
                    return_attention_scores=False, use_causal_mask=False):
@@ -202,6 +234,10 @@ class QuantizationAwareTraining:
                  if isinstance(l, (keras.layers.Dense, keras.layers.EinsumDense))]
         attention = attention_layers(self.model)
         patched = [(l, "call", functools.partial(self._dense_call, l)) for l in dense]
+        if self.quantize_layer_norm:
+            patched += [(l, "call", functools.partial(self._layer_norm_call, l))
+                        for l in self.model._flatten_layers(include_self=True, recursive=True)  # pylint: disable=protected-access
+                        if isinstance(l, keras.layers.LayerNormalization)]
         patched += [(l, "_compute_attention", functools.partial(self._attention, l))
                     if self.quantize_attention_scores else
                     (l, "_compute_attention", functools.partial(_bounded, l, self.margin))

@@ -84,6 +84,7 @@ def test_converter_folds_learned_ranges_and_tflite_matches_fake_quant(tiny_snips
     rep = exporter.representative_dataset(task_model, "ids", L, rep_texts)
     runner = TFLiteRunner(convert_saved_model(saved, "full_int8", rep))
     folded = qat_lib.folded_ranges(ranges, runner.interpreter)
+    print("folded ranges:", folded)
     # The converter takes the fake-quant ranges as the int8 ranges of those tensors.
     assert folded["folded"] >= 0.8 * folded["points"], folded
     assert folded["max_relative_error"] < 1e-3
