@@ -70,6 +70,10 @@ flags.DEFINE_string("eval_split", None, "Split scored after training; 'none' to 
 flags.DEFINE_integer("max_eval_examples", None, "Score at most this many examples.")
 flags.DEFINE_float("oos_threshold", 0.5, "CLINC150: out-of-scope below this top probability.")
 flags.DEFINE_integer("embedding_dim", 128, "Response selection embedding size.")
+flags.DEFINE_enum("normalization", "bert", ["bert", "mediapipe"],
+                  "Text normalisation: 'bert' (NFD, accents stripped, as BERT was trained) or "
+                  "'mediapipe' (exactly what MediaPipe's TextClassifier feeds the model on the "
+                  "device: ASCII-only lower-casing, accents kept). Classification only.")
 flags.DEFINE_enum("pooling", "mean", ["mean", "cls"],
                   "Classification sentence vector: the masked mean of the sequence output "
                   "(how sentence-transformers models were trained; measured better for the "
@@ -105,7 +109,7 @@ def _main():
         max_eval_examples=FLAGS.max_eval_examples, seed=FLAGS.seed,
         oos_threshold=FLAGS.oos_threshold, embedding_dim=FLAGS.embedding_dim,
         warmup_fraction=FLAGS.warmup_fraction, weight_decay=FLAGS.weight_decay,
-        skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling,
+        skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling, normalization=FLAGS.normalization,
         bucket_by_length=FLAGS.bucket_by_length,
         examples_per_class=FLAGS.examples_per_class, verbose=2)
     print(f"wrote {os.path.abspath(FLAGS.output_dir)} "

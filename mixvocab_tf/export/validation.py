@@ -52,7 +52,7 @@ def tflite_outputs(runner, texts, features):
 
 def max_abs_diff(task_model, runner, texts, sequence_length):
     """{output: largest |Keras - TFLite|} over `texts` (str or bytes)."""
-    encoder = InputEncoder(task_model.vocabulary, task_model.lower_case, sequence_length)
+    encoder = InputEncoder.for_task_model(task_model, sequence_length)
     features = encoder.encode_texts(list(texts))
     expected = keras_outputs(task_model, features)
     actual = tflite_outputs(runner, texts, features)
@@ -66,7 +66,7 @@ def task_scores(task_model, runner, examples, sequence_length):
       {"metric": name, "examples": N, "keras": value, "tflite": value}, or None for task
       types without a metric here (response selection).
     """
-    encoder = InputEncoder(task_model.vocabulary, task_model.lower_case, sequence_length)
+    encoder = InputEncoder.for_task_model(task_model, sequence_length)
     task_type = task_model.task_type
     if task_type == task_registry.CLASSIFICATION:
         index = {label: i for i, label in enumerate(task_model.labels)}

@@ -67,7 +67,7 @@ def _label_ids(labels, label_list, source, policy):
 def classification_scores(task_model, task, examples, oos_examples=None,
                           unknown_labels="wrong", batch_size=64):
     """Metrics of a (pair) classification model; see the module docstring."""
-    encoder = InputEncoder(task_model.vocabulary, task_model.lower_case, task_model.sequence_length)
+    encoder = InputEncoder.for_task_model(task_model)
     label_list = task_model.labels
     gold, keep, unknown = _label_ids(examples.labels, label_list, examples.source, unknown_labels)
     examples = examples.select(keep)
@@ -97,7 +97,7 @@ def classification_scores(task_model, task, examples, oos_examples=None,
 
 def tagging_scores(task_model, examples, batch_size=64):
     """CoNLL span F1 of a tagging model over the words of `examples`."""
-    encoder = InputEncoder(task_model.vocabulary, task_model.lower_case, task_model.sequence_length)
+    encoder = InputEncoder.for_task_model(task_model)
     word_lists = [t.split() for t in examples.texts]
     features = encoder.encode_words(word_lists)
     logits = predict(task_model.model, features, batch_size)
@@ -130,7 +130,7 @@ def response_scores(task_model, examples, num_candidates=100, seed=0, batch_size
     if max_examples:
         blocks = max(1, min(blocks, max_examples // num_candidates))
     examples = examples.select(order[:blocks * num_candidates].tolist())
-    encoder = InputEncoder(task_model.vocabulary, task_model.lower_case, task_model.sequence_length)
+    encoder = InputEncoder.for_task_model(task_model)
     contexts = predict(task_model.model, encoder.encode_context(examples.texts),
                        batch_size)["context_embedding"]
     responses = predict(task_model.model, encoder.encode_texts(examples.text_pairs),

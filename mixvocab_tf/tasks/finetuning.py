@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import readers
@@ -118,7 +119,7 @@ def _teacher_soft_targets(teacher_dir, task, examples, labels, temperature, stud
         raise ValueError(
             f"--teacher_dir {teacher_dir} has labels {teacher.labels[:5]}... but the training data "
             f"gives {labels[:5]}...; fine-tune the teacher on the same task and data.")
-    encoder = InputEncoder(teacher.vocabulary, teacher.lower_case, teacher.sequence_length)
+    encoder = InputEncoder.for_task_model(teacher)
     features = encoder.encode_examples(task.type, examples)
     logits = evaluation.predict(teacher.model, features)
     if task.type != task_registry.TAGGING:
@@ -202,7 +203,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
              dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
              embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
              skip_empty=False, pooling=heads.POOLING_MEAN, bucket_by_length=True,
-             examples_per_class=None, verbose=1):
+             examples_per_class=None, normalization="bert", verbose=1):
     """Fine-tunes `model_path` on `task_name` and writes a task model directory.
 
     Args:
@@ -232,6 +233,9 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       bucket_by_length: train on batches of similar length, each cut to its longest example
         (rounded up to 8 tokens) instead of L; same model, several times less work on data
         with many short examples (SST-2). Response selection always pads to L.
+      normalization: "bert" (BERT's: NFD, accents stripped) or "mediapipe" (tokenise exactly
+        as MediaPipe Tasks does on the device: ASCII lower-casing, accents kept; sentence and
+        pair classification only). Saved in the task config; evaluation and export follow it.
       verbose: Keras fit verbosity.
 
     Returns:
@@ -242,6 +246,12 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
     if pooling not in heads.POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; expected one of {heads.POOLINGS}")
+    check_normalization(normalization)
+    if normalization != "bert" and task.type not in (task_registry.CLASSIFICATION,
+                                                     task_registry.PAIR_CLASSIFICATION):
+        raise ValueError(
+            f"normalization={normalization!r} is for (pair) classification, the models "
+            f"MediaPipe's TextClassifier runs; {task.name} is {task.type}. Fix: use 'bert'.")
     keras.utils.set_random_seed(seed)
     started = time.time()
     train = task.read(data_dir, "train", skip_empty=skip_empty)
@@ -253,7 +263,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     labels = _label_list(task, train)
 
     backbone, vocabulary, lower_case = load_encoder(model_path)
-    encoder = InputEncoder(vocabulary, lower_case, sequence_length)
+    encoder = InputEncoder(vocabulary, lower_case, sequence_length, normalization)
     features, x, y, weights = _training_arrays(task, train, labels, encoder)
     model = heads.build_task_model(backbone, task.type, num_labels=len(labels) or None,
                                    dropout=dropout, embedding_dim=embedding_dim,
@@ -307,6 +317,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         "task": task.name,
         "type": task.type,
         "lower_case": lower_case,
+        "normalization": normalization,
         "sequence_length": sequence_length,
         "metrics": list(task.metrics),
         "inputs": list(heads.ENCODER_INPUTS),

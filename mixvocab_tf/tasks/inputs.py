@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.tagging import WordAligner
 
@@ -26,15 +27,26 @@ class InputEncoder:
       vocabulary: token list.
       lower_case: the encoder's casing.
       sequence_length: L.
+      normalization: "bert" or "mediapipe" (tokenise as MediaPipe Tasks does on the
+        device; sentences and pairs only).
     """
 
-    def __init__(self, vocabulary, lower_case, sequence_length):
+    def __init__(self, vocabulary, lower_case, sequence_length, normalization="bert"):
+        check_normalization(normalization)
         self.vocabulary = list(vocabulary)
         self.lower_case = lower_case
         self.sequence_length = sequence_length
+        self.normalization = normalization
         self.preprocessor = SingleVocabPreprocessor(
-            self.vocabulary, lower_case=lower_case, sequence_length=sequence_length)
+            self.vocabulary, lower_case=lower_case, sequence_length=sequence_length,
+            normalization=normalization)
         self._aligner = None
+
+    @classmethod
+    def for_task_model(cls, task_model, sequence_length=None):
+        """The encoder a task model was trained with (at `sequence_length` or its own L)."""
+        return cls(task_model.vocabulary, task_model.lower_case,
+                   sequence_length or task_model.sequence_length, task_model.normalization)
 
     @property
     def aligner(self):
@@ -55,6 +67,11 @@ class InputEncoder:
 
     def encode_words(self, word_lists):
         """Encodes pre-split sentences; adds "word_starts" [N, W]."""
+        if self.normalization != "bert":
+            raise ValueError(
+                f"slot tagging aligns words with the 'bert' tokenizer; normalization="
+                f"{self.normalization!r} is for sentence classification (MediaPipe's "
+                "TextClassifier). Fix: train tagging models with normalization='bert'.")
         return self.aligner.encode(word_lists)
 
     def encode_context(self, contexts):

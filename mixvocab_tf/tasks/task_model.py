@@ -52,6 +52,11 @@ class TaskModel:
     def lower_case(self):
         return bool(self.config["lower_case"])
 
+    @property
+    def normalization(self):
+        """The text normalisation it was trained with ("bert" for older models)."""
+        return self.config.get("normalization", "bert")
+
 
 def _write_text(path, text):
     with open(path, "w", encoding="utf-8") as f:

@@ -13,6 +13,7 @@ from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks import task_model as task_model_lib
 from mixvocab_tf.tasks.encoder import load_encoder
 from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.tasks.inputs import InputEncoder
 
 # Reduced SNIPS intent floor: MiniLM, 1,000 training utterances, L = 32, 2 epochs
 # (about a minute on 2 cores). The full issue floor (>= 97%) is in test_snips_full_floor.
@@ -165,7 +166,6 @@ def _rows_by_tokens(features):
 def test_length_buckets_cut_only_padding(data_dir, minilm_path, task_name):
     """Bucketed batches: one shape per 8 tokens, no real token or tag target dropped."""
     from mixvocab_tf.tasks import task_registry
-    from mixvocab_tf.tasks.inputs import InputEncoder
 
     task = task_registry.get_task(task_name)
     examples = finetuning.select_examples(task.read(os.path.join(data_dir, "tasks"), "train"),
@@ -206,6 +206,29 @@ def test_bucketed_tagging_finetunes_the_tiny_student(student_dir, data_dir, tmp_
     assert config["training"]["bucket_by_length"] is True
     assert np.isfinite(config["training"]["final_loss"])
     assert 0.0 <= config["eval"]["metrics"]["slot_f1"] <= 1.0
+
+
+def test_mediapipe_normalization_trains_and_scores_as_the_device(student_dir, data_dir, tmp_path):
+    tasks = os.path.join(data_dir, "tasks")
+    config = finetuning.finetune(
+        "snips", student_dir, tasks, str(tmp_path / "mp"), epochs=1, batch_size=32,
+        learning_rate=1e-3, sequence_length=32, max_train_examples=200, max_eval_examples=100,
+        normalization="mediapipe", verbose=0)
+    assert config["normalization"] == "mediapipe"
+    task_model = task_model_lib.load_task_model(str(tmp_path / "mp"))
+    encoder = InputEncoder.for_task_model(task_model)
+    bert = InputEncoder(task_model.vocabulary, True, 32)
+    # MediaPipe keeps the accent (the word is unknown); BERT strips it.
+    device, original = (e.encode_texts(["play amélie"])["token_ids"][0] for e in (encoder, bert))
+    unk = task_model.vocabulary.index("[UNK]")
+    assert unk in device and unk not in original
+    # The saved model is scored with the normalisation it was trained with.
+    report = evaluation.evaluate_model_dir(str(tmp_path / "mp"), data_dir=tasks, split="valid",
+                                           max_examples=100)
+    assert report["metrics"]["accuracy"] == pytest.approx(config["eval"]["metrics"]["accuracy"])
+    with pytest.raises(ValueError, match="classification"):
+        finetuning.finetune("snips_slots", student_dir, tasks, str(tmp_path / "slots"),
+                            normalization="mediapipe", verbose=0)
 
 
 @pytest.mark.slow
