@@ -1,6 +1,7 @@
 """TFLite export: conversion per quantization mode, the text and ids forms, validation
 against Keras and latency (see `exporter.export_tflite`)."""
 
+from mixvocab_tf.export.attention_mask import bounded_attention_masks
 from mixvocab_tf.export.exporter import export_tflite
 from mixvocab_tf.export.latency import median_latency_ms
 from mixvocab_tf.export.quantization import DEFAULT_QUANTIZATION
