@@ -14,9 +14,10 @@ Keras 3 graph directly, at the tensors the TFLite converter quantizes:
   channel), TFLite's weight scheme, with a straight-through estimator;
 * the attention scores (after the bounded mask of `attention_mask.py`, which the exported
   graph uses too): per-tensor fake-quant, as the int8 BATCH_MATMUL output;
-* LayerNorm, written out as the ops the converter emits (mean, squared difference,
-  variance, rsqrt): its input (= the residual add), internals and output; and the
-  pre-activation output of a Dense with an activation (GELU).
+* the pre-activation output of a Dense with an activation (the FC output before GELU);
+* optionally (`quantize_layer_norm=True`) LayerNorm written out as the ops the converter
+  emits (mean, squared difference, variance, rsqrt) with its input (= the residual add),
+  internals and output fake-quantised (QUANTIZATION.md: it breaks MiniLM).
 
 The exported graph keeps the activation fake-quant ops with the learned ranges as
 constants; the TFLite converter folds a `FakeQuantWithMinMaxVars` into the quantization
@@ -94,12 +95,15 @@ class QuantizationAwareTraining:
       ema_decay: decay of the moving average of each tensor's batch min / max.
       quantize_attention_scores: also fake-quantise the masked attention scores.
       quantize_layer_norm: also compute LayerNorm as TFLite does (mean, squared difference,
-        variance, rsqrt) with its input, internals and output fake-quantised.
+        variance, rsqrt) with its input, internals and output fake-quantised. Off by
+        default: on MiniLM (LayerNorm inputs up to ~220 in outlier dimensions) the int8
+        variance (step 0.5) rounds most rows to 0, rsqrt(eps) = 1e6 sets the next ranges
+        and the int8 interpreter aborts; the students gain nothing from it.
     """
 
     def __init__(self, task_model, sequence_length, attention_mask_margin=DEFAULT_MARGIN,
                  ema_decay=DEFAULT_EMA_DECAY, quantize_attention_scores=True,
-                 quantize_layer_norm=True):
+                 quantize_layer_norm=False):
         if task_model.task_type != task_registry.CLASSIFICATION:
             raise ValueError(
                 f"QAT supports classification task models, got {task_model.task_type!r}. "
