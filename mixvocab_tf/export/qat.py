@@ -177,7 +177,7 @@ class QuantizationAwareTraining:
         """LayerNorm as the converter emits it (MEAN, SQUARED_DIFFERENCE, MEAN, RSQRT, MUL,
         ADD), each int8 tensor fake-quantised: PTQ's largest error in a 384-wide encoder
         is the squared-difference / variance range (MiniLM: 0..1541)."""
-        if self.quantize_layer_norm is False or layer.rms_scaling:
+        if layer.rms_scaling:  # Not the layout this mirrors: Keras' own op.
             return ops.cast(ops.layer_normalization(
                 inputs, layer.gamma, layer.beta, layer.axis, layer.epsilon,
                 rms_scaling=layer.rms_scaling), layer.compute_dtype)
