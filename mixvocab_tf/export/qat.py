@@ -121,6 +121,7 @@ class QuantizationAwareTraining:
         self.mode = "quantize"  # "calibrate" | "train" | "quantize"
         self.history = {}
         self._frozen = {}
+        self._produced = {}  # tensor ref -> its fake-quant output, in the current trace
 
     # ---- fake-quant points -------------------------------------------------------------
 
@@ -139,26 +140,39 @@ class QuantizationAwareTraining:
         low, high = self._range(name, x32)
         if self.mode == "quantize":  # Constants: the exported graph carries no range variable.
             low, high = self._frozen[name]
-            return tf.cast(tf.quantization.fake_quant_with_min_max_vars(
+            out = tf.cast(tf.quantization.fake_quant_with_min_max_vars(
                 x32, low, high, num_bits=8, narrow_range=False), x.dtype)
-        batch_low, batch_high = tf.reduce_min(x32), tf.reduce_max(x32)
-        if self.mode == "calibrate":  # The converter's calibrator: global min / max.
-            low.assign(tf.minimum(low, batch_low))
-            high.assign(tf.maximum(high, batch_high))
-            return x
-        if self.mode == "train":
+        elif self.mode == "calibrate":  # The converter's calibrator: global min / max.
+            low.assign(tf.minimum(low, tf.reduce_min(x32)))
+            high.assign(tf.maximum(high, tf.reduce_max(x32)))
+            out = x
+        else:
             d = self.ema_decay
-            low.assign(d * low + (1.0 - d) * batch_low)
-            high.assign(d * high + (1.0 - d) * batch_high)
-        # TFLite needs 0 inside the range (zero point in [-128, 127]).
-        q = tf.quantization.fake_quant_with_min_max_vars(
-            x32, tf.minimum(low, 0.0), tf.maximum(high, 0.0), num_bits=8, narrow_range=False)
-        return tf.cast(q, x.dtype)
+            low.assign(d * low + (1.0 - d) * tf.reduce_min(x32))
+            high.assign(d * high + (1.0 - d) * tf.reduce_max(x32))
+            # TFLite needs 0 inside the range (zero point in [-128, 127]).
+            out = tf.cast(tf.quantization.fake_quant_with_min_max_vars(
+                x32, tf.minimum(low, 0.0), tf.maximum(high, 0.0), num_bits=8,
+                narrow_range=False), x.dtype)
+        # Later layer inputs that are `x` or `out` reuse `out` (one range a tensor).
+        self._produced[x.ref()] = out
+        self._produced[out.ref()] = out
+        return out
+
+    def _input(self, name, x):
+        """A layer input, fake-quantised once: a tensor already fake-quantised (the GELU
+        output feeding the next Dense, the LayerNorm output feeding q, k and v) reuses that
+        fake-quant output. A second fake-quant with its own range on one tensor puts a
+        requantisation (or, around a RESHAPE, a same-scale violation the converter
+        rejects: text form) into the graph."""
+        if hasattr(x, "ref") and x.ref() in self._produced:
+            return self._produced[x.ref()]
+        return self.activation(name, x)
 
     def _dense_call(self, layer, inputs, training=None):
         del training
         name = layer.path
-        x = self.activation(f"{name}/input", inputs)
+        x = self._input(f"{name}/input", inputs)
         kernel = layer.kernel
         if self.mode != "calibrate":
             kernel = fake_quant_kernel(tf.convert_to_tensor(kernel), kernel_channel_axes(layer))
@@ -182,7 +196,7 @@ class QuantizationAwareTraining:
                 inputs, layer.gamma, layer.beta, layer.axis, layer.epsilon,
                 rms_scaling=layer.rms_scaling), layer.compute_dtype)
         name = layer.path
-        x = tf.cast(self.activation(f"{name}/input", inputs), tf.float32)
+        x = tf.cast(self._input(f"{name}/input", inputs), tf.float32)
         axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
         mean = tf.reduce_mean(x, axis=axes, keepdims=True)
         squared = self.activation(f"{name}/squared_difference",
@@ -252,12 +266,14 @@ class QuantizationAwareTraining:
         previous, frozen = self.mode, self._frozen
         self.mode = mode
         self._frozen = self.learned_ranges()  # Read eagerly: traces use them as constants.
+        self._produced = {}
         for layer, attribute, function in patched:
             object.__setattr__(layer, attribute, function)
         try:
             yield len(patched)
         finally:
             self.mode, self._frozen = previous, frozen
+            self._produced = {}
             for layer, attribute, _ in patched:
                 object.__delattr__(layer, attribute)
 
