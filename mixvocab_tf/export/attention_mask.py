@@ -37,11 +37,12 @@ def attention_layers(model):
 
 def bounded_masked_attention(layer, margin, query, key, value, attention_mask=None,
                              training=None, return_attention_scores=False,
-                             use_causal_mask=False):
+                             use_causal_mask=False, scores_hook=None):
     """`MultiHeadAttention._compute_attention` at inference with a bounded mask.
 
     Masked scores become `min(scores over the keys) - margin` instead of -1e9; the rest
-    (scaling, the einsum equations, softmax axes) is the layer's own.
+    (scaling, the einsum equations, softmax axes) is the layer's own. `scores_hook`, if
+    given, maps the masked scores before the softmax (QAT fake-quantises them there).
     """
     del training, return_attention_scores  # Inference: no dropout; scores are returned.
     if use_causal_mask:
@@ -59,6 +60,8 @@ def bounded_masked_attention(layer, margin, query, key, value, attention_mask=No
             attention_mask = ops.greater(attention_mask, ops.cast(0.5, attention_mask.dtype))
         floor = ops.min(scores, axis=axes, keepdims=True) - ops.cast(margin, scores.dtype)
         scores = ops.where(attention_mask, scores, floor)
+    if scores_hook is not None:
+        scores = scores_hook(scores)
     if len(axes) == 1:
         weights = ops.softmax(scores, axis=axes[0])
     else:

@@ -44,6 +44,7 @@ from keras import ops
 
 from mixvocab_tf.export.attention_mask import DEFAULT_MARGIN
 from mixvocab_tf.export.attention_mask import attention_layers
+from mixvocab_tf.export.attention_mask import bounded_masked_attention
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.inputs import InputEncoder
 
@@ -214,28 +215,12 @@ class QuantizationAwareTraining:
     def _attention(self, layer, query, key, value, attention_mask=None, training=None,
                    return_attention_scores=False, use_causal_mask=False):
         """`attention_mask.bounded_masked_attention` with fake-quantised scores."""
-        del training, return_attention_scores
         if use_causal_mask:
             raise ValueError("QAT supports encoder (non-causal) attention.")
-        query = ops.multiply(query, ops.cast(layer._inverse_sqrt_key_dim, query.dtype))  # pylint: disable=protected-access
-        scores = ops.einsum(layer._dot_product_equation, key, query)  # pylint: disable=protected-access
-        axis = layer._softmax.axis  # pylint: disable=protected-access
-        axes = tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
-        if attention_mask is not None:
-            mask_axis = -len(layer._attention_axes) * 2 - 1  # pylint: disable=protected-access
-            for _ in range(len(scores.shape) - len(attention_mask.shape)):
-                attention_mask = ops.expand_dims(attention_mask, axis=mask_axis)
-            if attention_mask.dtype != "bool":
-                attention_mask = ops.greater(attention_mask, ops.cast(0.5, attention_mask.dtype))
-            floor = ops.min(scores, axis=axes, keepdims=True) - ops.cast(self.margin, scores.dtype)
-            scores = ops.where(attention_mask, scores, floor)
-        scores = self.activation(f"{layer.path}/scores", scores)
-        if len(axes) == 1:
-            weights = ops.softmax(scores, axis=axes[0])
-        else:
-            weights = ops.exp(scores - ops.logsumexp(scores, axis=axes, keepdims=True))
-        output = ops.einsum(layer._combine_equation, weights, value)  # pylint: disable=protected-access
-        return output, weights
+        return bounded_masked_attention(
+            layer, self.margin, query, key, value, attention_mask, training,
+            return_attention_scores,
+            scores_hook=lambda scores: self.activation(f"{layer.path}/scores", scores))
 
     @contextlib.contextmanager
     def fake_quantized(self, mode="quantize"):
@@ -258,7 +243,7 @@ class QuantizationAwareTraining:
                         if isinstance(l, keras.layers.LayerNormalization)]
         patched += [(l, "_compute_attention", functools.partial(self._attention, l))
                     if self.quantize_attention_scores else
-                    (l, "_compute_attention", functools.partial(_bounded, l, self.margin))
+                    (l, "_compute_attention", functools.partial(bounded_masked_attention, l, self.margin))
                     for l in attention]
         for layer, attribute, function in patched:
             if attribute in vars(layer):
@@ -378,11 +363,6 @@ class QuantizationAwareTraining:
                 out.append(np.asarray(call({k: tf.constant(v[i:i + batch_size])
                                             for k, v in features.items()}), np.float32))
         return np.concatenate(out)
-
-
-def _bounded(layer, margin, *args, **kwargs):
-    from mixvocab_tf.export.attention_mask import bounded_masked_attention  # pylint: disable=import-outside-toplevel
-    return bounded_masked_attention(layer, margin, *args, **kwargs)
 
 
 def _nudged(low, high):

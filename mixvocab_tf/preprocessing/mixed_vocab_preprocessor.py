@@ -295,6 +295,13 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         stacked = dense(tf.stack(list(fields.values()), axis=1))
         return dict(zip(fields, tf.unstack(stacked, axis=2)))
 
+    def _masking_args(self):
+        """The arguments both masking functions share."""
+        return dict(generator=self._generator, teacher=self._teacher_ids,
+                    student=self._student_ids, masking_rate=self.masking_rate,
+                    max_predictions=self.max_predictions, mask_token_rate=self.mask_token_rate,
+                    random_token_rate=self.random_token_rate)
+
     def _is_student(self, fields):
         """bool [T], the flat pieces from the student vocabulary (None: single vocabulary)."""
         if self._student is None:
@@ -387,13 +394,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
                 first_column=tf.concat([ones, count_a + 2], 0) if pair else ones,
                 num_sequences=batch,
                 is_student=self._is_student(fields),
-                generator=self._generator,
-                teacher=self._teacher_ids,
-                student=self._student_ids,
-                masking_rate=self.masking_rate,
-                max_predictions=self.max_predictions,
-                mask_token_rate=self.mask_token_rate,
-                random_token_rate=self.random_token_rate,
+                **self._masking_args(),
             )
         bodies = self._densify(fields, row_splits)
         if "is_student" in bodies:
@@ -451,13 +452,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
                 candidates=candidates,
                 word_ids=place(bodies["word"], -1, -1, -1),
                 is_student=student_mask,
-                generator=self._generator,
-                teacher=self._teacher_ids,
-                student=self._student_ids,
-                masking_rate=self.masking_rate,
-                max_predictions=self.max_predictions,
-                mask_token_rate=self.mask_token_rate,
-                random_token_rate=self.random_token_rate,
+                **self._masking_args(),
             )
         outputs.update(mask_outputs)
         return outputs
