@@ -37,7 +37,7 @@ test: setup
 
 # Everything, slow tests included.
 test-all: setup
-	$(VPY) -m pytest tests
+	$(VPY) -m pytest -m "slow or not slow" tests
 
 # The main job on the embedded default (data/): BERT -> 5K-vocabulary student -> SNIPS
 # dynamic-int8 TFLite + report, into runs/demo (about 20 minutes on 2 cores; reruns skip
