@@ -65,3 +65,35 @@ def tiny_stage_inputs(tmp_path_factory, data_dir):
         "eval_file": str(eval_file),
         "root": str(root),
     }
+
+
+@pytest.fixture(scope="session")
+def write_tiny_student():
+    """A function writing a Stage II-shaped student directory (student.keras, vocab.txt,
+    config.json) of a random 1-layer, 32-wide `StudentEncoder`: fast fine-tuning inputs.
+
+    `write(path, vocabulary, seed=1, sequence_length=None) -> path`.
+    """
+    import json
+
+    import keras
+
+    from mixvocab_tf.models.student_encoder import StudentEncoder
+
+    def write(path, vocabulary, seed=1, sequence_length=None):
+        path = str(path)
+        os.makedirs(path)
+        keras.utils.set_random_seed(seed)
+        StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32, num_heads=2,
+                       intermediate_dim=64, max_sequence_length=64).save(
+                           os.path.join(path, "student.keras"))
+        with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.write("".join(t + "\n" for t in vocabulary))
+        config = {"lower_case": True}
+        if sequence_length is not None:
+            config["sequence_length"] = sequence_length
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(config, f)
+        return path
+
+    return write

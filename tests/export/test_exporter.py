@@ -4,7 +4,6 @@ equals Keras on real and bad inputs, sizes are bounded, failures leave no partia
 import json
 import os
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,7 +11,6 @@ import tensorflow as tf
 from mixvocab_tf.export import exporter
 from mixvocab_tf.export import validation
 from mixvocab_tf.export.runtime import TFLiteRunner
-from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks.encoder import read_vocabulary
 from mixvocab_tf.tasks.inputs import InputEncoder
@@ -22,26 +20,13 @@ from mixvocab_tf.tasks.task_model import save_task_model
 L = 32
 
 
-def _student_dir(path, vocabulary):
-    os.makedirs(path)
-    keras.utils.set_random_seed(1)
-    student = StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32,
-                             num_heads=2, intermediate_dim=64, max_sequence_length=64)
-    student.save(os.path.join(path, "student.keras"))
-    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(t + "\n" for t in vocabulary))
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump({"lower_case": True}, f)
-    return path
-
-
 @pytest.fixture(scope="module")
-def snips_model_dir(tmp_path_factory, data_dir):
+def snips_model_dir(tmp_path_factory, data_dir, write_tiny_student):
     """A 1-layer, 32-wide student with BERT's uncased vocabulary, fine-tuned on 3,000 SNIPS
     utterances (about 15 s; ~93% on valid)."""
     root = tmp_path_factory.mktemp("export")
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
-    student = _student_dir(str(root / "student"), vocabulary)
+    student = write_tiny_student(root / "student", vocabulary)
     output = str(root / "snips")
     config = finetuning.finetune(
         "snips", student, os.path.join(data_dir, "tasks"), output, epochs=2, batch_size=32,

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -24,7 +23,6 @@ import tensorflow as tf
 from mixvocab_tf.export import exporter
 from mixvocab_tf.export import mediapipe_metadata
 from mixvocab_tf.export.runtime import TFLiteRunner
-from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks.encoder import read_vocabulary
@@ -73,18 +71,11 @@ def bert_vocab_path(data_dir):
 
 
 @pytest.fixture(scope="module")
-def snips_export(tmp_path_factory, data_dir, bert_vocab_path):
+def snips_export(tmp_path_factory, data_dir, bert_vocab_path, write_tiny_student):
     """A 1-layer, 32-wide student (BERT's uncased vocabulary) fine-tuned on 1,500 SNIPS
     utterances, exported in the ids form with the MediaPipe metadata by the exporter."""
     root = tmp_path_factory.mktemp("mediapipe")
-    student = root / "student"
-    student.mkdir()
-    keras.utils.set_random_seed(1)
-    vocabulary = read_vocabulary(bert_vocab_path)
-    StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32, num_heads=2,
-                   intermediate_dim=64, max_sequence_length=64).save(str(student / "student.keras"))
-    (student / "vocab.txt").write_text("".join(t + "\n" for t in vocabulary), encoding="utf-8")
-    (student / "config.json").write_text(json.dumps({"lower_case": True}))
+    student = write_tiny_student(root / "student", read_vocabulary(bert_vocab_path))
     model_dir = str(root / "snips")
     finetuning.finetune("snips", str(student), os.path.join(data_dir, "tasks"), model_dir,
                         epochs=1, batch_size=32, learning_rate=5e-3, sequence_length=L,

@@ -15,7 +15,6 @@ from mixvocab_tf.export import qat as qat_lib
 from mixvocab_tf.export.quantization import convert_saved_model
 from mixvocab_tf.export.runtime import TFLiteRunner
 from mixvocab_tf.export.serving import ServingModule
-from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.encoder import read_vocabulary
@@ -25,21 +24,12 @@ L = 32
 
 
 @pytest.fixture(scope="module")
-def tiny_snips_dir(tmp_path_factory, data_dir):
+def tiny_snips_dir(tmp_path_factory, data_dir, write_tiny_student):
     """A 1-layer, 32-wide student (BERT uncased vocabulary) fine-tuned on 2,000 SNIPS
     utterances (~90% on valid)."""
     root = tmp_path_factory.mktemp("qat")
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
-    student = str(root / "student")
-    os.makedirs(student)
-    keras.utils.set_random_seed(1)
-    StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32, num_heads=2,
-                   intermediate_dim=64, max_sequence_length=64).save(
-                       os.path.join(student, "student.keras"))
-    with open(os.path.join(student, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(t + "\n" for t in vocabulary))
-    with open(os.path.join(student, "config.json"), "w") as f:
-        json.dump({"lower_case": True}, f)
+    student = write_tiny_student(root / "student", vocabulary)
     output = str(root / "snips")
     config = finetuning.finetune(
         "snips", student, os.path.join(data_dir, "tasks"), output, epochs=2, batch_size=32,

@@ -46,24 +46,11 @@ def test_minilm_snips_intent_reduced_floor(snips_teacher_dir, data_dir):
     assert report["metrics"]["accuracy"] == pytest.approx(config["eval"]["metrics"]["accuracy"])
 
 
-def _tiny_student_dir(path, vocabulary):
-    """A Stage II-shaped student directory: student.keras, vocab.txt, config.json."""
-    os.makedirs(path)
-    keras.utils.set_random_seed(1)
-    student = StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32,
-                             num_heads=2, intermediate_dim=64, max_sequence_length=64)
-    student.save(os.path.join(path, "student.keras"))
-    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(t + "\n" for t in vocabulary))
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump({"lower_case": True, "sequence_length": 64}, f)
-    return path
-
-
 @pytest.fixture(scope="module")
-def student_dir(tmp_path_factory, minilm_path):
+def student_dir(tmp_path_factory, minilm_path, write_tiny_student):
     vocabulary = read_vocabulary(os.path.join(minilm_path, "vocab.txt"))
-    return _tiny_student_dir(str(tmp_path_factory.mktemp("student") / "stage2"), vocabulary)
+    return write_tiny_student(tmp_path_factory.mktemp("student") / "stage2", vocabulary,
+                              sequence_length=64)
 
 
 def test_load_encoder_reads_student_and_teacher(student_dir, minilm_path):

@@ -15,23 +15,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TOOL = os.path.join(REPO, "tools", "evaluate.py")
 
 
-def _tiny_student(path, minilm_path):
-    import keras
-
-    from mixvocab_tf.models.student_encoder import StudentEncoder
+@pytest.fixture(scope="module")
+def tiny_student(write_tiny_student, minilm_path):
+    """Writes a tiny student with the MiniLM vocabulary at a path."""
     from mixvocab_tf.tasks.encoder import read_vocabulary
 
     vocabulary = read_vocabulary(os.path.join(minilm_path, "vocab.txt"))
-    os.makedirs(path)
-    keras.utils.set_random_seed(3)
-    StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32, num_heads=2,
-                   intermediate_dim=64, max_sequence_length=64).save(
-        os.path.join(path, "student.keras"))
-    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(t + "\n" for t in vocabulary))
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump({"lower_case": True, "sequence_length": 64}, f)
-    return path
+    return lambda path: write_tiny_student(path, vocabulary, seed=3, sequence_length=64)
 
 
 def _run(*args):
@@ -40,10 +30,10 @@ def _run(*args):
 
 
 @pytest.fixture(scope="module")
-def atis_model(tmp_path_factory, data_dir, minilm_path):
+def atis_model(tmp_path_factory, data_dir, tiny_student):
     """A tiny student fine-tuned on ATIS slots (a few steps: scores need not be good)."""
     root = tmp_path_factory.mktemp("eval")
-    student = _tiny_student(str(root / "student"), minilm_path)
+    student = tiny_student(str(root / "student"))
     output = str(root / "atis_slots")
     finetuning.finetune("atis_slots", student, os.path.join(data_dir, "tasks"), output,
                         train_steps=30, batch_size=32, learning_rate=3e-3, sequence_length=48,

@@ -11,23 +11,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TOOL = os.path.join(REPO, "tools", "finetune.py")
 
 
-def _tiny_student(path, minilm_path):
-    import keras
-
-    from mixvocab_tf.models.student_encoder import StudentEncoder
+@pytest.fixture(scope="module")
+def tiny_student(write_tiny_student, minilm_path):
+    """Writes a tiny student with the MiniLM vocabulary at a path."""
     from mixvocab_tf.tasks.encoder import read_vocabulary
 
     vocabulary = read_vocabulary(os.path.join(minilm_path, "vocab.txt"))
-    os.makedirs(path)
-    keras.utils.set_random_seed(2)
-    StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=32, num_heads=2,
-                   intermediate_dim=64, max_sequence_length=64).save(
-        os.path.join(path, "student.keras"))
-    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(t + "\n" for t in vocabulary))
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump({"lower_case": True, "sequence_length": 64}, f)
-    return path
+    return lambda path: write_tiny_student(path, vocabulary, seed=2, sequence_length=64)
 
 
 def _run(*args):
@@ -35,8 +25,8 @@ def _run(*args):
                           timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
-def test_response_selection_dual_encoder(tmp_path, data_dir, minilm_path):
-    student = _tiny_student(str(tmp_path / "student"), minilm_path)
+def test_response_selection_dual_encoder(tmp_path, data_dir, tiny_student):
+    student = tiny_student(str(tmp_path / "student"))
     output = tmp_path / "sgd"
     result = _run(f"--model={student}", "--task=sgd_response",
                   f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
@@ -60,10 +50,10 @@ def test_bad_flags_are_clear(tmp_path, minilm_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "x").exists()
 
 
-def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, minilm_path):
+def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_student):
     import keras
 
-    student = _tiny_student(str(tmp_path / "student"), minilm_path)
+    student = tiny_student(str(tmp_path / "student"))
     output = tmp_path / "sst2_cls"
     result = _run(f"--model={student}", "--task=sst2",
                   f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
