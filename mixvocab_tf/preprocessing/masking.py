@@ -26,7 +26,9 @@ and `mask_weights` float32 [B, P] (1 for a real prediction, 0 for padding).
 
 Example:
 
->>> ids, outputs = mask_pieces(ids, row_splits, ..., generator=generator,
+>>> streams = UniformStreams(generator, num_streams=2)
+>>> ids, outputs = mask_pieces(ids, row_splits, ...,
+...                            uniform=lambda k, shape: streams.uniform(k, shape),
 ...                            teacher=teacher_ids, student=None)  # doctest: +SKIP
 """
 
@@ -44,18 +46,17 @@ class VocabularyIds:
     random_ids: tuple
 
 
-def _replacements(labels, selected, action, pick, at_student, teacher, student,
+def _replacements(labels, action, pick, at_student, teacher, student,
                   mask_token_rate, random_token_rate):
-    """80/10/10: the new id of each token (`labels` where not selected).
+    """80/10/10: the new id of each selected token.
 
-    `action` and `pick` are uniform draws on [0, 1) of the same shape.
+    `labels` are the selected tokens' ids; `action` and `pick` uniform draws
+    on [0, 1) of the same shape; `at_student` bool (None: one vocabulary).
     """
-    use_mask = selected & (action < mask_token_rate)
-    use_random = selected & ~use_mask & (action < mask_token_rate + random_token_rate)
     n_teacher = len(teacher.random_ids)
     if student is None:
         table = tf.constant(teacher.random_ids, tf.int32)
-        mask_value = tf.constant(teacher.mask_id, tf.int32)
+        mask_value = teacher.mask_id
         random_index = tf.minimum(tf.cast(pick * n_teacher, tf.int32), n_teacher - 1)
     else:
         # One table: the teacher's random ids, then the student's.
@@ -65,7 +66,8 @@ def _replacements(labels, selected, action, pick, at_student, teacher, student,
         random_index = tf.minimum(tf.cast(pick * tf.cast(size, tf.float32), tf.int32), size - 1)
         random_index += tf.where(at_student, n_teacher, 0)
     random_value = tf.gather(table, random_index)
-    return tf.where(use_mask, mask_value, tf.where(use_random, random_value, labels))
+    return tf.where(action < mask_token_rate, mask_value,
+                    tf.where(action < mask_token_rate + random_token_rate, random_value, labels))
 
 
 def mask_pieces(
@@ -75,7 +77,7 @@ def mask_pieces(
     first_column,
     num_sequences,
     is_student,
-    generator,
+    uniform,
     teacher,
     student,
     masking_rate=0.15,
@@ -91,12 +93,15 @@ def mask_pieces(
 
     Args:
       ids: int32 [T] joint-space ids of all rows, row after row.
-      row_splits: int [N + 1] row boundaries in `ids`.
+      row_splits: int32 [N + 1] row boundaries in `ids`.
       visible_count: int32 [N], pieces of each row that survive truncation.
-      first_column: int32 [N], packed column of each row's first piece.
+      first_column: int32 [N], packed column of each row's first piece, or
+        a Python int shared by all rows (then N = B: no pairs).
       num_sequences: B, a scalar (N is B or 2B).
-      is_student: bool [T] (the piece is a student piece) or None.
-      generator: a `tf.random.Generator`.
+      is_student: which pieces are student pieces: None (one vocabulary),
+        a Python int (ids >= it are student ids) or a bool [T] tensor.
+      uniform: `uniform(k, shape)` -> float32 draws in [0, 1) from two
+        independent streams, k = 0 and k = 1.
       teacher: `VocabularyIds` of the teacher vocabulary.
       student: `VocabularyIds` of the student vocabulary, or None.
       masking_rate: probability that a visible piece is selected.
@@ -107,60 +112,68 @@ def mask_pieces(
     Returns:
       (masked ids int32 [T], dict of mask_positions, mask_ids, mask_weights [B, P]).
     """
-    n_pieces = tf.shape(ids)[0]
-    piece = tf.range(n_pieces)
-    row_splits = tf.cast(row_splits, tf.int32)
-    n_rows = tf.shape(row_splits)[0] - 1
-    row = tf.raw_ops.UpperBound(sorted_inputs=row_splits[None, 1:], values=piece[None, :])[0]
-    index_in_row = piece - tf.gather(row_splits, row)
-    sequence = tf.math.floormod(row, num_sequences)
-    zeros = tf.zeros([num_sequences], tf.int32)
-
-    def count_by_row(flags):
-        """(count of `flags` before each piece in its sequence, count a sequence)."""
-        flags = tf.cast(flags, tf.int32)
-        before = tf.cumsum(flags, exclusive=True)
-        at_splits = tf.gather(tf.concat([before, [tf.reduce_sum(flags)]], 0), row_splits)
-        per_row = at_splits[1:] - at_splits[:-1]
+    # Op costs grow with their size, so only four ops see all T pieces (the
+    # draw, the test, the `where`, the final update); the rest work on the
+    # ~rate * T drawn pieces or on the B sequences. No sort.
+    pair = not isinstance(first_column, int)
+    select_draw = uniform(0, [row_splits[-1]])
+    drawn = tf.cast(tf.where(select_draw < masking_rate)[:, 0], tf.int32)
+    row = tf.raw_ops.UpperBound(sorted_inputs=[row_splits[1:]], values=[drawn])[0]
+    index_in_row = drawn - tf.gather(row_splits, row)
+    # Selected: drawn and visible (not cut off by truncation), S of them.
+    visible = tf.where(index_in_row < tf.gather(visible_count, row))[:, 0]
+    piece, row, index_in_row = (tf.gather(x, visible) for x in (drawn, row, index_in_row))
+    n_selected = tf.shape(piece)[0]
+    # Selected pieces before each row; the S selected pieces are in row order.
+    at_splits = tf.raw_ops.LowerBound(
+        sorted_inputs=[row], values=[tf.range(tf.shape(visible_count)[0] + 1)])[0]
+    per_row = at_splits[1:] - at_splits[:-1]
+    # rank: selected pieces before this one in its sequence.
+    rank = tf.range(n_selected) - tf.gather(at_splits, row)
+    if pair:
         # A segment-b row follows its segment-a row in the sequence.
-        offset = tf.concat([zeros, per_row], 0)[:n_rows] - at_splits[:-1]
-        padded = tf.concat([per_row, zeros], 0)
-        per_sequence = padded[:num_sequences] + padded[num_sequences : 2 * num_sequences]
-        return before + tf.gather(offset, row), per_sequence
-
-    # One stateful draw: selection (divided by the rate, also the 80/10/10
-    # action), the random token, and each sequence's window start.
-    draws = generator.uniform([2 * n_pieces + num_sequences])
-    select_draw, pick_draw = draws[:n_pieces], draws[n_pieces : 2 * n_pieces]
-    selected = (index_in_row < tf.gather(visible_count, row)) & (select_draw < masking_rate)
-    rank, per_sequence = count_by_row(selected)
+        per_row_a, per_row_b = tf.split(per_row, 2)
+        per_sequence = per_row_a + per_row_b
+        rank += tf.gather(tf.concat([tf.zeros_like(per_row_a), per_row_a], 0), row)
+        sequence = tf.math.floormod(row, num_sequences)
+    else:
+        per_sequence, sequence = per_row, row
+    window_draw, pick_draw = tf.split(
+        uniform(1, [num_sequences + n_selected]), tf.stack([num_sequences, n_selected]))
     # Over budget, keep P consecutive selected pieces (cyclically) from a
-    # random one on: every selected piece is kept with equal chance. The
-    # window is ranks [start, start + tail) and, wrapped around, [0, head).
-    total = tf.gather(per_sequence, sequence)
-    start = tf.cast(tf.gather(draws[2 * n_pieces :], sequence) * tf.cast(total, tf.float32), tf.int32)
-    start = tf.where(total > max_predictions, start, 0)
-    tail = tf.minimum(total - start, max_predictions)
-    head = tf.where(total > max_predictions, max_predictions - tail, 0)
-    keep = selected & ((rank < head) | ((rank >= start) & (rank < start + tail)))
-    # Slot = kept pieces before this one in column (= rank) order.
-    slot = tf.where(rank < start, rank, rank - start + head)
-
-    kept = tf.where(keep)[:, 0]
-    column = tf.gather(index_in_row + tf.gather(first_column, row), kept)
-    labels = tf.gather(ids, kept)
+    # random one, `start`, on: every selected piece is kept with equal chance.
+    # `head` kept pieces wrap around to ranks [0, head); slots follow columns.
+    over = per_sequence > max_predictions
+    start = tf.where(over, tf.cast(window_draw * tf.cast(per_sequence, tf.float32), tf.int32), 0)
+    head = tf.where(over, tf.maximum(start + max_predictions - per_sequence, 0), 0)
+    shifted = rank - tf.gather(start, sequence)
+    head = tf.gather(head, sequence)
+    # Slot of a kept piece; P (dropped) for a wrapped piece past the head.
+    slot = tf.where(shifted < 0, tf.where(rank < head, rank, max_predictions), shifted + head)
+    kept = tf.where(slot < max_predictions)[:, 0]
+    piece, row, index_in_row = (tf.gather(x, kept) for x in (piece, row, index_in_row))
+    labels = tf.gather(ids, piece)
+    column = index_in_row + (tf.gather(first_column, row) if pair else first_column)
     packed = tf.scatter_nd(
         tf.stack([tf.gather(sequence, kept), tf.gather(slot, kept)], 1),
-        tf.stack([column, labels, tf.ones_like(labels)], 1),
-        tf.stack([num_sequences, max_predictions, 3]))
+        tf.stack([column, labels], 1),
+        tf.stack([num_sequences, max_predictions, 2]))
+    positions, mask_ids = tf.unstack(packed, axis=2)
     outputs = {
-        "mask_positions": packed[:, :, 0],
-        "mask_ids": packed[:, :, 1],
-        "mask_weights": tf.cast(packed[:, :, 2], tf.float32),
+        "mask_positions": positions,
+        "mask_ids": mask_ids,
+        # Column 0 is [CLS], never a prediction: position 0 marks an empty slot.
+        "mask_weights": tf.cast(positions > 0, tf.float32),
     }
-    masked = _replacements(ids, keep, select_draw / masking_rate, pick_draw, is_student,
-                           teacher, student, mask_token_rate, random_token_rate)
-    return masked, outputs
+    if is_student is None or isinstance(is_student, int):
+        at_student = None if is_student is None else labels >= is_student
+    else:
+        at_student = tf.gather(is_student, piece)
+    # Given selection, draw / rate is uniform on [0, 1): the 80/10/10 action.
+    new_ids = _replacements(
+        labels, tf.gather(select_draw, piece) * (1.0 / masking_rate), tf.gather(pick_draw, kept),
+        at_student, teacher, student, mask_token_rate, random_token_rate)
+    return tf.tensor_scatter_nd_update(ids, piece[:, None], new_ids), outputs
 
 
 def mask_whole_words(
@@ -168,7 +181,7 @@ def mask_whole_words(
     candidates,
     word_ids,
     is_student,
-    generator,
+    uniform,
     teacher,
     student,
     masking_rate=0.15,
@@ -184,7 +197,7 @@ def mask_whole_words(
       word_ids: int32 [B, L], an id per word, unique within the batch (any
         value where `candidates` is False).
       is_student: bool [B, L], the token came from the student vocabulary, or None.
-      generator, teacher, student, masking_rate, max_predictions,
+      uniform, teacher, student, masking_rate, max_predictions,
       mask_token_rate, random_token_rate: as in `mask_pieces`.
 
     Returns:
@@ -202,7 +215,7 @@ def mask_whole_words(
     # One score a word: pieces of a word tie, so they are selected together.
     safe_words = tf.where(candidates, word_ids, 0)
     n_words = tf.reduce_max(safe_words) + 1
-    draws = generator.uniform([n_words + 2 * batch * k])
+    draws = uniform(0, [n_words + 2 * batch * k])
     scores = tf.gather(draws, safe_words)
     action, pick = tf.split(tf.reshape(draws[n_words:], [batch, 2 * k]), 2, axis=1)
     # Non-candidates sort last.
@@ -217,8 +230,8 @@ def mask_whole_words(
     positions = tf.where(weights, length - top, 0)
     labels = tf.gather(token_ids, positions, batch_dims=1)
     at_student = None if is_student is None else tf.gather(is_student, positions, batch_dims=1)
-    new_value = _replacements(labels, weights, action, pick, at_student, teacher, student,
-                              mask_token_rate, random_token_rate)
+    new_value = tf.where(weights, _replacements(labels, action, pick, at_student, teacher, student,
+                                                mask_token_rate, random_token_rate), labels)
     # Unused slots point at column 0 and write back its own id.
     flat_index = positions + tf.range(batch, dtype=tf.int32)[:, None] * length
     masked = tf.reshape(

@@ -52,7 +52,15 @@ from mixvocab_tf.preprocessing import masking as masking_lib
 from mixvocab_tf.preprocessing.normalization import TextNormalizer
 from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
 from mixvocab_tf.preprocessing.normalization import check_normalization
+from mixvocab_tf.preprocessing.random_streams import UniformStreams
+from mixvocab_tf.preprocessing.random_streams import seeded_generator
 from mixvocab_tf.vocab.vocabulary import as_vocabulary
+
+
+# Independent random streams a call (see `random_streams.py`): the masking
+# draws do not shift the word choices, so masking on or off mixes alike.
+_WORDS_STREAM, _SPECIALS_STREAM, _MASKING_STREAM = 0, 1, 2  # masking: 2 and 3
+_NUM_STREAMS = 4
 
 
 def _check_rate(name, value, allow_none=False):
@@ -152,7 +160,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         self._needs_random = self._student is not None or self.masking_rate is not None
         if self._needs_random:
             self._generator = (
-                tf.random.Generator.from_seed(int(seed))
+                seeded_generator(int(seed))
                 if seed is not None
                 else tf.random.Generator.from_non_deterministic_state()
             )
@@ -182,10 +190,10 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         fields = {"ids": t_ids}
         if need_words:
             fields["word"] = tf.cumsum(tf.cast(self._teacher.word_starts(t_ids), tf.int32)) - 1
-        return fields, t_splits
+        return fields, tf.cast(t_splits, tf.int32)
 
     def _build_student_table(self):
-        """The student's pieces of every teacher token, as a flat table.
+        """The student's pieces of every teacher token, as a ragged table.
 
         A word the teacher segments as one piece t (not [UNK]) is the string of
         t, so its student pieces are those of t: looked up, not tokenised.
@@ -195,129 +203,195 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             pieces = self._student.tokenize_words(tf.constant(tokens))
             values = pieces.flat_values.numpy()
             splits = pieces.row_splits.numpy()
-        # Whole-word teacher tokens other than [UNK]: the only ones a
-        # one-piece word can carry.
-        starts = np.array(self._teacher.word_start_list)
-        starts[self.teacher_vocabulary.unk_id] = False
-        self._table_size = int(values.size)
+        # Per teacher token: -1 for a "##" continuation, else the number of
+        # student pieces of the whole word, 0 for [UNK] (never looked up).
+        # One lookup a piece gives word starts and table use.
+        length = splits[1:] - splits[:-1]
+        info = np.where(self._teacher.word_start_list, length, -1)
+        info[self.teacher_vocabulary.unk_id] = 0
+        # int8: a 30K-entry table gathered at every piece stays in cache.
+        self._teacher_info = tf.constant(np.clip(info, -1, 127).astype(np.int8), tf.int8)
         self._table_values = tf.constant(values.astype(np.int32) + self._student_offset, tf.int32)
-        self._table_start = tf.constant(splits[:-1].astype(np.int32), tf.int32)
-        self._table_length = tf.constant((splits[1:] - splits[:-1]).astype(np.int32), tf.int32)
-        self._table_usable = tf.constant(starts, tf.bool)
+        self._table_splits = tf.constant(splits.astype(np.int32), tf.int32)
 
-    def _mixed_body(self, text, need_words):
+    def _mixed_body(self, text, need_words, streams, p_sv):
         """tf.string [N] -> the mixed pieces of each row, flat.
 
         Returns (fields, row_splits): `ids` int32 [T], `is_student` int32 [T]
-        (1 for a student piece; only without `offset_student_ids`) and, if `need_words`, `word` int32 [T] (a
-        batch-unique word number); `row_splits` int32 [N + 1]. A row with
-        more than L - 2 words may lack the pieces of its words past the
-        (L - 2)-th: truncation drops them anyway.
+        (1 for a student piece; only without `offset_student_ids`) and, if
+        `need_words`, `word` int32 [T] (a batch-unique word number);
+        `row_splits` int32 [N + 1]. A row with more than L - 2 words may lack
+        the pieces of its words past the (L - 2)-th: truncation drops them
+        anyway.
 
         The text is tokenised once, with the teacher vocabulary. A word drawn
         for the student that the teacher keeps whole gets its student pieces
         from a table; only the other student words (several teacher pieces or
         [UNK]) are cut out and tokenised with the student vocabulary, at most
-        the first L - 2 words of a row (the rest are cut off anyway).
+        the first L - 2 words of a row (the rest are cut off anyway). Each
+        word is then a range of one source array (teacher pieces, student
+        pieces, table pieces) and one `RaggedRange` + gather emits the mix.
+        In a `tf.data` map an op's cost grows with its size: few ops touch
+        all T pieces or W words.
         """
         width = self.sequence_length - 2
         normalized = self._normalizer.normalize(text)
         t_ids, t_splits, word_text = self._teacher.pieces_with_words(normalized)
-        n_pieces = tf.shape(t_ids, out_type=tf.int32)[0]
-        t_start = self._teacher.word_starts(t_ids)
-        c_start = tf.cumsum(tf.cast(t_start, tf.int32))
-        t_first = tf.cast(tf.where(t_start)[:, 0], tf.int32)  # [W] first piece of each word
+        t_splits = tf.cast(t_splits, tf.int32)
+        n_pieces = t_splits[-1]
+        info = tf.gather(self._teacher_info, t_ids)  # [T]
+        t_first = tf.cast(tf.where(info >= 0)[:, 0], tf.int32)  # [W] first piece of each word
         n_words = tf.shape(t_first)[0]
         # Words before each row: [N + 1].
-        word_splits = tf.gather(tf.concat([[0], c_start], 0), t_splits)
-        t_count = tf.concat([t_first[1:], [n_pieces]], 0) - t_first
-        first_id = tf.gather(t_ids, t_first)
-        use_student = self._generator.uniform([n_words]) < self.p_sv.value()
-        in_table = use_student & (t_count == 1) & tf.gather(self._table_usable, first_id)
+        word_splits = tf.raw_ops.LowerBound(sorted_inputs=[t_first], values=[t_splits])[0]
+        t_next = tf.concat([t_first[1:], [n_pieces]], 0)  # end of each word's teacher pieces
+        use_student = streams.uniform(_WORDS_STREAM, [n_words]) < p_sv
+        # A one-piece word with student pieces in the table.
+        in_table = use_student & (t_next - t_first == 1) & (tf.gather(info, t_first) > 0)
         # The other student words are cut out of the text, but only among the
         # first L - 2 words of a row (the rest are never seen: they keep the
         # teacher's pieces), so a 100K-character row costs little.
         cut_index = tf.cast(tf.where(use_student & ~in_table)[:, 0], tf.int32)
-        cut_row = tf.raw_ops.UpperBound(sorted_inputs=word_splits[None, 1:], values=cut_index[None, :])[0]
-        visible = cut_index - tf.gather(word_splits, cut_row) < width
-        keep = tf.where(visible)[:, 0]
+        cut_row = tf.raw_ops.UpperBound(sorted_inputs=[word_splits[1:]], values=[cut_index])[0]
+        keep = tf.where(cut_index - tf.gather(word_splits, cut_row) < width)[:, 0]
         cut_index, cut_row = tf.gather(cut_index, keep), tf.gather(cut_row, keep)
-        n_cut = tf.shape(cut_index)[0]
-        cut = tf.raw_ops.Bincount(arr=cut_index, size=n_words, weights=tf.constant([], tf.int32))
-        use_student = in_table | (cut > 0)
         cut_first = tf.gather(t_first, cut_index)
-        cut_text = word_text(
-            cut_row, cut_first, cut_first + tf.gather(t_count, cut_index) - 1, cut_index)
+        cut_text = word_text(cut_row, cut_first, tf.gather(t_next, cut_index) - 1, cut_index)
         s_pieces = self._student.tokenize_words(cut_text)
         s_splits = tf.cast(s_pieces.row_splits, tf.int32)
-        # Each cut word's place in `s_pieces`.
-        k = tf.cumsum(cut, exclusive=True)
-        s_begin = tf.gather(s_splits, k)
-        s_count = tf.gather(s_splits, tf.minimum(k + 1, n_cut)) - s_begin
-        cut = cut > 0
-        # One source of values: table, teacher pieces, student cut pieces
-        # (copying the table is cheaper than a second per-piece gather).
-        source = tf.concat(
-            [self._table_values, t_ids, s_pieces.flat_values + self._student_offset], 0)
-        count = tf.where(cut, s_count, tf.where(in_table, tf.gather(self._table_length, first_id), t_count))
-        base = tf.where(
-            cut, s_begin + self._table_size + n_pieces,
-            tf.where(in_table, tf.gather(self._table_start, first_id), t_first + self._table_size))
-        ends = tf.cumsum(count)  # [W]: mixed pieces up to the end of each word
-        total = tf.reduce_sum(count)
-        out_splits = tf.gather(tf.concat([[0], ends], 0), word_splits)
-        # The word of each mixed piece: count word starts, then cumsum (a
-        # binary search a piece costs several times more).
-        starts = tf.raw_ops.Bincount(arr=ends - count, size=total + 1, weights=tf.constant([], tf.int32))
-        word = tf.cumsum(starts[:-1]) - 1  # [total]
-        fields = {"ids": tf.gather(source, tf.gather(base - ends + count, word) + tf.range(total))}
-        if not self.offset_student_ids:
-            # In the joint space `id >= V_t` already says it (no field to carry).
-            fields["is_student"] = tf.cast(tf.gather(use_student, word), tf.int32)
-        if need_words:
-            fields["word"] = word
-        return fields, out_splits
+        # The table words' pieces, gathered (not the whole table: copying it
+        # a call costs more).
+        table_index = tf.cast(tf.where(in_table)[:, 0], tf.int32)
+        table_splits, table_pieces = tf.raw_ops.RaggedGather(
+            params_nested_splits=[self._table_splits], params_dense_values=self._table_values,
+            indices=tf.gather(t_ids, tf.gather(t_first, table_index)), OUTPUT_RAGGED_RANK=1)
+        source = tf.concat([t_ids, s_pieces.flat_values + self._student_offset, table_pieces], 0)
+        # Each word's range of `source`: its teacher pieces, unless a student
+        # word (the k-th cut word: s_splits[k:k+2], the k-th table word:
+        # table_splits[k:k+2], both past the teacher pieces).
+        student_words = tf.concat([cut_index, table_index], 0)[:, None]
+        bounds = tf.concat([s_splits + n_pieces, table_splits[0] + (n_pieces + s_splits[-1])], 0)
+        n_cut = tf.shape(cut_index)[0]
+        begin = tf.tensor_scatter_nd_update(
+            t_first, student_words, tf.concat([bounds[:n_cut], bounds[n_cut + 1 : -1]], 0))
+        end = tf.tensor_scatter_nd_update(
+            t_next, student_words, tf.concat([bounds[1 : n_cut + 1], bounds[n_cut + 2 :]], 0))
+        word_piece_splits, index = tf.raw_ops.RaggedRange(
+            starts=begin, limits=end, deltas=1, Tsplits=tf.int32)
+        fields = {"ids": tf.gather(source, index)}
+        if need_words or not self.offset_student_ids:
+            # The word of each mixed piece: count word starts, then cumsum (a
+            # binary search a piece costs several times more).
+            starts = tf.raw_ops.Bincount(
+                arr=word_piece_splits[:-1], size=tf.shape(index)[0] + 1, weights=tf.constant([], tf.int32))
+            word = tf.cumsum(starts[:-1]) - 1
+            if not self.offset_student_ids:
+                # In the joint space `id >= V_t` already says it (no field to carry).
+                is_student = tf.tensor_scatter_nd_update(
+                    tf.zeros([n_words], tf.int32), student_words, tf.ones_like(student_words[:, 0]))
+                fields["is_student"] = tf.gather(is_student, word)
+            if need_words:
+                fields["word"] = word
+        return fields, tf.gather(word_piece_splits, word_splits)
 
-    def _densify(self, fields, row_splits):
-        """Flat int32 fields [T] -> dense [N, L - 2], rows truncated, padded with 0.
+    def _pack(self, fields, row_splits, counts, first_special, last_special):
+        """Flat fields -> dense [B, L] `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`.
 
-        Several fields go through one `to_tensor` (as columns of one [T, F]
-        tensor): in a `tf.data` map every op call costs, whatever its size.
+        Args:
+          fields: dict of flat int32 [T] fields of N = B or 2B rows.
+          row_splits: int32 [N + 1].
+          counts: [count_a] or [count_a, count_b], int32 [B] pieces kept of
+            each segment (truncation).
+          first_special, last_special: per field, the value at the first
+            column and at each [SEP]: a Python int / bool or a [B] tensor.
+
+        Returns:
+          dict of int32 [B, L] fields, padded with 0.
+
+        One `RaggedRange` builds every packed row's gather index into the
+        pieces followed by the B first and B last specials, and one
+        `to_tensor` pads: in a `tf.data` map an op over [B, L] costs several
+        over the T pieces, so no [B, L] op places or shifts columns.
         """
-        width = self.sequence_length - 2
+        batch = tf.shape(counts[0])[0]
+        n_pieces = row_splits[-1]
+        first = n_pieces + tf.range(batch)  # where the first specials go
+        last = first + batch
+        ones = tf.ones_like(counts[0])
+        # Each sequence: first, a, sep (, b, sep) as ranges of the values.
+        starts, sizes = [first, row_splits[:batch], last], [ones, counts[0], ones]
+        if len(counts) == 2:
+            starts += [row_splits[batch:-1], last]
+            sizes += [counts[1], ones]
+        starts = tf.reshape(tf.stack(starts, 1), [-1])
+        splits, index = tf.raw_ops.RaggedRange(
+            starts=starts, limits=starts + tf.reshape(tf.stack(sizes, 1), [-1]), deltas=1, Tsplits=tf.int32)
+        splits = splits[:: len(sizes)]  # one row a sequence
+        packed = {}
+        for name, values in fields.items():
+            specials = [
+                tf.cast(tf.broadcast_to(x, [batch]), tf.int32)
+                for x in (first_special[name], last_special[name])
+            ]
+            values = tf.gather(tf.concat([values] + specials, 0), index)
+            packed[name] = tf.RaggedTensor.from_row_splits(values, splits, validate=False).to_tensor(
+                default_value=0, shape=[None, self.sequence_length])
+        return packed
 
-        def dense(values):
-            return tf.RaggedTensor.from_row_splits(values, row_splits, validate=False).to_tensor(
-                default_value=0, shape=[None, width] + values.shape[1:].as_list())
+    def _pack_dense(self, fields, row_splits, counts, first_special, last_special):
+        """`_pack` with ops TFLite has kernels for: pad the pieces, then place.
 
-        if len(fields) == 1:  # the export path: 1-D values only
-            return {name: dense(value) for name, value in fields.items()}
-        stacked = dense(tf.stack(list(fields.values()), axis=1))
-        return dict(zip(fields, tf.unstack(stacked, axis=2)))
+        Same arguments and result as `_pack`.
+        """
+        length = self.sequence_length
+        batch = tf.shape(counts[0])[0]
+        columns = tf.range(length, dtype=tf.int32)[None, :]
+        sep_a = counts[0][:, None] + 1
+        is_sep = columns == sep_a
+        if len(counts) == 2:
+            start_b = sep_a + 1
+            sep_b = start_b + counts[1][:, None]
+            in_b = (columns >= start_b) & (columns < sep_b)
+            # Column c of the output reads column c - start_b of b's pieces.
+            from_b = tf.clip_by_value(columns - start_b, 0, length - 3)
+            is_sep |= columns == sep_b
+        packed = {}
+        for name, values in fields.items():
+            body = tf.RaggedTensor.from_row_splits(values, row_splits, validate=False).to_tensor(
+                default_value=0, shape=[None, length - 2])
+            first, sep = first_special[name], last_special[name]
+            first = tf.fill([batch, 1], first) if isinstance(first, int) else tf.cast(first, tf.int32)[:, None]
+            sep = sep if isinstance(sep, int) else tf.cast(sep, tf.int32)[:, None]
+            row = tf.concat([first, body[:batch], tf.zeros([batch, 1], tf.int32)], 1)
+            if len(counts) == 2:
+                row = tf.where(columns <= counts[0][:, None], row, 0)
+                row = tf.where(in_b, tf.gather(body[batch:], from_b, batch_dims=1), row)
+            packed[name] = tf.where(is_sep, sep, row)
+        return packed
 
-    def _masking_args(self):
+    def _masking_args(self, streams):
         """The arguments both masking functions share."""
-        return dict(generator=self._generator, teacher=self._teacher_ids,
+        return dict(uniform=lambda k, shape: streams.uniform(_MASKING_STREAM + k, shape), teacher=self._teacher_ids,
                     student=self._student_ids, masking_rate=self.masking_rate,
                     max_predictions=self.max_predictions, mask_token_rate=self.mask_token_rate,
                     random_token_rate=self.random_token_rate)
 
     def _is_student(self, fields):
-        """bool [T], the flat pieces from the student vocabulary (None: single vocabulary)."""
+        """Which flat pieces are student pieces, in `mask_pieces`' form."""
         if self._student is None:
             return None
         if self.offset_student_ids:
-            return fields["ids"] >= self.teacher_vocabulary.size
+            return self.teacher_vocabulary.size  # ids >= V_t
         return fields["is_student"] > 0
 
-    def _specials(self, batch):
+    def _specials(self, batch, streams, p_sv):
         """Per-sequence [CLS] and [SEP] ids and whether they are student tokens."""
         t = self.teacher_vocabulary
         if self._student is None:
             # Python constants: `place` fills them in.
             return t.cls_id, t.sep_id, False
         s = self.student_vocabulary
-        is_student = self._generator.uniform([batch]) < self.p_sv.value()
+        is_student = streams.uniform(_SPECIALS_STREAM, [batch]) < p_sv
         cls = tf.where(is_student, s.cls_id + self._student_offset, t.cls_id)
         sep = tf.where(is_student, s.sep_id + self._student_offset, t.sep_id)
         return cls, sep, is_student
@@ -366,14 +440,14 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         batch = tf.shape(segments[0])[0]
         need_words = self.masking_rate is not None and self.whole_word_masking
         text = tf.concat(segments, 0) if pair else segments[0]
+        streams = UniformStreams(self._generator, _NUM_STREAMS) if self._needs_random else None
+        p_sv = None if self._student is None else self.p_sv.value()  # read once a call
         if self._student is None:
             fields, row_splits = self._segment(text, need_words)
         else:
-            fields, row_splits = self._mixed_body(text, need_words)
-        # Draw order (words, specials, masking) keeps the unmasked outputs of
-        # a seed the same with and without masking.
-        cls, sep, special_student = self._specials(batch)
-        counts = tf.cast(row_splits[1:] - row_splits[:-1], tf.int32)
+            fields, row_splits = self._mixed_body(text, need_words, streams, p_sv)
+        cls, sep, special_student = self._specials(batch, streams, p_sv)
+        counts = row_splits[1:] - row_splits[:-1]
         if pair:
             # Round-robin truncation (keras-hub's MultiSegmentPacker): a gets
             # ceil(n / 2) or what b leaves, b the rest.
@@ -386,48 +460,27 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         mask_outputs = {}
         if self.masking_rate is not None and not self.whole_word_masking:
             # Token masking on the flat pieces, before padding (cheaper).
-            ones = tf.ones_like(count_a)
             fields["ids"], mask_outputs = masking_lib.mask_pieces(
                 fields["ids"],
                 row_splits,
                 visible_count=tf.concat([count_a, count_b], 0) if pair else count_a,
-                first_column=tf.concat([ones, count_a + 2], 0) if pair else ones,
+                first_column=tf.concat([tf.ones_like(count_a), count_a + 2], 0) if pair else 1,
                 num_sequences=batch,
                 is_student=self._is_student(fields),
-                **self._masking_args(),
+                **self._masking_args(streams),
             )
-        bodies = self._densify(fields, row_splits)
-        if "is_student" in bodies:
-            bodies["is_student"] = bodies["is_student"] > 0
-
+        first_special = {"ids": cls, "is_student": special_student, "word": -1}
+        last_special = {"ids": sep, "is_student": special_student, "word": -1}
+        # The mixed path packs with RaggedRange (cheapest in tf.data); the
+        # single-vocabulary path must convert to TFLite, which has no
+        # RaggedRange kernel, so it packs with dense ops.
+        pack = self._pack if self._student is not None else self._pack_dense
+        packed = pack(fields, row_splits, [count_a, count_b] if pair else [count_a],
+                      first_special, last_special)
         columns = tf.range(length, dtype=tf.int32)[None, :]
         sep_a = count_a[:, None] + 1
-        if pair:
-            start_b = sep_a + 1
-            sep_b = start_b + count_b[:, None]
-            in_b = (columns >= start_b) & (columns < sep_b)
-            # Column c of the output reads column c - start_b of b's pieces.
-            from_b = tf.clip_by_value(columns - start_b, 0, length - 3)
-            is_sep = (columns == sep_a) | (columns == sep_b)
-            last = sep_b
-        else:
-            is_sep = columns == sep_a
-            last = sep_a
-
-        def place(body, default, first, sep):
-            body_a = body[:batch] if pair else body
-            rows = tf.shape(body_a)[0]
-            constant = (int, bool)
-            first = tf.fill([rows, 1], first) if isinstance(first, constant) else first[:, None]
-            sep = sep if isinstance(sep, constant) else sep[:, None]
-            packed = tf.concat([first, body_a, tf.fill([rows, 1], default)], 1)
-            if pair:
-                packed = tf.where(columns <= count_a[:, None], packed, default)
-                packed = tf.where(in_b, tf.gather(body[batch:], from_b, batch_dims=1), packed)
-            return tf.where(is_sep, sep, packed)
-
-        token_ids = place(bodies["ids"], 0, cls, sep)
-        padding_mask = columns <= last
+        token_ids = packed["ids"]
+        padding_mask = columns <= (sep_a + count_b[:, None] + 1 if pair else sep_a)
         outputs = {
             "token_ids": token_ids,
             "segment_ids": (
@@ -441,18 +494,19 @@ class MixedVocabPreprocessor(keras.layers.Layer):
                 # Masking replaces a piece within its own vocabulary: still exact.
                 student_mask = token_ids >= self.teacher_vocabulary.size
             else:
-                student_mask = place(bodies["is_student"], False, special_student, special_student)
+                student_mask = packed["is_student"] > 0
             outputs["student_token_mask"] = student_mask
         if self.masking_rate is not None and self.whole_word_masking:
             candidates = (columns >= 1) & (columns < sep_a)
             if pair:
-                candidates |= in_b
+                start_b = sep_a + 1
+                candidates |= (columns >= start_b) & (columns < start_b + count_b[:, None])
             outputs["token_ids"], mask_outputs = masking_lib.mask_whole_words(
                 token_ids,
                 candidates=candidates,
-                word_ids=place(bodies["word"], -1, -1, -1),
+                word_ids=packed["word"],
                 is_student=student_mask,
-                **self._masking_args(),
+                **self._masking_args(streams),
             )
         outputs.update(mask_outputs)
         return outputs
