@@ -73,9 +73,7 @@ def _replacements(labels, action, pick, at_student, teacher, student,
 def mask_pieces(
     ids,
     row_splits,
-    visible_count,
-    first_column,
-    num_sequences,
+    is_special,
     is_student,
     uniform,
     teacher,
@@ -85,26 +83,20 @@ def mask_pieces(
     mask_token_rate=0.8,
     random_token_rate=0.1,
 ):
-    """Masks the flat pieces of N rows that pack into `num_sequences` sequences.
-
-    Row r is packed into sequence r mod `num_sequences` (a pair's segment b
-    rows follow the segment a rows), from column `first_column[r]` on, and
-    only its first `visible_count[r]` pieces (truncation) can be masked.
+    """Masks packed sequences, given flat: row b of `ids` is sequence b.
 
     Args:
-      ids: int32 [T] joint-space ids of all rows, row after row.
-      row_splits: int32 [N + 1] row boundaries in `ids`.
-      visible_count: int32 [N], pieces of each row that survive truncation.
-      first_column: int32 [N], packed column of each row's first piece, or
-        a Python int shared by all rows (then N = B: no pairs).
-      num_sequences: B, a scalar (N is B or 2B).
+      ids: int32 [T] joint-space ids of B packed sequences, one after the
+        other, unpadded: a piece's column is its index in its row.
+      row_splits: int32 [B + 1] sequence boundaries in `ids`.
+      is_special: bool [T], never masked ([CLS], [SEP]).
       is_student: which pieces are student pieces: None (one vocabulary),
         a Python int (ids >= it are student ids) or a bool [T] tensor.
       uniform: `uniform(k, shape)` -> float32 draws in [0, 1) from two
         independent streams, k = 0 and k = 1.
       teacher: `VocabularyIds` of the teacher vocabulary.
       student: `VocabularyIds` of the student vocabulary, or None.
-      masking_rate: probability that a visible piece is selected.
+      masking_rate: probability that a piece is selected.
       max_predictions: P, the most predictions a sequence.
       mask_token_rate: share of predictions replaced by [MASK].
       random_token_rate: share replaced by a random token.
@@ -112,52 +104,38 @@ def mask_pieces(
     Returns:
       (masked ids int32 [T], dict of mask_positions, mask_ids, mask_weights [B, P]).
     """
-    # Op costs grow with their size, so only four ops see all T pieces (the
-    # draw, the test, the `where`, the final update); the rest work on the
-    # ~rate * T drawn pieces or on the B sequences. No sort.
-    pair = not isinstance(first_column, int)
+    # Op costs grow with their size, so only three ops see all T pieces (the
+    # draw, the test with its `where`, the final update); the rest work on
+    # the ~rate * T drawn pieces or on the B sequences. No sort.
     select_draw = uniform(0, [row_splits[-1]])
-    drawn = tf.cast(tf.where(select_draw < masking_rate)[:, 0], tf.int32)
-    row = tf.raw_ops.UpperBound(sorted_inputs=[row_splits[1:]], values=[drawn])[0]
-    index_in_row = drawn - tf.gather(row_splits, row)
-    # Selected: drawn and visible (not cut off by truncation), S of them.
-    visible = tf.where(index_in_row < tf.gather(visible_count, row))[:, 0]
-    piece, row, index_in_row = (tf.gather(x, visible) for x in (drawn, row, index_in_row))
-    n_selected = tf.shape(piece)[0]
-    # Selected pieces before each row; the S selected pieces are in row order.
+    drawn = tf.where(select_draw < masking_rate)[:, 0]
+    piece = tf.cast(tf.gather(drawn, tf.where(~tf.gather(is_special, drawn))[:, 0]), tf.int32)
+    row = tf.raw_ops.UpperBound(sorted_inputs=[row_splits[1:]], values=[piece])[0]
+    # Selected pieces before each row (the S selected pieces are in row
+    # order) and before each piece in its row: its rank.
     at_splits = tf.raw_ops.LowerBound(
-        sorted_inputs=[row], values=[tf.range(tf.shape(visible_count)[0] + 1)])[0]
+        sorted_inputs=[row], values=[tf.range(tf.shape(row_splits)[0])])[0]
     per_row = at_splits[1:] - at_splits[:-1]
-    # rank: selected pieces before this one in its sequence.
+    n_rows, n_selected = tf.shape(per_row)[0], tf.shape(piece)[0]
     rank = tf.range(n_selected) - tf.gather(at_splits, row)
-    if pair:
-        # A segment-b row follows its segment-a row in the sequence.
-        per_row_a, per_row_b = tf.split(per_row, 2)
-        per_sequence = per_row_a + per_row_b
-        rank += tf.gather(tf.concat([tf.zeros_like(per_row_a), per_row_a], 0), row)
-        sequence = tf.math.floormod(row, num_sequences)
-    else:
-        per_sequence, sequence = per_row, row
     window_draw, pick_draw = tf.split(
-        uniform(1, [num_sequences + n_selected]), tf.stack([num_sequences, n_selected]))
+        uniform(1, [n_rows + n_selected]), tf.stack([n_rows, n_selected]))
     # Over budget, keep P consecutive selected pieces (cyclically) from a
     # random one, `start`, on: every selected piece is kept with equal chance.
     # `head` kept pieces wrap around to ranks [0, head); slots follow columns.
-    over = per_sequence > max_predictions
-    start = tf.where(over, tf.cast(window_draw * tf.cast(per_sequence, tf.float32), tf.int32), 0)
-    head = tf.where(over, tf.maximum(start + max_predictions - per_sequence, 0), 0)
-    shifted = rank - tf.gather(start, sequence)
-    head = tf.gather(head, sequence)
-    # Slot of a kept piece; P (dropped) for a wrapped piece past the head.
-    slot = tf.where(shifted < 0, tf.where(rank < head, rank, max_predictions), shifted + head)
-    kept = tf.where(slot < max_predictions)[:, 0]
-    piece, row, index_in_row = (tf.gather(x, kept) for x in (piece, row, index_in_row))
+    over = per_row > max_predictions
+    start = tf.where(over, tf.cast(window_draw * tf.cast(per_row, tf.float32), tf.int32), 0)
+    head = tf.gather(tf.where(over, tf.maximum(start + max_predictions - per_row, 0), 0), row)
+    shifted = rank - tf.gather(start, row)
+    # Kept: a wrapped piece within the head, or one of the window's tail.
+    kept = tf.where(tf.where(shifted < 0, rank < head, shifted < max_predictions - head))[:, 0]
+    piece, row = tf.gather(piece, kept), tf.gather(row, kept)
     labels = tf.gather(ids, piece)
-    column = index_in_row + (tf.gather(first_column, row) if pair else first_column)
-    packed = tf.scatter_nd(
-        tf.stack([tf.gather(sequence, kept), tf.gather(slot, kept)], 1),
-        tf.stack([column, labels], 1),
-        tf.stack([num_sequences, max_predictions, 2]))
+    # Kept pieces are in row order and, within a row, in slot order: a
+    # ragged [B, (k <= P)] that one to_tensor left-aligns.
+    packed = tf.RaggedTensor.from_value_rowids(
+        tf.stack([piece - tf.gather(row_splits, row), labels], 1), row, nrows=n_rows,
+        validate=False).to_tensor(default_value=0, shape=[None, max_predictions, 2])
     positions, mask_ids = tf.unstack(packed, axis=2)
     outputs = {
         "mask_positions": positions,

@@ -152,8 +152,10 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         self._student_offset = 0
         if self.student_vocabulary is not None:
             _check_rate("p_sv", p_sv)
+            # The student only ever segments single words (cut words, table
+            # entries): no pretokenization pass.
             self._student = WordPieceSegmenter(
-                self.student_vocabulary.tokens, self.lower_case, normalization
+                self.student_vocabulary.tokens, self.lower_case, normalization, words_only=True
             )
             self._student_offset = self.teacher_vocabulary.size if self.offset_student_ids else 0
             self.p_sv = tf.Variable(float(p_sv), trainable=False, dtype=tf.float32, name="p_sv")
@@ -294,8 +296,8 @@ class MixedVocabPreprocessor(keras.layers.Layer):
                 fields["word"] = word
         return fields, tf.gather(word_piece_splits, word_splits)
 
-    def _pack(self, fields, row_splits, counts, first_special, last_special):
-        """Flat fields -> dense [B, L] `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`.
+    def _pack_flat(self, fields, row_splits, counts, first_special, last_special):
+        """Flat pieces -> flat packed rows `[CLS] a [SEP]` / `[CLS] a [SEP] b [SEP]`.
 
         Args:
           fields: dict of flat int32 [T] fields of N = B or 2B rows.
@@ -306,12 +308,13 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             column and at each [SEP]: a Python int / bool or a [B] tensor.
 
         Returns:
-          dict of int32 [B, L] fields, padded with 0.
+          (dict of flat int32 [T'] packed fields, int32 [B + 1] row splits of
+          the B sequences, bool [T'] whether each value is a special token).
 
         One `RaggedRange` builds every packed row's gather index into the
-        pieces followed by the B first and B last specials, and one
-        `to_tensor` pads: in a `tf.data` map an op over [B, L] costs several
-        over the T pieces, so no [B, L] op places or shifts columns.
+        pieces followed by the B first and B last specials, and `_to_dense`
+        pads once: in a `tf.data` map an op over [B, L] costs several over
+        the pieces, so no [B, L] op places or shifts columns.
         """
         batch = tf.shape(counts[0])[0]
         n_pieces = row_splits[-1]
@@ -325,23 +328,30 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             sizes += [counts[1], ones]
         starts = tf.reshape(tf.stack(starts, 1), [-1])
         splits, index = tf.raw_ops.RaggedRange(
-            starts=starts, limits=starts + tf.reshape(tf.stack(sizes, 1), [-1]), deltas=1, Tsplits=tf.int32)
-        splits = splits[:: len(sizes)]  # one row a sequence
+            starts=starts, limits=starts + tf.reshape(tf.stack(sizes, 1), [-1]), deltas=1,
+            Tsplits=tf.int32)
         packed = {}
         for name, values in fields.items():
             specials = [
                 tf.cast(tf.broadcast_to(x, [batch]), tf.int32)
                 for x in (first_special[name], last_special[name])
             ]
-            values = tf.gather(tf.concat([values] + specials, 0), index)
-            packed[name] = tf.RaggedTensor.from_row_splits(values, splits, validate=False).to_tensor(
+            packed[name] = tf.gather(tf.concat([values] + specials, 0), index)
+        return packed, splits[:: len(sizes)], index >= n_pieces
+
+    def _to_dense(self, flat, splits):
+        """Flat packed fields -> dense int32 [B, L], padded with 0."""
+        return {
+            name: tf.RaggedTensor.from_row_splits(values, splits, validate=False).to_tensor(
                 default_value=0, shape=[None, self.sequence_length])
-        return packed
+            for name, values in flat.items()
+        }
 
     def _pack_dense(self, fields, row_splits, counts, first_special, last_special):
-        """`_pack` with ops TFLite has kernels for: pad the pieces, then place.
+        """Dense packing with ops TFLite has kernels for: pad the pieces, then place.
 
-        Same arguments and result as `_pack`.
+        Same arguments as `_pack_flat`; returns `_to_dense`'s dict of int32
+        [B, L] fields.
         """
         length = self.sequence_length
         batch = tf.shape(counts[0])[0]
@@ -457,26 +467,23 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             count_b = tf.minimum(count_b, budget - count_a)
         else:
             count_a = tf.minimum(counts, length - 2)
-        mask_outputs = {}
-        if self.masking_rate is not None and not self.whole_word_masking:
-            # Token masking on the flat pieces, before padding (cheaper).
-            fields["ids"], mask_outputs = masking_lib.mask_pieces(
-                fields["ids"],
-                row_splits,
-                visible_count=tf.concat([count_a, count_b], 0) if pair else count_a,
-                first_column=tf.concat([tf.ones_like(count_a), count_a + 2], 0) if pair else 1,
-                num_sequences=batch,
-                is_student=self._is_student(fields),
-                **self._masking_args(streams),
-            )
         first_special = {"ids": cls, "is_student": special_student, "word": -1}
         last_special = {"ids": sep, "is_student": special_student, "word": -1}
-        # The mixed path packs with RaggedRange (cheapest in tf.data); the
-        # single-vocabulary path must convert to TFLite, which has no
-        # RaggedRange kernel, so it packs with dense ops.
-        pack = self._pack if self._student is not None else self._pack_dense
-        packed = pack(fields, row_splits, [count_a, count_b] if pair else [count_a],
-                      first_special, last_special)
+        counts = [count_a, count_b] if pair else [count_a]
+        mask_outputs = {}
+        if self._student is None and self.masking_rate is None:
+            # The export path: TFLite has no RaggedRange kernel, so this one
+            # packs with dense ops.
+            packed = self._pack_dense(fields, row_splits, counts, first_special, last_special)
+        else:
+            flat, splits, is_special = self._pack_flat(
+                fields, row_splits, counts, first_special, last_special)
+            if self.masking_rate is not None and not self.whole_word_masking:
+                # Token masking on the flat packed rows, before padding.
+                flat["ids"], mask_outputs = masking_lib.mask_pieces(
+                    flat["ids"], splits, is_special=is_special,
+                    is_student=self._is_student(flat), **self._masking_args(streams))
+            packed = self._to_dense(flat, splits)
         columns = tf.range(length, dtype=tf.int32)[None, :]
         sep_a = count_a[:, None] + 1
         token_ids = packed["ids"]

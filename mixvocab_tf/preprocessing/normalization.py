@@ -90,7 +90,7 @@ class WordPieceSegmenter:
       normalization: "bert" or "mediapipe".
     """
 
-    def __init__(self, tokens, lower_case=True, normalization="bert"):
+    def __init__(self, tokens, lower_case=True, normalization="bert", words_only=False):
         check_normalization(normalization)
         self.normalizer = TextNormalizer(lower_case, normalization)
         self.normalization = normalization
@@ -100,7 +100,7 @@ class WordPieceSegmenter:
             suffix_indicator=SUFFIX_INDICATOR,
             token_out_type=tf.int32,
             unknown_token=UNK_TOKEN,
-            no_pretokenization=(normalization != "bert"),
+            no_pretokenization=words_only or normalization != "bert",
         )
         # A piece starts a word unless it is a "##" continuation; [UNK] always
         # stands for a whole word. This recovers words from the ids alone.
