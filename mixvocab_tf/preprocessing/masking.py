@@ -36,6 +36,10 @@ import dataclasses
 
 import tensorflow as tf
 
+from mixvocab_tf.preprocessing.graph_ops import search
+from mixvocab_tf.preprocessing.graph_ops import take
+from mixvocab_tf.preprocessing.graph_ops import true_indices
+
 
 @dataclasses.dataclass(frozen=True)
 class VocabularyIds:
@@ -53,19 +57,20 @@ def _replacements(labels, action, pick, at_student, teacher, student,
     `labels` are the selected tokens' ids; `action` and `pick` uniform draws
     on [0, 1) of the same shape; `at_student` bool (None: one vocabulary).
     """
+    # pick <= 1 - 2^-23 (a float32 uniform), so float32 pick * n rounds below
+    # n for any n < 2^24: floor(pick * n) is in [0, n) without a clamp.
     n_teacher = len(teacher.random_ids)
     if student is None:
         table = tf.constant(teacher.random_ids, tf.int32)
         mask_value = teacher.mask_id
-        random_index = tf.minimum(tf.cast(pick * n_teacher, tf.int32), n_teacher - 1)
+        random_index = tf.cast(pick * n_teacher, tf.int32)
     else:
         # One table: the teacher's random ids, then the student's.
         table = tf.constant(teacher.random_ids + student.random_ids, tf.int32)
         mask_value = tf.where(at_student, student.mask_id, teacher.mask_id)
-        size = tf.where(at_student, len(student.random_ids), n_teacher)
-        random_index = tf.minimum(tf.cast(pick * tf.cast(size, tf.float32), tf.int32), size - 1)
-        random_index += tf.where(at_student, n_teacher, 0)
-    random_value = tf.gather(table, random_index)
+        size = tf.where(at_student, float(len(student.random_ids)), float(n_teacher))
+        random_index = tf.cast(pick * size, tf.int32) + tf.where(at_student, n_teacher, 0)
+    random_value = take(table, random_index)
     return tf.where(action < mask_token_rate, mask_value,
                     tf.where(action < mask_token_rate + random_token_rate, random_value, labels))
 
@@ -104,38 +109,35 @@ def mask_pieces(
     Returns:
       (masked ids int32 [T], dict of mask_positions, mask_ids, mask_weights [B, P]).
     """
-    # Op costs grow with their size, so only three ops see all T pieces (the
-    # draw, the test with its `where`, the final update); the rest work on
-    # the ~rate * T drawn pieces or on the B sequences. No sort.
-    select_draw = uniform(0, [row_splits[-1]])
-    drawn = tf.where(select_draw < masking_rate)[:, 0]
-    piece = tf.cast(tf.gather(drawn, tf.where(~tf.gather(is_special, drawn))[:, 0]), tf.int32)
-    row = tf.raw_ops.UpperBound(sorted_inputs=[row_splits[1:]], values=[piece])[0]
-    # Selected pieces before each row (the S selected pieces are in row
-    # order) and before each piece in its row: its rank.
-    at_splits = tf.raw_ops.LowerBound(
-        sorted_inputs=[row], values=[tf.range(tf.shape(row_splits)[0])])[0]
-    per_row = at_splits[1:] - at_splits[:-1]
-    n_rows, n_selected = tf.shape(per_row)[0], tf.shape(piece)[0]
-    rank = tf.range(n_selected) - tf.gather(at_splits, row)
+    # In a tf.data map every op costs microseconds and big ops cost more, so
+    # this is written for few ops: three see all T pieces (the draw, its test,
+    # the final update), the rest the ~rate * T drawn pieces or the B rows.
+    # Specials draw 1.0: never below the rate.
+    n_pieces = row_splits[-1]
+    select_draw = tf.where(is_special, 1.0, uniform(0, [n_pieces]))
+    piece = true_indices(select_draw < masking_rate)
+    row = search(row_splits[1:], piece, "right")
+    n_rows = tf.size(row_splits) - 1
+    # The selected pieces are in row order: rank = index among its row's.
+    per_row = tf.raw_ops.Bincount(arr=row, size=n_rows, weights=tf.constant([], tf.int32))
+    n_selected = tf.size(piece)
+    rank = tf.range(n_selected) - take(tf.cumsum(per_row, exclusive=True), row)
     window_draw, pick_draw = tf.split(
         uniform(1, [n_rows + n_selected]), tf.stack([n_rows, n_selected]))
-    # Over budget, keep P consecutive selected pieces (cyclically) from a
-    # random one, `start`, on: every selected piece is kept with equal chance.
-    # `head` kept pieces wrap around to ranks [0, head); slots follow columns.
-    over = per_row > max_predictions
-    start = tf.where(over, tf.cast(window_draw * tf.cast(per_row, tf.float32), tf.int32), 0)
-    head = tf.gather(tf.where(over, tf.maximum(start + max_predictions - per_row, 0), 0), row)
-    shifted = rank - tf.gather(start, row)
-    # Kept: a wrapped piece within the head, or one of the window's tail.
-    kept = tf.where(tf.where(shifted < 0, rank < head, shifted < max_predictions - head))[:, 0]
-    piece, row = tf.gather(piece, kept), tf.gather(row, kept)
-    labels = tf.gather(ids, piece)
-    # Kept pieces are in row order and, within a row, in slot order: a
-    # ragged [B, (k <= P)] that one to_tensor left-aligns.
-    packed = tf.RaggedTensor.from_value_rowids(
-        tf.stack([piece - tf.gather(row_splits, row), labels], 1), row, nrows=n_rows,
-        validate=False).to_tensor(default_value=0, shape=[None, max_predictions, 2])
+    # Keep P consecutive selected pieces, cyclically, from a random one on:
+    # every selected piece is kept with equal chance (all of them when the
+    # row has at most P).
+    start = tf.cast(window_draw * tf.cast(per_row, tf.float32), tf.int32)
+    kept = true_indices(
+        tf.math.floormod(rank - take(start, row), take(per_row, row)) < max_predictions)
+    piece, row = take(piece, kept), take(row, kept)
+    labels = take(ids, piece)
+    # Kept pieces are in row order and, within a row, in column order: a
+    # ragged [B, (k <= P)] that one op left-aligns into slots.
+    packed = tf.raw_ops.RaggedTensorToTensor(
+        shape=[-1, max_predictions, 2],
+        values=tf.stack([piece - take(row_splits, row), labels], 1), default_value=0,
+        row_partition_tensors=[n_rows, row], row_partition_types=["FIRST_DIM_SIZE", "VALUE_ROWIDS"])
     positions, mask_ids = tf.unstack(packed, axis=2)
     outputs = {
         "mask_positions": positions,
@@ -146,12 +148,15 @@ def mask_pieces(
     if is_student is None or isinstance(is_student, int):
         at_student = None if is_student is None else labels >= is_student
     else:
-        at_student = tf.gather(is_student, piece)
+        at_student = take(is_student, piece)
     # Given selection, draw / rate is uniform on [0, 1): the 80/10/10 action.
     new_ids = _replacements(
-        labels, tf.gather(select_draw, piece) * (1.0 / masking_rate), tf.gather(pick_draw, kept),
+        labels, take(select_draw, piece) * (1.0 / masking_rate), take(pick_draw, kept),
         at_student, teacher, student, mask_token_rate, random_token_rate)
-    return tf.tensor_scatter_nd_update(ids, piece[:, None], new_ids), outputs
+    # Bincount with weights as a scatter-add: a plain loop, faster than
+    # tensor_scatter_nd_update on CPU.
+    delta = tf.raw_ops.Bincount(arr=piece, size=n_pieces, weights=new_ids - labels)
+    return ids + delta, outputs
 
 
 def mask_whole_words(

@@ -68,8 +68,8 @@ class UniformStreams:
             delta=tf.constant(_SKIP, tf.uint64))
         self._counter = tf.bitcast(state[:2], tf.uint64)
         # Stream i uses key + i: different keys give independent Philox streams.
-        self._keys = tf.bitcast(
-            state[2:] + tf.constant(np.arange(num_streams)[:, None], tf.int64), tf.uint64)
+        self._keys = tf.unstack(tf.bitcast(
+            state[2:] + tf.constant(np.arange(num_streams)[:, None], tf.int64), tf.uint64))
         self.num_streams = num_streams
 
     def uniform(self, stream, shape):
