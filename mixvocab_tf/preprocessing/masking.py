@@ -9,13 +9,14 @@ piece the teacher's.
 
 Two selections:
 
-* `mask_pieces` (token masking): every visible piece is selected
+* `mask_pieces` (token masking): every non-special piece is selected
   independently with probability `masking_rate` (so the count a sequence is
   binomial, as in dynamic masking); where more than `max_predictions` are
   selected, a cyclic window of them starting at a random selected piece is
-  kept, so no position is favoured. It works on the flat piece stream before
-  padding: a few draws and small ops a sequence, no sort and no [B, L] op,
-  which is what a `tf.data` map pays for.
+  kept, so no position is favoured. It works on the packed rows before
+  padding, as one flat stream: three ops see every piece, the others only
+  the drawn ones; no sort and no [B, L] op (in a `tf.data` map every graph
+  node costs, and big ones more).
 * `mask_whole_words`: all pieces of a selected word are masked together;
   words are taken in random order until round(rate * tokens) would overflow.
   Works on the packed [B, L] ids.
@@ -27,7 +28,7 @@ and `mask_weights` float32 [B, P] (1 for a real prediction, 0 for padding).
 Example:
 
 >>> streams = UniformStreams(generator, num_streams=2)
->>> ids, outputs = mask_pieces(ids, row_splits, ...,
+>>> ids, outputs = mask_pieces(ids, row_splits, is_special, is_student=None,
 ...                            uniform=lambda k, shape: streams.uniform(k, shape),
 ...                            teacher=teacher_ids, student=None)  # doctest: +SKIP
 """

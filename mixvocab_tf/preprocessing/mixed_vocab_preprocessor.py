@@ -22,9 +22,12 @@ False; padding is never a student token.
 **Truncation.** Pieces beyond `sequence_length` are dropped (round robin
 between the two segments of a pair, like keras-hub's `MultiSegmentPacker`).
 
-**Randomness.** Word choices and masking draw from a `tf.random.Generator`
-seeded by `seed`: the same seed on the same batches gives the same outputs
-(in a `tf.data` map keep the map deterministic). `p_sv` is a non-trainable
+**Randomness.** Word choices, special tokens and masking draw from
+independent streams of one Philox `tf.random.Generator` whose key is a hash of
+`seed` (`random_streams.py`; TF's `from_seed(s + 1)` would repeat seed s's
+draws shifted by four): the same seed on the same batches gives the same
+outputs (in a `tf.data` map keep the map deterministic), and masking on or
+off mixes the words alike. `p_sv` is a non-trainable
 `tf.Variable` (`layer.p_sv.assign(0.8)`), read at every call, also inside an
 already traced `tf.data` pipeline, so a callback can ramp it.
 
