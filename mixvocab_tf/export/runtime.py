@@ -41,12 +41,19 @@ class TFLiteRunner:
         self.input_form = "text" if self.signature["inputs"] == ["text"] else "ids"
 
     def run_text(self, texts):
-        """A batch of str (or bytes) -> dict of NumPy outputs [B, ...]."""
-        return self.runner(text=np.array(list(texts), dtype=object))
+        """str (or bytes) [N] -> dict of NumPy outputs [N, ...], one text a call (input [1])."""
+        return _stack([self.runner(text=np.array([text], dtype=object)) for text in texts])
 
     def run_ids(self, features):
         """int32 features [N, L] -> outputs [N, ...], one row at a time (inputs are [1, L])."""
         count = len(features["token_ids"])
-        rows = [self.runner(**{k: np.asarray(features[k][i:i + 1], np.int32) for k in ID_INPUTS})
-                for i in range(count)]
-        return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+        return _stack([
+            self.runner(**{k: np.asarray(features[k][i:i + 1], np.int32) for k in ID_INPUTS})
+            for i in range(count)])
+
+
+def _stack(rows):
+    """Per-call outputs [1, ...] -> one dict of [N, ...]."""
+    if not rows:
+        raise ValueError("nothing to run: pass at least one query.")
+    return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}

@@ -1,13 +1,16 @@
 """The graphs that are converted: a task model behind text or ids inputs.
 
-* text form: `text` tf.string [B] -> `SingleVocabPreprocessor` (the layer fine-tuning used,
-  tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer) -> the task model.
+* text form: `text` tf.string [1] -> `SingleVocabPreprocessor` (the layer fine-tuning used,
+  tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer) -> the task model. One query
+  a call, as on a device: the tokenizer's ops output dynamically shaped tensors, and reshaping
+  them to [1, L] keeps every later op static, so TFLite prepares them once instead of on every
+  call (6x128 student, L=128: 1.13 ms instead of 1.39).
 * ids form: `token_ids`, `segment_ids`, `padding_mask` int32 [1, L] -> the task model (the
   three-input layout MediaPipe's `TextClassifier` expects).
 
-Outputs: classification `logits` and `probabilities` [B, C]; tagging `logits` and
-`probabilities` [B, L, T] per token (text form: plus the `token_ids` they belong to);
-response selection `context_embedding` and `response_embedding` [B, D].
+Outputs: classification `logits` and `probabilities` [1, C]; tagging `logits` and
+`probabilities` [1, L, T] per token (text form: plus the `token_ids` they belong to);
+response selection `context_embedding` and `response_embedding` [1, D].
 
 Example:
 >>> module = ServingModule(task_model, "text")
@@ -78,7 +81,7 @@ class ServingModule(tf.Module):
             self.preprocessor = make_preprocessor(task_model, sequence_length)
             self.serve = tf.function(
                 self._serve_text,
-                input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+                input_signature=[tf.TensorSpec([1], tf.string, name="text")])
         else:
             self.serve = tf.function(
                 self._serve_ids,
@@ -97,10 +100,12 @@ class ServingModule(tf.Module):
 
     def _serve_text(self, text):
         features = self.preprocessor(text)
+        # Static [1, L] from here on (see the module docstring).
+        shape = [1, self.sequence_length]
         features = {
-            "token_ids": features["token_ids"],
-            "segment_ids": features["segment_ids"],
-            "padding_mask": tf.cast(features["padding_mask"], tf.int32),
+            "token_ids": tf.reshape(features["token_ids"], shape),
+            "segment_ids": tf.reshape(features["segment_ids"], shape),
+            "padding_mask": tf.cast(tf.reshape(features["padding_mask"], shape), tf.int32),
         }
         outputs = self._outputs(features)
         if self.task_type == task_registry.TAGGING:

@@ -73,6 +73,13 @@ def test_text_form_float32_equals_keras_on_real_and_bad_inputs(snips_model_dir, 
     assert report["validation"]["max_abs_diff"]["probabilities"] < 1e-5
     assert report["accuracy"]["tflite"] == pytest.approx(report["accuracy"]["keras"])
     assert report["accuracy"]["keras"] > 0.85
+    # One query a call, and only the tokenizer's tensors are dynamically shaped: the
+    # encoder's are static, so TFLite prepares them once, not on every call.
+    interpreter = runner.interpreter
+    assert list(interpreter.get_input_details()[0]["shape_signature"]) == [1]
+    dynamic = [d["name"] for d in interpreter.get_tensor_details()
+               if -1 in list(d["shape_signature"])]
+    assert dynamic and all("preprocessor" in name for name in dynamic), [n for n in dynamic if "preprocessor" not in n]
 
 
 # full_int8 is post-training quantization with the bounded attention mask (attention_mask.py):
