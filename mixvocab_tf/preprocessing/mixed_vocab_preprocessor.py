@@ -404,8 +404,9 @@ class MixedVocabPreprocessor(keras.layers.Layer):
 
     def _masking_args(self, streams):
         """The arguments both masking functions share."""
-        return dict(uniform=lambda k, shape: streams.uniform(_MASKING_STREAM + k, shape), teacher=self._teacher_ids,
-                    student=self._student_ids, masking_rate=self.masking_rate,
+        return dict(uniform=lambda k, shape: streams.uniform(_MASKING_STREAM + k, shape),
+                    teacher=self._teacher_ids, student=self._student_ids,
+                    masking_rate=self.masking_rate,
                     max_predictions=self.max_predictions, mask_token_rate=self.mask_token_rate,
                     random_token_rate=self.random_token_rate)
 
@@ -421,7 +422,7 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         """Per-sequence [CLS] and [SEP] ids and whether they are student tokens."""
         t = self.teacher_vocabulary
         if self._student is None:
-            # Python constants: `place` fills them in.
+            # Python constants: the packing fills them in.
             return t.cls_id, t.sep_id, False
         s = self.student_vocabulary
         is_student = streams.uniform(_SPECIALS_STREAM, [batch]) < p_sv
