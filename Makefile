@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MP_VENV := .venv-mediapipe
 MP_STAMP := $(MP_VENV)/.installed
 
-.PHONY: setup setup-mediapipe test test-all demo clean
+.PHONY: android-test setup setup-mediapipe test test-all demo clean
 
 setup: $(STAMP) $(MP_STAMP)
 
@@ -34,6 +34,11 @@ $(STAMP): requirements.txt constraints.txt setup.py
 # The default suite: under ~15 minutes on 2 cores.
 test: setup
 	$(VPY) -m pytest -m "not slow" tests
+
+# The Android demo's plain-Java core against the model tokenizer's test vectors (needs javac
+# and Debian's junit4; skipped without them).
+android-test: setup
+	$(VPY) -m pytest -rs tests/export/test_test_vectors.py
 
 # Everything, slow tests included.
 test-all: setup

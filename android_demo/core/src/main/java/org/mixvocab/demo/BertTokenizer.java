@@ -1,0 +1,241 @@
+package org.mixvocab.demo;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.text.Normalizer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The uncased BERT tokenizer in plain Java: what the ids-form model expects as input.
+ *
+ * <p>It reproduces mixvocab-tf's {@code SingleVocabPreprocessor} with "bert" normalisation
+ * (tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer, i.e. the original BERT
+ * BasicTokenizer and WordpieceTokenizer): drop NUL, U+FFFD and control characters, map
+ * whitespace to spaces, put spaces around CJK ideographs, case-fold (NFKC + lower case, as
+ * ICU's NFKC_Casefold that tensorflow-text uses), NFD, strip combining
+ * marks, split on whitespace and punctuation, then greedy longest-match WordPiece with "##"
+ * continuations; a word longer than 100 UTF-8 bytes or with no segmentation is [UNK]. Then
+ * {@code [CLS] pieces [SEP]}, truncated and padded with 0 to the model's sequence length.
+ * The test vectors written by {@code tools/export_test_vectors.py} pin the exact ids.
+ *
+ * <pre>{@code
+ * BertTokenizer tokenizer = BertTokenizer.load(new FileInputStream("vocab.txt"), true);
+ * BertTokenizer.Features f = tokenizer.encode("play some jazz", 32);
+ * // f.tokenIds, f.segmentIds, f.paddingMask: int[32], the model's three inputs
+ * }</pre>
+ */
+public final class BertTokenizer {
+  private static final String SUFFIX = "##";
+  private static final int MAX_BYTES_PER_WORD = 100;
+
+  private final Map<String, Integer> ids;
+  private final boolean lowerCase;
+  private final int unkId;
+  private final int clsId;
+  private final int sepId;
+
+  /** The three int32 inputs of the ids-form model, each of the sequence length. */
+  public static final class Features {
+    public final int[] tokenIds;
+    public final int[] segmentIds;
+    public final int[] paddingMask;
+
+    Features(int[] tokenIds, int[] segmentIds, int[] paddingMask) {
+      this.tokenIds = tokenIds;
+      this.segmentIds = segmentIds;
+      this.paddingMask = paddingMask;
+    }
+  }
+
+  public BertTokenizer(List<String> vocabulary, boolean lowerCase) {
+    ids = new HashMap<>();
+    for (int i = 0; i < vocabulary.size(); i++) {
+      ids.putIfAbsent(vocabulary.get(i), i);
+    }
+    this.lowerCase = lowerCase;
+    unkId = required("[UNK]");
+    clsId = required("[CLS]");
+    sepId = required("[SEP]");
+  }
+
+  /** Reads a vocab.txt (one token a line, UTF-8; the line number is the id). */
+  public static BertTokenizer load(InputStream vocabTxt, boolean lowerCase) throws IOException {
+    List<String> tokens = new ArrayList<>();
+    try (BufferedReader reader =
+        new BufferedReader(new InputStreamReader(vocabTxt, StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = reader.readLine()) != null) {
+        tokens.add(line.strip());
+      }
+    }
+    return new BertTokenizer(tokens, lowerCase);
+  }
+
+  private int required(String token) {
+    Integer id = ids.get(token);
+    if (id == null) {
+      throw new IllegalArgumentException(
+          "the vocabulary has no " + token + " token. Fix: use the vocab.txt exported with the model.");
+    }
+    return id;
+  }
+
+  /** WordPiece ids of a text, without [CLS]/[SEP]. */
+  public List<Integer> tokenize(String text) {
+    List<Integer> pieces = new ArrayList<>();
+    for (String word : splitWords(normalize(text))) {
+      wordPieces(word, pieces);
+    }
+    return pieces;
+  }
+
+  /** {@code [CLS] pieces [SEP]}, truncated and padded to {@code sequenceLength}. */
+  public Features encode(String text, int sequenceLength) {
+    if (sequenceLength < 2) {
+      throw new IllegalArgumentException("sequenceLength must be >= 2, got " + sequenceLength);
+    }
+    List<Integer> pieces = tokenize(text);
+    int count = Math.min(pieces.size(), sequenceLength - 2);
+    int[] tokenIds = new int[sequenceLength];
+    int[] paddingMask = new int[sequenceLength];
+    tokenIds[0] = clsId;
+    for (int i = 0; i < count; i++) {
+      tokenIds[i + 1] = pieces.get(i);
+    }
+    tokenIds[count + 1] = sepId;
+    for (int i = 0; i < count + 2; i++) {
+      paddingMask[i] = 1;
+    }
+    return new Features(tokenIds, new int[sequenceLength], paddingMask);
+  }
+
+  private String normalize(String text) {
+    StringBuilder cleaned = new StringBuilder(text.length());
+    text.codePoints().forEach(cp -> {
+      if (cp == 0 || cp == 0xFFFD || isControl(cp)) {
+        return;
+      }
+      if (isWhitespace(cp)) {
+        cleaned.append(' ');
+      } else if (isCjk(cp)) {
+        cleaned.append(' ').appendCodePoint(cp).append(' ');
+      } else {
+        cleaned.appendCodePoint(cp);
+      }
+    });
+    String result = cleaned.toString();
+    if (!lowerCase) {
+      return result;
+    }
+    // tensorflow-text lower-cases with ICU's NFKC_Casefold ("…" -> "...", "ﬁ" -> "fi"):
+    // NFKC, then lower case, then the folds lower-casing lacks.
+    result = Normalizer.normalize(result, Normalizer.Form.NFKC).toLowerCase(Locale.ROOT)
+        .replace("ß", "ss").replace("ς", "σ");
+    result = Normalizer.normalize(result, Normalizer.Form.NFD);
+    StringBuilder stripped = new StringBuilder(result.length());
+    result.codePoints().forEach(cp -> {
+      if (Character.getType(cp) != Character.NON_SPACING_MARK) {
+        stripped.appendCodePoint(cp);
+      }
+    });
+    return stripped.toString();
+  }
+
+  /** Whitespace-separated words, each punctuation character a word of its own. */
+  private static List<String> splitWords(String text) {
+    List<String> words = new ArrayList<>();
+    StringBuilder word = new StringBuilder();
+    text.codePoints().forEach(cp -> {
+      if (cp == ' ' || isPunctuation(cp)) {
+        if (word.length() > 0) {
+          words.add(word.toString());
+          word.setLength(0);
+        }
+        if (cp != ' ') {
+          words.add(new String(Character.toChars(cp)));
+        }
+      } else {
+        word.appendCodePoint(cp);
+      }
+    });
+    if (word.length() > 0) {
+      words.add(word.toString());
+    }
+    return words;
+  }
+
+  private void wordPieces(String word, List<Integer> out) {
+    if (word.getBytes(StandardCharsets.UTF_8).length > MAX_BYTES_PER_WORD) {
+      out.add(unkId);
+      return;
+    }
+    List<Integer> pieces = new ArrayList<>();
+    int start = 0;
+    while (start < word.length()) {
+      int end = word.length();
+      Integer id = null;
+      while (end > start) {
+        String candidate = (start > 0 ? SUFFIX : "") + word.substring(start, end);
+        id = ids.get(candidate);
+        if (id != null) {
+          break;
+        }
+        end = Character.isLowSurrogate(word.charAt(end - 1)) ? end - 2 : end - 1;
+      }
+      if (id == null) {
+        out.add(unkId);
+        return;
+      }
+      pieces.add(id);
+      start = end;
+    }
+    out.addAll(pieces);
+  }
+
+  private static boolean isWhitespace(int cp) {
+    return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r'
+        || Character.getType(cp) == Character.SPACE_SEPARATOR;
+  }
+
+  private static boolean isControl(int cp) {
+    if (cp == '\t' || cp == '\n' || cp == '\r') {
+      return false;
+    }
+    int type = Character.getType(cp);
+    return type == Character.CONTROL || type == Character.FORMAT || type == Character.PRIVATE_USE
+        || type == Character.SURROGATE || type == Character.UNASSIGNED;
+  }
+
+  private static boolean isPunctuation(int cp) {
+    if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96)
+        || (cp >= 123 && cp <= 126)) {
+      return true;
+    }
+    switch (Character.getType(cp)) {
+      case Character.CONNECTOR_PUNCTUATION:
+      case Character.DASH_PUNCTUATION:
+      case Character.START_PUNCTUATION:
+      case Character.END_PUNCTUATION:
+      case Character.INITIAL_QUOTE_PUNCTUATION:
+      case Character.FINAL_QUOTE_PUNCTUATION:
+      case Character.OTHER_PUNCTUATION:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  private static boolean isCjk(int cp) {
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF)
+        || (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F)
+        || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF)
+        || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
+  }
+}

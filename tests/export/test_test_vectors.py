@@ -1,0 +1,70 @@
+"""Tokenizer test vectors, and the Android demo's Java tokenizer against them (JVM, JUnit 4)."""
+
+import base64
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mixvocab_tf.export.test_vectors import EDGE_CASE_TEXTS
+from mixvocab_tf.export.test_vectors import write_test_vectors
+from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+from mixvocab_tf.vocab import Vocabulary
+
+JUNIT_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar")
+CORE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                    "android_demo", "core")
+
+
+@pytest.fixture(scope="module")
+def bert_vocab_path(data_dir):
+    return os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt")
+
+
+@pytest.fixture(scope="module")
+def texts(data_dir):
+    with open(os.path.join(data_dir, "tasks", "snips", "valid", "seq.in"), encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f] + list(EDGE_CASE_TEXTS)
+
+
+def test_vectors_round_trip(bert_vocab_path, texts, tmp_path):
+    vocabulary = Vocabulary.load(bert_vocab_path)
+    path = str(tmp_path / "vectors.tsv")
+    assert write_test_vectors(path, vocabulary, texts[-20:], sequence_length=16) == 20
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "# sequence_length=16 lower_case=true"
+    expected = SingleVocabPreprocessor(vocabulary, sequence_length=16)(
+        tf.constant([t.encode("utf-8") for t in texts[-20:]]))
+    for i, line in enumerate(lines[1:]):
+        text, ids, mask = line.split("\t")
+        assert base64.b64decode(text).decode("utf-8") == texts[-20:][i]
+        np.testing.assert_array_equal([int(x) for x in ids.split()], expected["token_ids"][i])
+        np.testing.assert_array_equal([int(x) for x in mask.split()],
+                                      expected["padding_mask"][i].numpy().astype(int))
+    with pytest.raises(ValueError, match="no texts"):
+        write_test_vectors(path, vocabulary, [], sequence_length=16)
+
+
+@pytest.mark.skipif(shutil.which("javac") is None or not all(map(os.path.exists, JUNIT_JARS)),
+                    reason="needs javac and Debian's junit4 (apt-get install junit4)")
+@pytest.mark.parametrize("sequence_length", [32, 128])
+def test_java_core_tests_pass_and_tokenizer_matches_every_vector(bert_vocab_path, texts, tmp_path, sequence_length):
+    vectors = str(tmp_path / "vectors.tsv")
+    write_test_vectors(vectors, Vocabulary.load(bert_vocab_path), texts, sequence_length)
+    classes = tmp_path / "classes"
+    sources = [os.path.join(root, name) for sub in ("main", "test")
+               for root, _, names in os.walk(os.path.join(CORE, "src", sub))
+               for name in names if name.endswith(".java")]
+    classpath = ":".join(JUNIT_JARS)
+    subprocess.run(["javac", "-d", str(classes), "-cp", classpath] + sources, check=True)
+    result = subprocess.run(
+        ["java", f"-Dvocab={bert_vocab_path}", f"-Dvectors={vectors}",
+         "-cp", f"{classes}:{classpath}", "org.junit.runner.JUnitCore",
+         "org.mixvocab.demo.BertTokenizerTest", "org.mixvocab.demo.RepliesTest"],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "OK (5 tests)" in result.stdout
