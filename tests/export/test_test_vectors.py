@@ -68,3 +68,13 @@ def test_java_core_tests_pass_and_tokenizer_matches_every_vector(bert_vocab_path
         capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "OK (5 tests)" in result.stdout
+
+
+def test_app_replies_cover_every_snips_intent(data_dir):
+    with open(os.path.join(data_dir, "tasks", "snips", "train", "label"), encoding="utf-8") as f:
+        intents = {line.strip() for line in f if line.strip()}
+    replies = os.path.join(os.path.dirname(CORE), "app", "src", "main", "assets", "replies.tsv")
+    with open(replies, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    assert all(len(row) == 2 and row[1] for row in rows)
+    assert {row[0] for row in rows} == intents
