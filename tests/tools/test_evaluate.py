@@ -3,16 +3,11 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import finetuning
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(REPO, "tools", "evaluate.py")
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +17,6 @@ def tiny_student(write_tiny_student, minilm_path):
 
     vocabulary = read_vocabulary(os.path.join(minilm_path, "vocab.txt"))
     return lambda path: write_tiny_student(path, vocabulary, seed=3, sequence_length=64)
-
-
-def _run(*args):
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +31,12 @@ def atis_model(tmp_path_factory, data_dir, tiny_student):
     return output
 
 
-def test_report_matches_library_and_counts_unknown_labels(atis_model, data_dir, tmp_path):
+def test_report_matches_library_and_counts_unknown_labels(atis_model, data_dir, tmp_path, run_tool):
     tasks = os.path.join(data_dir, "tasks")
     output = tmp_path / "report.json"
-    result = _run(f"--model_dir={atis_model}", f"--data_dir={tasks}", "--split=valid",
-                  f"--output={output}")
+    result = run_tool(
+        "evaluate", f"--model_dir={atis_model}", f"--data_dir={tasks}", "--split=valid",
+        f"--output={output}")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
     expected = evaluation.evaluate_model_dir(atis_model, data_dir=tasks, split="valid")
@@ -55,15 +46,15 @@ def test_report_matches_library_and_counts_unknown_labels(atis_model, data_dir, 
     assert "slot_f1" in result.stdout
 
 
-def test_any_file_in_the_format_and_bad_input(atis_model, data_dir, tmp_path):
+def test_any_file_in_the_format_and_bad_input(atis_model, data_dir, tmp_path, run_tool):
     folder = tmp_path / "held_out"
     shutil.copytree(os.path.join(data_dir, "tasks", "atis", "valid"), folder)
-    result = _run(f"--model_dir={atis_model}", f"--eval_file={folder}")
+    result = run_tool("evaluate", f"--model_dir={atis_model}", f"--eval_file={folder}")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = (folder / "seq.out").read_text(encoding="utf-8").split("\n")
     lines[6] += " O"  # one tag too many on line 7
     (folder / "seq.out").write_text("\n".join(lines), encoding="utf-8")
-    result = _run(f"--model_dir={atis_model}", f"--eval_file={folder}")
+    result = run_tool("evaluate", f"--model_dir={atis_model}", f"--eval_file={folder}")
     assert result.returncode != 0
     assert "seq.out:7:" in result.stderr and "tags for" in result.stderr
     assert "Traceback" not in result.stderr

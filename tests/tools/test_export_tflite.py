@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 
@@ -12,19 +10,11 @@ from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks.encoder import read_vocabulary
 from mixvocab_tf.tasks.task_model import save_task_model
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(REPO, "tools", "export_tflite.py")
 SNIPS_LABELS = ["AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",
                 "SearchCreativeWork", "SearchScreeningEvent"]
 
 
-def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
-                          env=env, timeout=300)
-
-
-def test_tool_exports_ids_form_and_reports(data_dir, tmp_path):
+def test_tool_exports_ids_form_and_reports(data_dir, tmp_path, run_tool):
     # An untrained task model is enough here: the tool's job is files, flags and report.
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
     keras.utils.set_random_seed(0)
@@ -36,10 +26,11 @@ def test_tool_exports_ids_form_and_reports(data_dir, tmp_path):
                     {"task": "snips", "type": "classification", "lower_case": True,
                      "sequence_length": 16})
     out = str(tmp_path / "export")
-    result = _run(f"--model_dir={model_dir}", f"--output_dir={out}", "--input=ids",
-                  "--quantization=float32", "--sequence_length=16",
-                  f"--data_dir={os.path.join(data_dir, 'tasks')}", "--max_eval_examples=50",
-                  "--latency_runs=3")
+    result = run_tool(
+        "export_tflite", f"--model_dir={model_dir}", f"--output_dir={out}", "--input=ids",
+        "--quantization=float32", "--sequence_length=16",
+        f"--data_dir={os.path.join(data_dir, 'tasks')}", "--max_eval_examples=50",
+        "--latency_runs=3")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "model.tflite" in result.stdout and "Keras" in result.stdout
     assert sorted(os.listdir(out)) == ["export_report.json", "labels.txt", "model.tflite",
@@ -56,11 +47,13 @@ def test_tool_exports_ids_form_and_reports(data_dir, tmp_path):
     assert report["latency_ms"]["runs"] == 3
 
     # Bad input: one line naming the problem and the fix, no traceback, no output.
-    bad = _run(f"--model_dir={model_dir}", f"--output_dir={tmp_path / 'bad'}",
-               "--sequence_length=64")
+    bad = run_tool(
+        "export_tflite", f"--model_dir={model_dir}", f"--output_dir={tmp_path / 'bad'}",
+        "--sequence_length=64")
     assert bad.returncode == 1
     assert "--sequence_length <= 32" in bad.stderr and "Traceback" not in bad.stderr
-    missing = _run(f"--model_dir={tmp_path / 'missing'}", f"--output_dir={tmp_path / 'bad'}")
+    missing = run_tool(
+        "export_tflite", f"--model_dir={tmp_path / 'missing'}", f"--output_dir={tmp_path / 'bad'}")
     assert missing.returncode == 1 and "tools/finetune.py" in missing.stderr
     assert "Traceback" not in missing.stderr
     assert not os.path.exists(tmp_path / "bad")

@@ -2,13 +2,8 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(REPO, "tools", "finetune.py")
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +15,14 @@ def tiny_student(write_tiny_student, minilm_path):
     return lambda path: write_tiny_student(path, vocabulary, seed=2, sequence_length=64)
 
 
-def _run(*args):
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-
-
-def test_response_selection_dual_encoder(tmp_path, data_dir, tiny_student):
+def test_response_selection_dual_encoder(tmp_path, data_dir, tiny_student, run_tool):
     student = tiny_student(str(tmp_path / "student"))
     output = tmp_path / "sgd"
-    result = _run(f"--model={student}", "--task=sgd_response",
-                  f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
-                  "--max_train_examples=2000", "--epochs=2", "--batch_size=32",
-                  "--learning_rate=2e-3", "--sequence_length=32", "--max_eval_examples=1000")
+    result = run_tool(
+        "finetune", f"--model={student}", "--task=sgd_response",
+        f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
+        "--max_train_examples=2000", "--epochs=2", "--batch_size=32", "--learning_rate=2e-3",
+        "--sequence_length=32", "--max_eval_examples=1000")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((output / "task_config.json").read_text())
     assert config["outputs"] == ["context_embedding", "response_embedding"]
@@ -43,22 +34,24 @@ def test_response_selection_dual_encoder(tmp_path, data_dir, tiny_student):
     assert "recall@10" in result.stdout  # the printed table
 
 
-def test_bad_flags_are_clear(tmp_path, minilm_path):
-    result = _run(f"--model={minilm_path}", "--task=snipz", f"--output_dir={tmp_path / 'x'}",
-                  "--data_dir=.")
+def test_bad_flags_are_clear(tmp_path, minilm_path, run_tool):
+    result = run_tool(
+        "finetune", f"--model={minilm_path}", "--task=snipz", f"--output_dir={tmp_path / 'x'}",
+        "--data_dir=.")
     assert result.returncode != 0 and "unknown task 'snipz'" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "x").exists()
 
 
-def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_student):
+def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_student, run_tool):
     import keras
 
     student = tiny_student(str(tmp_path / "student"))
     output = tmp_path / "sst2_cls"
-    result = _run(f"--model={student}", "--task=sst2",
-                  f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
-                  "--max_train_examples=64", "--train_steps=2", "--sequence_length=16",
-                  "--eval_split=none", "--pooling=cls")
+    result = run_tool(
+        "finetune", f"--model={student}", "--task=sst2",
+        f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
+        "--max_train_examples=64", "--train_steps=2", "--sequence_length=16", "--eval_split=none",
+        "--pooling=cls")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((output / "task_config.json").read_text())
     assert config["pooling"] == "cls"  # not the default ("mean")

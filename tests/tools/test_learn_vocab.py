@@ -2,23 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(REPO, "tools", "learn_vocab.py")
 
 
-def _run(*args):
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True, env=env,
-                          timeout=600)
-
-
-def test_learn_vocab_tool(data_dir, tmp_path):
+def test_learn_vocab_tool(data_dir, tmp_path, run_tool):
     output = tmp_path / "student" / "vocab.txt"
-    result = _run(f"--input_files={data_dir}/tasks/snips/train/seq.in", "--vocab_size=600",
-                  "--max_lines=3000", f"--output={output}")
+    result = run_tool(
+        "learn_vocab", f"--input_files={data_dir}/tasks/snips/train/seq.in", "--vocab_size=600",
+        "--max_lines=3000", f"--output={output}")
     assert result.returncode == 0, result.stderr[-2000:]
     tokens = output.read_text(encoding="utf-8").splitlines()
     assert abs(len(tokens) - 600) <= 12
@@ -32,7 +22,8 @@ def test_learn_vocab_tool(data_dir, tmp_path):
     assert sorted(os.listdir(output.parent)) == ["vocab.txt", "vocab_stats.json"]
 
 
-def test_learn_vocab_tool_bad_glob(tmp_path):
-    result = _run(f"--input_files={tmp_path}/nothing*.txt", f"--output={tmp_path}/v.txt")
+def test_learn_vocab_tool_bad_glob(tmp_path, run_tool):
+    result = run_tool(
+        "learn_vocab", f"--input_files={tmp_path}/nothing*.txt", f"--output={tmp_path}/v.txt")
     assert result.returncode != 0
     assert "matches no file" in result.stderr
