@@ -37,6 +37,9 @@ EDGE_CASE_TEXTS = (
     "\u00a0nbsp\u2003em\u3000ideographic",
     "zero\u200bwidth\u200djoiner\u00adsoft",
     "control \x01\x07\x1b\x7f chars",
+    # Between letters, where dropping a character and splitting on it differ.
+    "ab\x00cd ab\x01cd ab\x7fcd ab\x85cd ab\u2028cd ab\u200bcd ab\u00adcd ab\u180ecd ab\ufeffcd",
+    "ab\ufffdcd ab\ue000cd",
     "emoji 👍🏽 🇫🇷 \U0001F600",
     "play " * 200,
 )

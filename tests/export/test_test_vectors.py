@@ -51,10 +51,14 @@ def test_vectors_round_trip(bert_vocab_path, texts, tmp_path):
 
 @pytest.mark.skipif(shutil.which("javac") is None or not all(map(os.path.exists, JUNIT_JARS)),
                     reason="needs javac and Debian's junit4 (apt-get install junit4)")
-@pytest.mark.parametrize("sequence_length", [32, 128])
-def test_java_core_tests_pass_and_tokenizer_matches_every_vector(bert_vocab_path, texts, tmp_path, sequence_length):
+@pytest.mark.parametrize("sequence_length,lower_case", [(32, True), (128, True), (32, False)])
+def test_java_core_tests_pass_and_tokenizer_matches_every_vector(
+        bert_vocab_path, texts, tmp_path, sequence_length, lower_case):
+    # lower_case=False runs the cased normalisation (no case folding or accent stripping) on
+    # the uncased vocabulary: real ids for lower-case text, [UNK] elsewhere.
     vectors = str(tmp_path / "vectors.tsv")
-    write_test_vectors(vectors, Vocabulary.load(bert_vocab_path), texts, sequence_length)
+    write_test_vectors(vectors, Vocabulary.load(bert_vocab_path, lower_case=lower_case), texts,
+                       sequence_length, lower_case=lower_case)
     classes = tmp_path / "classes"
     sources = [os.path.join(root, name) for sub in ("main", "test")
                for root, _, names in os.walk(os.path.join(CORE, "src", sub))

@@ -16,11 +16,11 @@ import java.util.Map;
  * The uncased BERT tokenizer in plain Java: what the ids-form model expects as input.
  *
  * <p>It reproduces mixvocab-tf's {@code SingleVocabPreprocessor} with "bert" normalisation
- * (tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer, i.e. the original BERT
- * BasicTokenizer and WordpieceTokenizer): drop NUL, U+FFFD and control characters, map
- * whitespace to spaces, put spaces around CJK ideographs, case-fold (NFKC + lower case, as
- * ICU's NFKC_Casefold that tensorflow-text uses), NFD, strip combining
- * marks, split on whitespace and punctuation, then greedy longest-match WordPiece with "##"
+ * (tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer, close to the original BERT
+ * BasicTokenizer and WordpieceTokenizer): case-fold (ICU's NFKC_Casefold: NFKC, delete
+ * default-ignorable characters, lower case), turn whitespace, control and format characters
+ * into spaces, put spaces around CJK ideographs, NFD, strip combining marks (case folding,
+ * NFD and mark stripping only for uncased vocabularies), split on whitespace and punctuation, then greedy longest-match WordPiece with "##"
  * continuations; a word longer than 100 UTF-8 bytes or with no segmentation is [UNK]. Then
  * {@code [CLS] pieces [SEP]}, truncated and padded with 0 to the model's sequence length.
  * The test vectors written by {@code tools/export_test_vectors.py} pin the exact ids.
@@ -117,12 +117,22 @@ public final class BertTokenizer {
   }
 
   private String normalize(String text) {
+    if (lowerCase) {
+      // tensorflow-text lower-cases with ICU's NFKC_Casefold ("…" -> "...", "ﬁ" -> "fi"),
+      // which also deletes default-ignorable characters (zero-width space, soft hyphen):
+      // NFKC, deletion, lower case, then the folds lower-casing lacks.
+      StringBuilder folded = new StringBuilder(text.length());
+      Normalizer.normalize(text, Normalizer.Form.NFKC).codePoints().forEach(cp -> {
+        if (!isDefaultIgnorable(cp)) {
+          folded.appendCodePoint(cp);
+        }
+      });
+      text = folded.toString().toLowerCase(Locale.ROOT).replace("ß", "ss").replace("ς", "σ");
+    }
+    // Control and format characters separate words like whitespace; CJK ideographs are words.
     StringBuilder cleaned = new StringBuilder(text.length());
     text.codePoints().forEach(cp -> {
-      if (cp == 0 || cp == 0xFFFD || isControl(cp)) {
-        return;
-      }
-      if (isWhitespace(cp)) {
+      if (isWhitespace(cp) || isControl(cp)) {
         cleaned.append(' ');
       } else if (isCjk(cp)) {
         cleaned.append(' ').appendCodePoint(cp).append(' ');
@@ -130,17 +140,12 @@ public final class BertTokenizer {
         cleaned.appendCodePoint(cp);
       }
     });
-    String result = cleaned.toString();
     if (!lowerCase) {
-      return result;
+      return cleaned.toString();
     }
-    // tensorflow-text lower-cases with ICU's NFKC_Casefold ("…" -> "...", "ﬁ" -> "fi"):
-    // NFKC, then lower case, then the folds lower-casing lacks.
-    result = Normalizer.normalize(result, Normalizer.Form.NFKC).toLowerCase(Locale.ROOT)
-        .replace("ß", "ss").replace("ς", "σ");
-    result = Normalizer.normalize(result, Normalizer.Form.NFD);
-    StringBuilder stripped = new StringBuilder(result.length());
-    result.codePoints().forEach(cp -> {
+    String decomposed = Normalizer.normalize(cleaned.toString(), Normalizer.Form.NFD);
+    StringBuilder stripped = new StringBuilder(decomposed.length());
+    decomposed.codePoints().forEach(cp -> {
       if (Character.getType(cp) != Character.NON_SPACING_MARK) {
         stripped.appendCodePoint(cp);
       }
@@ -200,17 +205,23 @@ public final class BertTokenizer {
   }
 
   private static boolean isWhitespace(int cp) {
-    return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r'
-        || Character.getType(cp) == Character.SPACE_SEPARATOR;
+    int type = Character.getType(cp);
+    return cp == ' ' || type == Character.SPACE_SEPARATOR || type == Character.LINE_SEPARATOR
+        || type == Character.PARAGRAPH_SEPARATOR;
   }
 
+  /** Cc and Cf; U+FFFD and private-use characters stay (their word becomes [UNK]). */
   private static boolean isControl(int cp) {
-    if (cp == '\t' || cp == '\n' || cp == '\r') {
-      return false;
-    }
     int type = Character.getType(cp);
-    return type == Character.CONTROL || type == Character.FORMAT || type == Character.PRIVATE_USE
-        || type == Character.SURROGATE || type == Character.UNASSIGNED;
+    return type == Character.CONTROL || type == Character.FORMAT;
+  }
+
+  /** Unicode's Default_Ignorable_Code_Point, as far as NFKC_Casefold deletes it. */
+  private static boolean isDefaultIgnorable(int cp) {
+    return Character.getType(cp) == Character.FORMAT
+        || cp == 0x034F || cp == 0x115F || cp == 0x1160 || cp == 0x17B4 || cp == 0x17B5
+        || (cp >= 0x180B && cp <= 0x180F) || cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F)
+        || cp == 0xFFA0 || (cp >= 0xE0000 && cp <= 0xE0FFF);
   }
 
   private static boolean isPunctuation(int cp) {
