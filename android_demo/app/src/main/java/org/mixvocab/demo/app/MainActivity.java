@@ -25,17 +25,19 @@ import org.tensorflow.lite.Interpreter;
  * On-device dialogue with the ids-form student: type a request, the student classifies its
  * intent on the phone, the app answers.
  *
- * <p>Assets, from {@code tools/export_tflite.py --input=ids --sequence_length=32}:
+ * <p>Assets, from {@code tools/export_tflite.py --input=ids} (any {@code --sequence_length}:
+ * it is read from the model):
  * {@code model.tflite}, {@code vocab.txt}, {@code labels.txt}; and {@code replies.tsv}.
  * The model's {@code serving_default} signature takes {@code token_ids}, {@code segment_ids}
  * and {@code padding_mask} int32 [1, L] and returns {@code probabilities} [1, C].
  */
 public class MainActivity extends Activity {
-  private static final int SEQUENCE_LENGTH = 32;  // the L the model was exported with
+  private static final String SIGNATURE = "serving_default";
 
   private Interpreter interpreter;
   private BertTokenizer tokenizer;
   private Replies replies;
+  private int sequenceLength;  // L, read from the model's input shape [1, L]
   private int numLabels;
 
   @Override
@@ -46,6 +48,7 @@ public class MainActivity extends Activity {
     EditText message = findViewById(R.id.message);
     try {
       interpreter = new Interpreter(mapAsset("model.tflite"), new Interpreter.Options().setNumThreads(1));
+      sequenceLength = interpreter.getInputTensorFromSignature("token_ids", SIGNATURE).shape()[1];
       tokenizer = BertTokenizer.load(getAssets().open("vocab.txt"), true);
       List<String> labels = readLines("labels.txt");
       numLabels = labels.size();
@@ -69,7 +72,7 @@ public class MainActivity extends Activity {
   }
 
   private float[] classify(String text) {
-    BertTokenizer.Features features = tokenizer.encode(text, SEQUENCE_LENGTH);
+    BertTokenizer.Features features = tokenizer.encode(text, sequenceLength);
     Map<String, Object> inputs = new HashMap<>();
     inputs.put("token_ids", new int[][] {features.tokenIds});
     inputs.put("segment_ids", new int[][] {features.segmentIds});
@@ -77,7 +80,7 @@ public class MainActivity extends Activity {
     float[][] probabilities = new float[1][numLabels];
     Map<String, Object> outputs = new HashMap<>();
     outputs.put("probabilities", probabilities);
-    interpreter.runSignature(inputs, outputs, "serving_default");
+    interpreter.runSignature(inputs, outputs, SIGNATURE);
     return probabilities[0];
   }
 
