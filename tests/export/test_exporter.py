@@ -11,28 +11,11 @@ import tensorflow as tf
 from mixvocab_tf.export import exporter
 from mixvocab_tf.export import validation
 from mixvocab_tf.export.runtime import TFLiteRunner
-from mixvocab_tf.tasks import finetuning
-from mixvocab_tf.tasks.encoder import read_vocabulary
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
 
 L = 32
-
-
-@pytest.fixture(scope="module")
-def snips_model_dir(tmp_path_factory, data_dir, write_tiny_student):
-    """A 1-layer, 32-wide student with BERT's uncased vocabulary, fine-tuned on 3,000 SNIPS
-    utterances (about 15 s; ~93% on valid)."""
-    root = tmp_path_factory.mktemp("export")
-    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
-    student = write_tiny_student(root / "student", vocabulary)
-    output = str(root / "snips")
-    config = finetuning.finetune(
-        "snips", student, os.path.join(data_dir, "tasks"), output, epochs=2, batch_size=32,
-        learning_rate=5e-3, sequence_length=L, max_train_examples=3000, verbose=0)
-    assert config["eval"]["metrics"]["accuracy"] > 0.85, config["eval"]
-    return output
 
 
 @pytest.fixture(scope="module")

@@ -15,27 +15,10 @@ from mixvocab_tf.export import qat as qat_lib
 from mixvocab_tf.export.quantization import convert_saved_model
 from mixvocab_tf.export.runtime import TFLiteRunner
 from mixvocab_tf.export.serving import ServingModule
-from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import read_vocabulary
 from mixvocab_tf.tasks.task_model import load_task_model
 
 L = 32
-
-
-@pytest.fixture(scope="module")
-def tiny_snips_dir(tmp_path_factory, data_dir, write_tiny_student):
-    """A 1-layer, 32-wide student (BERT uncased vocabulary) fine-tuned on 2,000 SNIPS
-    utterances (~90% on valid)."""
-    root = tmp_path_factory.mktemp("qat")
-    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
-    student = write_tiny_student(root / "student", vocabulary)
-    output = str(root / "snips")
-    config = finetuning.finetune(
-        "snips", student, os.path.join(data_dir, "tasks"), output, epochs=2, batch_size=32,
-        learning_rate=5e-3, sequence_length=L, max_train_examples=2000, verbose=0)
-    assert config["eval"]["metrics"]["accuracy"] > 0.8, config["eval"]
-    return output
 
 
 def test_fake_quant_kernel_is_per_channel_symmetric_int8():
@@ -56,9 +39,9 @@ def test_fake_quant_kernel_is_per_channel_symmetric_int8():
 
 
 @pytest.mark.parametrize("layer_norm", [False, True])
-def test_converter_folds_learned_ranges_and_tflite_matches_fake_quant(tiny_snips_dir, data_dir,
+def test_converter_folds_learned_ranges_and_tflite_matches_fake_quant(snips_model_dir, data_dir,
                                                                       tmp_path, layer_norm):
-    task_model = load_task_model(tiny_snips_dir)
+    task_model = load_task_model(snips_model_dir)
     task = task_registry.get_task("snips")
     tasks_dir = os.path.join(data_dir, "tasks")
     qat = qat_lib.QuantizationAwareTraining(task_model, L, quantize_layer_norm=layer_norm)
@@ -99,10 +82,10 @@ def test_converter_folds_learned_ranges_and_tflite_matches_fake_quant(tiny_snips
     assert np.mean(tflite_logits.argmax(-1) == gold) > 0.75
 
 
-def test_export_with_qat_steps_end_to_end(tiny_snips_dir, data_dir, tmp_path):
+def test_export_with_qat_steps_end_to_end(snips_model_dir, data_dir, tmp_path):
     out = str(tmp_path / "qat")
     report = exporter.export_tflite(
-        tiny_snips_dir, out, quantization="full_int8", input_form="ids", sequence_length=L,
+        snips_model_dir, out, quantization="full_int8", input_form="ids", sequence_length=L,
         data_dir=os.path.join(data_dir, "tasks"),
         num_representative_examples=100, measure_latency=False, qat_steps=10,
         qat_learning_rate=1e-4)
@@ -115,7 +98,7 @@ def test_export_with_qat_steps_end_to_end(tiny_snips_dir, data_dir, tmp_path):
     assert abs(report["accuracy"]["tflite"] - qat["eval"]["keras_fake_quant_accuracy"]) <= 0.03
     # The report's Keras figure is the float model's, untouched by QAT.
     assert report["accuracy"]["keras"] == pytest.approx(
-        load_task_model(tiny_snips_dir).config["eval"]["metrics"]["accuracy"], abs=1e-3)
+        load_task_model(snips_model_dir).config["eval"]["metrics"]["accuracy"], abs=1e-3)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -124,9 +107,9 @@ def test_export_with_qat_steps_end_to_end(tiny_snips_dir, data_dir, tmp_path):
     ({"quantization": "full_int8", "data_dir": None,
       "representative_data": __file__}, "--data_dir"),
 ])
-def test_qat_bad_arguments_name_the_fix(tiny_snips_dir, data_dir, tmp_path, kwargs, message):
+def test_qat_bad_arguments_name_the_fix(snips_model_dir, data_dir, tmp_path, kwargs, message):
     kwargs.setdefault("data_dir", os.path.join(data_dir, "tasks"))
     with pytest.raises(ValueError, match=message):
-        exporter.export_tflite(tiny_snips_dir, str(tmp_path / "x"), input_form="ids",
+        exporter.export_tflite(snips_model_dir, str(tmp_path / "x"), input_form="ids",
                                sequence_length=L, qat_steps=5, **kwargs)
     assert not os.path.exists(tmp_path / "x")
