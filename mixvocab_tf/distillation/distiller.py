@@ -52,7 +52,7 @@ class Distiller(DistributedFitMixin, keras.Model):
        MLM distributions at masked positions, at `temperature`;
     3. `hidden_weight` x hidden-state MSE through ONE projection shared by all
        layers (`"up"`: student H -> teacher D, the default; `"down"`: D -> H),
-       on a uniform layer map;
+       on a uniform ceiling layer map (`losses.uniform_layer_map`);
     4. `attention_weight` x attention KL (head-averaged when head counts differ).
 
     Keras' own `keras.distillation.Distiller` assumes teacher and student take
@@ -238,8 +238,7 @@ class Distiller(DistributedFitMixin, keras.Model):
         terms["hidden_loss"] = losses.hidden_state_loss(teacher_hidden, student_hidden, layer_mask)
         attention = 0.0
         if self.attention_weight > 0:
-            # Attention of transformer layers: hidden index i >= 1 is layer i - 1.
-            pairs = [(s - 1, t - 1) for s, t in self.layer_map if s > 0]
+            pairs = losses.attention_layer_pairs(self.layer_map)
             for student_layer, teacher_layer in pairs:
                 attention += losses.attention_loss(
                     teacher_outputs["attention_scores"][:, teacher_layer],

@@ -77,12 +77,34 @@ def attention_loss(teacher_scores, student_scores, padding_mask):
 
 
 def uniform_layer_map(student_layers, teacher_layers):
-    """Pairs student layer `i` with teacher layer `floor(i * L_t / L_s)`.
+    """Pairs every student layer with a teacher layer, spread uniformly (a ceiling map).
 
-    Index 0 is the embedding output on both sides and the last layers always
-    pair; a deeper student maps several layers to one teacher layer.
+    Student hidden index `i >= 1` pairs with teacher index
+    `ceil(i * L_t / L_s)`, and the embedding outputs (index 0) pair with each
+    other. The ceiling keeps every student transformer layer on a teacher
+    transformer layer: with a deeper student (12 layers from a 6-layer
+    teacher) a floor would pair student layer 1 with the teacher's embedding
+    output and push it towards the identity. For a student at most as deep as
+    its teacher the ceiling equals the floor whenever `L_t / L_s` is whole,
+    and the last layers always pair.
 
     Returns:
       A list of `(student_index, teacher_index)` over hidden-state indices.
     """
-    return [(i, (i * teacher_layers) // student_layers) for i in range(student_layers + 1)]
+    return [(0, 0)] + [
+        (i, -(-i * teacher_layers // student_layers)) for i in range(1, student_layers + 1)
+    ]
+
+
+def attention_layer_pairs(layer_map):
+    """Transformer-layer pairs `(student, teacher)` of a hidden-state layer map.
+
+    Hidden index `i >= 1` is transformer layer `i - 1`; the embedding pair has
+    no attention. Every teacher index is a transformer layer (never `-1`,
+    the last layer by Python indexing) because the map pairs student layers
+    only with teacher layers `>= 1`.
+    """
+    pairs = [(s - 1, t - 1) for s, t in layer_map if s > 0]
+    if any(t < 0 for _, t in pairs):
+        raise ValueError(f"layer map {layer_map} pairs a transformer layer with embeddings.")
+    return pairs

@@ -55,6 +55,24 @@ class SoftTargetLoss(keras.losses.Loss):
         return {**super().get_config(), "temperature": self.temperature}
 
 
+def task_losses(task_type, temperature=2.0):
+    """The hard-label and soft-label losses of a task type.
+
+    Tagging averages over labelled tokens (the first piece of each word, the
+    positions with sample weight 1), not over batch x length: that reduction
+    would scale the effective rate with padding and bucket width. Without
+    sample weights (classification) both reductions are the same.
+
+    Returns:
+      `(hard_loss, soft_loss)`: sparse cross-entropy on logits and
+      `SoftTargetLoss(temperature)`.
+    """
+    reduction = ("mean_with_sample_weight" if task_type == task_registry.TAGGING
+                 else "sum_over_batch_size")
+    return (keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction),
+            SoftTargetLoss(temperature, reduction=reduction))
+
+
 def select_examples(examples, max_count, selection="random", seed=0):
     """Picks at most `max_count` training examples.
 
@@ -274,9 +292,9 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     total_steps = train_steps or epochs * steps_per_epoch
     fit_epochs, fit_steps = (1, train_steps) if train_steps else (epochs, steps_per_epoch)
     optimizer = create_optimizer(learning_rate, total_steps, warmup_fraction, weight_decay)
-    hard_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     bucket = sequence_length if bucket_by_length else None
     tagging_task = task.type == task_registry.TAGGING
+    hard_loss, soft_loss = task_losses(task.type, temperature)
 
     if task.type == task_registry.RESPONSE_SELECTION:
         if teacher_dir:
@@ -292,7 +310,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
             "hard": keras.layers.Identity(name="hard")(logits),
             "soft": keras.layers.Identity(name="soft")(logits)})
         trainer.compile(optimizer=optimizer,
-                        loss={"hard": hard_loss, "soft": SoftTargetLoss(temperature)},
+                        loss={"hard": hard_loss, "soft": soft_loss},
                         loss_weights={"hard": 1.0 - kd_weight, "soft": kd_weight})
         sample = None if weights is None else {"hard": weights, "soft": weights}
         dataset = _dataset(x, {"hard": y, "soft": soft}, sample, batch_size, seed,

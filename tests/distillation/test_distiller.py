@@ -119,3 +119,33 @@ def test_fit_lowers_the_distillation_loss_and_keeps_the_teacher_frozen(parts, tm
     np.testing.assert_allclose(
         restored(inputs)["pooled_output"], distiller.student(inputs)["pooled_output"], atol=1e-6
     )
+
+
+def test_deeper_student_distils_attention_from_transformer_layers_only(parts):
+    # A 4-layer student of the 2-layer teacher: student layers 1..4 pair with
+    # teacher layers 1, 1, 2, 2 (never the embeddings, never "layer -1").
+    stage1, vocabulary, batch = parts
+    student = StudentEncoder(
+        vocabulary_size=vocabulary.size, num_layers=4, hidden_dim=16, num_heads=2,
+        intermediate_dim=32, embedding_dim=8, max_sequence_length=64,
+        output_attention_scores=True,
+    )
+    distiller = Distiller(stage1, student, attention_weight=1.0)
+    assert distiller.layer_map == [(0, 0), (1, 1), (2, 1), (3, 2), (4, 2)]
+    teacher_outputs = distiller.teacher_forward(batch)
+    terms = distiller.compute_losses(batch, teacher_outputs=teacher_outputs)
+    student_scores = distiller(batch)["attention_scores"].numpy()
+    teacher_scores = teacher_outputs["attention_scores"].numpy()
+    mask = batch["padding_mask"].numpy().astype("float32")
+
+    def kl(p, q):  # [B, heads, L, L] -> mean over real query rows
+        value = (p * (np.log(p + 1e-9) - np.log(q + 1e-9))).sum(-1)
+        weights = np.broadcast_to(mask[:, None, :], value.shape)
+        return (value * weights).sum() / weights.sum()
+
+    expected = np.mean([kl(teacher_scores[:, t], student_scores[:, s])
+                        for s, t in [(0, 0), (1, 0), (2, 1), (3, 1)]])
+    assert float(terms["attention_loss"]) == pytest.approx(expected, rel=1e-4)
+    # The hidden-state loss compares student layers with teacher layers, not the embeddings.
+    teacher_index = [t for _, t in distiller.layer_map]
+    assert teacher_index.count(0) == 1

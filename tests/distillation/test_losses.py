@@ -59,8 +59,29 @@ def test_attention_loss_is_zero_for_equal_and_positive_otherwise():
         (6, 6, [(i, i) for i in range(7)]),
         (2, 6, [(0, 0), (1, 3), (2, 6)]),
         (4, 12, [(0, 0), (1, 3), (2, 6), (3, 9), (4, 12)]),
-        (12, 6, [(i, i // 2) for i in range(13)]),
+        (4, 6, [(0, 0), (1, 2), (2, 3), (3, 5), (4, 6)]),
+        # Deeper than the teacher: layer 1 pairs with teacher layer 1, never the embeddings.
+        (12, 6, [(0, 0)] + [(i, (i + 1) // 2) for i in range(1, 13)]),
+        (3, 2, [(0, 0), (1, 1), (2, 2), (3, 2)]),
     ],
 )
 def test_uniform_layer_map(student, teacher, expected):
     assert losses.uniform_layer_map(student, teacher) == expected
+
+
+@pytest.mark.parametrize("student,teacher", [(12, 6), (6, 6), (2, 6), (4, 12), (5, 3), (1, 6)])
+def test_every_student_layer_has_a_teacher_layer(student, teacher):
+    layer_map = losses.uniform_layer_map(student, teacher)
+    assert [s for s, _ in layer_map] == list(range(student + 1))
+    assert layer_map[-1] == (student, teacher)
+    teacher_indices = [t for _, t in layer_map]
+    assert teacher_indices == sorted(teacher_indices)
+    assert all(1 <= t <= teacher for _, t in layer_map[1:])
+    pairs = losses.attention_layer_pairs(layer_map)
+    assert [s for s, _ in pairs] == list(range(student))
+    assert all(0 <= t < teacher for _, t in pairs)
+
+
+def test_attention_pairs_refuse_embedding_targets():
+    with pytest.raises(ValueError, match="embeddings"):
+        losses.attention_layer_pairs([(0, 0), (1, 0), (2, 1)])

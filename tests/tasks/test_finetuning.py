@@ -250,3 +250,29 @@ def test_sst2_full_floor(data_dir, minilm_path, tmp_path):
         bucket_by_length=True, verbose=0)
     print(config["eval"]["metrics"], config["training"]["seconds"])
     assert config["eval"]["metrics"]["accuracy"] >= 0.88
+
+
+def test_tagging_losses_average_over_labelled_tokens():
+    from mixvocab_tf.tasks import task_registry
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, (4, 16))
+    logits = rng.normal(size=(4, 16, 5)).astype("float32")
+    weights = np.zeros((4, 16), "float32")
+    weights[:, :6] = 1.0  # 6 labelled tokens a row, the rest padding or later pieces
+    soft = rng.dirichlet(np.ones(5), (4, 16)).astype("float32")
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected_hard = -(np.take_along_axis(log_probs, labels[..., None], -1)[..., 0] * weights).sum()
+    expected_hard /= weights.sum()
+    hard, soft_loss = finetuning.task_losses(task_registry.TAGGING, temperature=1.0)
+    assert float(hard(labels, logits, weights)) == pytest.approx(expected_hard, rel=1e-5)
+    # Padding the batch to twice the width changes nothing.
+    pad = lambda a: np.concatenate([a, np.zeros_like(a)], axis=1)
+    assert float(hard(pad(labels), pad(logits), pad(weights))) == pytest.approx(
+        expected_hard, rel=1e-5)
+    assert float(soft_loss(soft, logits, weights)) == pytest.approx(
+        float(soft_loss(pad(soft), pad(logits), pad(weights))), rel=1e-5)
+    # Classification keeps the plain batch mean.
+    hard, _ = finetuning.task_losses(task_registry.CLASSIFICATION)
+    assert float(hard(labels[:, 0], logits[:, 0])) == pytest.approx(
+        -np.take_along_axis(log_probs[:, 0], labels[:, :1], -1).mean(), rel=1e-5)
