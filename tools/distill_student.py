@@ -17,7 +17,8 @@ from mixvocab_tf.training import flag_defs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("teacher_dir", None, "A Stage I --model_dir (tools/train_teacher.py).")
-flags.DEFINE_string("student_size", "6x128", "A named size (12x256, 6x256, 12x128, 6x128, 6x96); "
+flags.DEFINE_string("student_size", "6x128", "A named size (12x256, 6x256, 12x128, 6x128, 6x96) "
+                    "or any <layers>x<hidden> (e.g. 2x32); "
                     "empty to use the explicit sizes.")
 flags.DEFINE_integer("num_layers", None, "Explicit student layers (overrides the named size).")
 flags.DEFINE_integer("hidden_dim", None, "Explicit student hidden size.")

@@ -14,11 +14,12 @@ import keras
 from mixvocab_tf.distillation.distiller import Distiller
 from mixvocab_tf.distillation.distiller import initialize_student_embeddings
 from mixvocab_tf.file_io import write_json_atomic
-from mixvocab_tf.models.student_encoder import STUDENT_SIZES
+from mixvocab_tf.model_dirs import STUDENT
+from mixvocab_tf.model_dirs import resolve_model_dir
+from mixvocab_tf.models.student_encoder import student_size as parse_student_size
 from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.models.teacher_training import load_stage1
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
-from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
@@ -39,16 +40,13 @@ def build_student(student_vocabulary_size, stage1_embedding_dim, student_size=No
     Args:
       student_vocabulary_size: `V_s`.
       stage1_embedding_dim: `d` of the Stage I student table.
-      student_size: a name from `STUDENT_SIZES`, or `None` for explicit sizes.
+      student_size: a name from `STUDENT_SIZES` or any `"LxH"` (`student_size`), or
+        `None` for explicit sizes.
       **sizes: `num_layers`, `hidden_dim`, `num_heads`, `intermediate_dim`,
         and any other `StudentEncoder` argument.
     """
     if student_size is not None:
-        if student_size not in STUDENT_SIZES:
-            raise ValueError(
-                f"Unknown --student_size {student_size!r}; choose one of {sorted(STUDENT_SIZES)}."
-            )
-        named = STUDENT_SIZES[student_size]
+        named = parse_student_size(student_size)
         sizes = {
             "num_layers": named.num_layers,
             "hidden_dim": named.hidden_dim,
@@ -200,9 +198,9 @@ def save_student_directory(directory, student, vocabulary, config):
 
 
 def load_student_directory(directory):
-    """Loads a student directory: `(StudentEncoder, Vocabulary, config dict)`."""
-    if os.path.isdir(os.path.join(directory, EXPORT_DIR)):
-        directory = os.path.join(directory, EXPORT_DIR)
+    """Loads a student directory (or its Stage II run folder): `(StudentEncoder, Vocabulary,
+    config dict)`."""
+    directory = resolve_model_dir(directory, STUDENT, flag="--model")
     for name in ("student.keras", "vocab.txt", "config.json"):
         if not os.path.isfile(os.path.join(directory, name)):
             raise StudentDirectoryError(

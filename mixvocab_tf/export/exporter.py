@@ -110,7 +110,8 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
     """Converts a task model directory to TFLite and validates it against Keras.
 
     Args:
-      model_dir: a task model directory (`tools/finetune.py`).
+      model_dir: a task model directory (`tools/finetune.py`), or a run folder holding
+        one in `export/`.
       output_dir: the directory to write (replaced atomically).
       quantization: "float32", "float16", "dynamic_int8" or "full_int8".
       input_form: "text" (tokenizer in the graph, `text` tf.string [None]) or "ids"
@@ -146,6 +147,7 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
         raise ValueError(f"sequence_length must be >= 3, got {sequence_length}.")
     started = time.time()
     task_model = load_task_model(model_dir)
+    model_dir = task_model.directory  # a run folder reads as its export/
     task = task_registry.get_task(task_model.config["task"])
     if mediapipe_python:
         mediapipe_metadata.check_exportable(input_form, task.type, task_model.lower_case)

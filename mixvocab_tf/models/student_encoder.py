@@ -37,6 +37,29 @@ STUDENT_SIZES = {
 }
 
 
+def student_size(name):
+    """The `StudentSize` of a name: a named size, or any `"<layers>x<hidden>"`.
+
+    An unnamed `"LxH"` (e.g. `"2x32"`, a test-sized student) gets 64-wide heads where
+    the width allows (at least one) and a 4H feed-forward, as BERT's shapes do.
+
+    Raises:
+      ValueError: the name is neither, with the named sizes.
+    """
+    if name in STUDENT_SIZES:
+        return STUDENT_SIZES[name]
+    layers, _, hidden = str(name).partition("x")
+    if not (layers.isdigit() and hidden.isdigit() and int(layers) > 0 and int(hidden) > 0):
+        raise ValueError(
+            f"Unknown student size {name!r}. Choose one of {sorted(STUDENT_SIZES)}, any "
+            "'<layers>x<hidden>' (e.g. '4x64'), or pass explicit sizes.")
+    hidden = int(hidden)
+    heads = max(1, hidden // 64)
+    if hidden % heads:
+        heads = 1
+    return StudentSize(int(layers), hidden, heads, 4 * hidden)
+
+
 def bert_parameter_count(
     vocabulary_size,
     num_layers,
@@ -290,22 +313,18 @@ class StudentEncoder(Backbone):
 
     @classmethod
     def from_size(cls, name, vocabulary_size, **kwargs):
-        """Builds a named size (see `STUDENT_SIZES`).
+        """Builds a named size (see `STUDENT_SIZES`) or any `"LxH"` (`student_size`).
 
         Args:
-          name: one of `"12x256"`, `"6x256"`, `"12x128"`, `"6x128"`, `"6x96"`.
+          name: one of `"12x256"`, `"6x256"`, `"12x128"`, `"6x128"`, `"6x96"`, or
+            `"<layers>x<hidden>"`.
           vocabulary_size: the student vocabulary size.
           **kwargs: any other constructor argument (e.g. `embedding_dim`).
 
         Returns:
           A `StudentEncoder`.
         """
-        if name not in STUDENT_SIZES:
-            raise ValueError(
-                f"Unknown student size {name!r}. Choose one of "
-                f"{sorted(STUDENT_SIZES)} or pass explicit sizes."
-            )
-        size = STUDENT_SIZES[name]
+        size = student_size(name)
         return cls(
             vocabulary_size=vocabulary_size,
             num_layers=size.num_layers,

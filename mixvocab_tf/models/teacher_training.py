@@ -12,11 +12,12 @@ import os
 import keras
 
 from mixvocab_tf.file_io import write_json_atomic
+from mixvocab_tf.model_dirs import STAGE1
+from mixvocab_tf.model_dirs import resolve_model_dir
 from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
 from mixvocab_tf.models.teacher import load_teacher
 from mixvocab_tf.preprocessing.mixed_vocab_preprocessor import MixedVocabPreprocessor
 from mixvocab_tf.training.callbacks import PsvRamp
-from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
@@ -186,9 +187,10 @@ def load_stage1(directory):
 
     Raises:
       Stage1Error: when files are missing or the vocabularies disagree with the model.
+      model_dirs.ModelDirError: the folder holds another kind of model or is an
+        unfinished run.
     """
-    if os.path.isdir(os.path.join(directory, EXPORT_DIR)):
-        directory = os.path.join(directory, EXPORT_DIR)
+    directory = resolve_model_dir(directory, STAGE1, flag="--teacher_dir")
     needed = ["teacher.keras", "teacher_vocab.txt", "student_vocab.txt", "stage1_config.json"]
     for name in needed:
         if not os.path.isfile(os.path.join(directory, name)):

@@ -1,7 +1,7 @@
 """Loads the encoder a task is fine-tuned from: a Stage II student or any teacher.
 
 Example:
->>> backbone, vocabulary, lower_case = load_encoder("runs/stage2")   # a student directory
+>>> backbone, vocabulary, lower_case = load_encoder("runs/stage2")   # a Stage II run folder
 >>> backbone, vocabulary, lower_case = load_encoder(minilm_path)      # a teacher
 """
 
@@ -9,6 +9,9 @@ import json
 import os
 
 import keras
+
+from mixvocab_tf.model_dirs import STUDENT
+from mixvocab_tf.model_dirs import resolve_model_dir
 
 STUDENT_MODEL_FILE = "student.keras"
 STUDENT_VOCAB_FILE = "vocab.txt"
@@ -36,8 +39,9 @@ def load_encoder(model_path):
 
     Args:
       model_path: a Stage II student directory (`student.keras`, `vocab.txt`,
-        `config.json` with "lower_case") or any teacher directory `load_teacher` reads
-        (Hugging Face, keras-hub preset, Google BERT checkpoint).
+        `config.json` with "lower_case"), the Stage II run folder holding it in `export/`
+        (`tools/distill_student.py --model_dir`), or any teacher directory `load_teacher`
+        reads (Hugging Face, keras-hub preset, Google BERT checkpoint).
 
     Returns:
       (backbone, vocabulary, lower_case): a Keras model on {"token_ids", "segment_ids",
@@ -46,12 +50,16 @@ def load_encoder(model_path):
 
     Raises:
       FileNotFoundError: the path does not exist or a student file is missing.
+      model_dirs.ModelDirError: the path holds a Stage I teacher or a task model, or is an
+        unfinished run folder.
     """
     model_path = os.fspath(model_path)
     if not os.path.exists(model_path):
         raise FileNotFoundError(
             f"--model {model_path} does not exist. Fix: pass a Stage II student directory "
             "(student.keras, vocab.txt, config.json) or a teacher directory.")
+    # A Stage II run folder reads as its export/; a teacher directory comes back as it is.
+    model_path = resolve_model_dir(model_path, STUDENT, flag="--model")
     if is_student_dir(model_path):
         # Registers StudentEncoder for deserialisation.
         from mixvocab_tf.models import student_encoder  # noqa: F401

@@ -176,7 +176,8 @@ def evaluate_model_dir(model_dir, task_name=None, data_dir=None, split=None, eva
     """Loads a task model directory and scores one split (or any file in the task's format).
 
     Args:
-      model_dir: a directory written by `tools/finetune.py`.
+      model_dir: a directory written by `tools/finetune.py` (or a run folder holding one
+        in `export/`).
       task_name: the task (default: the one the model was fine-tuned on).
       data_dir: the data folder (`../shared/data`, its `tasks/` folder, the task's own
         folder; a TFDS data dir for `tfds:` tasks).
@@ -192,6 +193,7 @@ def evaluate_model_dir(model_dir, task_name=None, data_dir=None, split=None, eva
       A JSON-ready report: task, split, source, model_dir, metrics and the counts.
     """
     task_model = load_task_model(model_dir)
+    model_dir = task_model.directory  # a run folder reads as its export/
     task = task_registry.get_task(task_name or task_model.config["task"])
     if eval_file:
         examples, split = task.read_file(eval_file, skip_empty=skip_empty), split or "file"

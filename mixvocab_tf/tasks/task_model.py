@@ -22,6 +22,8 @@ import keras
 import numpy as np
 
 from mixvocab_tf.file_io import replace_directory
+from mixvocab_tf.model_dirs import TASK
+from mixvocab_tf.model_dirs import resolve_model_dir
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.encoder import read_vocabulary
 
@@ -39,6 +41,8 @@ class TaskModel:
     vocabulary: list
     labels: list
     config: dict
+    # The folder it was read from (None when built in memory).
+    directory: str = None
 
     @property
     def task_type(self):
@@ -113,9 +117,15 @@ def _read_labels(path):
 def load_task_model(model_dir):
     """Loads a task model directory written by `save_task_model`.
 
+    Args:
+      model_dir: the task model folder (`tools/finetune.py --output_dir`), or a run folder
+        holding one in `export/` (`model_dirs.resolve_model_dir`).
+
     Raises:
       FileNotFoundError: a file is missing (names it and how the directory is made).
+      model_dirs.ModelDirError: the folder holds another kind of model.
     """
+    model_dir = resolve_model_dir(model_dir, TASK)
     for name in (MODEL_FILE, VOCAB_FILE, LABELS_FILE, CONFIG_FILE):
         if not os.path.isfile(os.path.join(model_dir, name)):
             raise FileNotFoundError(
@@ -136,4 +146,5 @@ def load_task_model(model_dir):
         vocabulary=read_vocabulary(os.path.join(model_dir, VOCAB_FILE)),
         labels=_read_labels(os.path.join(model_dir, LABELS_FILE)),
         config=config,
+        directory=model_dir,
     )

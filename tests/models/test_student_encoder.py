@@ -58,8 +58,17 @@ def test_factorised_embedding_matches_formula():
 
 
 def test_unknown_size_names_the_choices():
-    with pytest.raises(ValueError, match="12x128"):
-        StudentEncoder.from_size("3x7", vocabulary_size=100)
+    for name in ("huge", "3x", "0x64"):
+        with pytest.raises(ValueError, match="12x128"):
+            StudentEncoder.from_size(name, vocabulary_size=100)
+
+
+def test_any_layers_x_hidden_is_a_size():
+    # Unnamed sizes (tests, the README's tiny runs): 64-wide heads where possible, FFN 4H.
+    student = StudentEncoder.from_size("2x32", vocabulary_size=100)
+    assert (student.num_layers, student.hidden_dim, student.num_heads,
+            student.intermediate_dim) == (2, 32, 1, 128)
+    assert StudentEncoder.from_size("4x256", vocabulary_size=100).num_heads == 4
 
 
 def test_indivisible_heads_is_a_clear_error():
