@@ -18,7 +18,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("teacher", None, "A BERT: Hugging Face dir, keras-hub preset or Google checkpoint dir.")
 flags.DEFINE_string("student_vocab", None, "The student vocab.txt (tools/learn_vocab.py).")
 flags.DEFINE_float("p_sv_start", 0.1, "Share of words segmented with the student vocabulary at step 0.")
-flags.DEFINE_float("p_sv_end", 1.0, "... at the last step (linear ramp).")
+flags.DEFINE_float("p_sv_end", 1.0, "... at --p_sv_ramp_fraction of the steps and after (linear ramp).")
+flags.DEFINE_float("p_sv_ramp_fraction", 0.6,
+                   "Share of the steps after which p_sv holds at --p_sv_end (each phase).")
+flags.DEFINE_integer("new_parameter_steps", 0,
+                     "Steps training only E_s, P and the MLM head (encoder frozen, p_sv from 0) "
+                     "before the joint phase; 0 skips that phase.")
+flags.DEFINE_float("new_parameter_learning_rate", 1e-3, "Peak AdamW rate of that phase.")
 flags.DEFINE_integer("student_embedding_dim", 128, "Width d of the student embedding table.")
 flags.DEFINE_enum("student_init", "teacher", ["teacher", "random"],
                   "Start E_s P from the teacher's embeddings of each student token, or at random.")
@@ -39,6 +45,9 @@ def main(argv):
             student_vocab=FLAGS.student_vocab,
             p_sv_start=FLAGS.p_sv_start,
             p_sv_end=FLAGS.p_sv_end,
+            p_sv_ramp_fraction=FLAGS.p_sv_ramp_fraction,
+            new_parameter_steps=FLAGS.new_parameter_steps,
+            new_parameter_learning_rate=FLAGS.new_parameter_learning_rate,
             student_embedding_dim=FLAGS.student_embedding_dim,
             student_init=FLAGS.student_init,
             **flag_defs.training_kwargs(FLAGS),

@@ -25,9 +25,14 @@ from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
 from mixvocab_tf.training.run_setup import set_precision
 from mixvocab_tf.training.strategy import get_strategy
+from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.training.text_data import resolve_text_files
 from mixvocab_tf.training.text_data import text_line_dataset
 from mixvocab_tf.vocab.vocabulary import Vocabulary
+
+
+# Teacher and student masked-LM accuracy before Stage II's first step.
+START_METRICS_FILE = "start_metrics.json"
 
 
 class StudentDirectoryError(ValueError):
@@ -158,6 +163,10 @@ def distill_student(
         distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction))
         distiller.compute_losses(next(iter(dataset)))
         distiller.optimizer.build(distiller.trainable_variables)
+    start_metrics = _start_metrics(
+        distiller, eval_dataset if eval_dataset is not None else dataset, eval_steps, model_dir,
+        "held-out" if eval_dataset is not None else "training")
+
     def write(directory, metrics):
         save_student_directory(
             directory,
@@ -172,6 +181,7 @@ def distill_student(
                 "parameters": int(student.count_params()),
                 "teacher_dir": str(teacher_dir),
                 "train_steps": int(distiller.optimizer.iterations.numpy()),
+                "start_metrics": start_metrics,
                 "final_metrics": metrics,
             },
         )
@@ -187,6 +197,34 @@ def distill_student(
         eval_steps=eval_steps if eval_dataset is not None else None,
         verbose=verbose,
     )
+
+
+def _start_metrics(distiller, dataset, steps, model_dir, source):
+    """Teacher and student masked-LM accuracy before the first step, once per run.
+
+    The logit-distillation term only helps while the teacher predicts the
+    student vocabulary better than the student does; this records where
+    the run starts (`model_dir/start_metrics.json`, reused on resume).
+    """
+    path = os.path.join(model_dir, START_METRICS_FILE)
+    if os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    if not distiller.uses_teacher:
+        return {}
+    results = distiller.evaluate(dataset, steps=steps, verbose=0, return_dict=True)
+    start = {
+        "teacher_mlm_accuracy": float(results["teacher_mlm_accuracy"]),
+        "student_mlm_accuracy": float(results["mlm_accuracy"]),
+        "batches": int(steps),
+        "text": source,
+    }
+    print(f"Stage II start ({steps} {source} batches): teacher masked-LM accuracy on "
+          f"student-segmented text {start['teacher_mlm_accuracy']:.4f}, "
+          f"student {start['student_mlm_accuracy']:.4f}")
+    if is_chief():
+        write_json_atomic(path, start)
+    return start
 
 
 def save_student_directory(directory, student, vocabulary, config):

@@ -328,6 +328,16 @@ class MixedVocabTeacher(DistributedFitMixin, keras.Model):
         self.student_projection.kernel.assign(projection)
         return covered
 
+    def set_encoder_trainable(self, trainable):
+        """Freezes or unfreezes the pretrained encoder (every backbone weight).
+
+        With it frozen only the parameters the checkpoint did not provide
+        train: `E_s`, `P` and the MLM head. BERT's pooler, on no MLM path,
+        stays frozen either way. Recompile after a change.
+        """
+        self.backbone.trainable = trainable
+        self.backbone.pooled_dense.trainable = False
+
     def projected_student_embeddings(self):
         """`E_s P`: `[V_s, D]`, the student table in the teacher's space."""
         return self.student_projection(self.student_embedding.embeddings)

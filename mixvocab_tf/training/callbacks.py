@@ -54,6 +54,32 @@ class PsvRamp(keras.callbacks.Callback):
             logs["p_sv"] = float(self.p_sv.numpy())
 
 
+class ExtraEvaluation(keras.callbacks.Callback):
+    """Evaluates more held-out datasets at the end of each loop, into the logs.
+
+    `fit` takes one `validation_data`; Stage I is also scored at a second
+    p_sv (the fully student-segmented text Stage II feeds it). Each dataset's
+    metrics are logged as `<prefix><metric>`, so TensorBoard and the history
+    show them beside `val_*`.
+
+    Args:
+      datasets: `{prefix: dataset}`.
+      steps: batches of each dataset per evaluation.
+    """
+
+    def __init__(self, datasets, steps):
+        super().__init__()
+        self.datasets = dict(datasets)
+        self.steps = steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for prefix, dataset in self.datasets.items():
+            results = self.model.evaluate(dataset, steps=self.steps, verbose=0, return_dict=True)
+            logs.update({prefix + name: float(value) for name, value in results.items()})
+
+
 class NanGuard(keras.callbacks.Callback):
     """Stops training with a clear error as soon as the loss is not finite.
 

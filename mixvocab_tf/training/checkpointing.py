@@ -54,6 +54,7 @@ def restore_latest(model, checkpoint_dir, save_dir=None, max_to_keep=3):
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
+        print(f"Resuming from {latest} at step {int(model.optimizer.iterations.numpy())}.")
     manager = tf.train.CheckpointManager(
         checkpoint, save_dir or checkpoint_dir, max_to_keep=max_to_keep
     )
@@ -101,6 +102,8 @@ def fit_resumable(
         scratch = tempfile.mkdtemp(prefix="mixvocab-worker-")
         save_dir, log_dir = os.path.join(scratch, "checkpoints"), os.path.join(scratch, "logs")
     manager, step = restore_latest(model, checkpoint_dir, save_dir)
+    # A run shorter than one loop (a smoke test's few steps) still stops at train_steps.
+    steps_per_loop = max(min(steps_per_loop, train_steps), 1)
     loops = max(math.ceil(train_steps / steps_per_loop), 1)
     initial_loop = step // steps_per_loop
     if step >= train_steps:

@@ -39,10 +39,49 @@ def stage1_dir(tiny_stage_inputs, tmp_path_factory):
         train_steps=8,
         steps_per_loop=4,
         learning_rate=1e-3,
+        new_parameter_steps=4,
         **SMALL,
     )
-    assert result["metrics"]["p_sv"] > 0.1
+    # p_sv reaches its end value at 60% of the steps and holds there.
+    assert result["metrics"]["p_sv"] == 1.0
+    # Held-out scores at p_sv 0.5 (val_) and on fully student-segmented text.
+    for prefix in ("val_", "val_full_sv_"):
+        assert 0.0 <= result["metrics"][prefix + "student_mlm_accuracy"] <= 1.0
+    assert result["new_parameter_metrics"]["p_sv"] == 1.0
+    assert "val_full_sv_student_mlm_accuracy" in result["new_parameter_metrics"]
     return model_dir
+
+
+def test_new_parameter_phase_trains_only_what_the_checkpoint_lacks(tiny_stage_inputs, tmp_path):
+    from mixvocab_tf.models.teacher import load_teacher
+
+    original = load_teacher(tiny_stage_inputs["teacher_dir"])
+    result = train_teacher(
+        tiny_stage_inputs["teacher_dir"], tiny_stage_inputs["student_vocab"],
+        tiny_stage_inputs["train_file"], str(tmp_path / "run"), student_embedding_dim=8,
+        new_parameter_steps=3, new_parameter_learning_rate=1e-2, train_steps=0,
+        steps_per_loop=4, **SMALL)
+    assert result["new_parameter_metrics"]["loss"] > 0
+    stage1 = load_stage1(result["export_dir"])
+    model = stage1.model
+    # The encoder is the checkpoint's, weight for weight; the new parameters moved.
+    for old, new in zip(original.backbone.get_weights(), model.backbone.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    fresh = train_teacher.__globals__["MixedVocabTeacher"](
+        original.backbone, stage1.student_vocabulary.size, student_embedding_dim=8,
+        masked_lm_head=original.masked_lm_head)
+    fresh.initialize_student_table(original.vocabulary, stage1.student_vocabulary.tokens)
+    assert not np.allclose(fresh.student_embedding.embeddings.numpy(),
+                           model.student_embedding.embeddings.numpy())
+    assert stage1.config["new_parameter_steps"] == 3
+    assert os.path.isdir(tmp_path / "run" / "new_parameters" / "checkpoints")
+    # Frozen, only E_s, P and the MLM head are trainable; the pooler stays frozen after.
+    model.set_encoder_trainable(False)
+    names = {v.path.split("/")[0] for v in model.trainable_variables}
+    assert names == {"student_embedding", "student_projection", "mlm_head"}
+    model.set_encoder_trainable(True)
+    assert not model.backbone.pooled_dense.trainable
+    assert len(model.trainable_variables) > len(model.backbone.pooled_dense.weights) + 6
 
 
 def test_stage1_export_loads_with_its_vocabularies(stage1_dir, tiny_stage_inputs):
@@ -73,6 +112,12 @@ def test_stage2_writes_a_student_directory(stage1_dir, tiny_stage_inputs, tmp_pa
     assert vocabulary.size == student.vocabulary_size
     assert config["lower_case"] is True and config["sequence_length"] == 32
     assert np.isfinite(result["metrics"]["kd_loss"])
+    # Where distillation started: the teacher's and the student's masked-LM accuracy.
+    start = config["start_metrics"]
+    assert 0.0 <= start["teacher_mlm_accuracy"] <= 1.0 and start["text"] == "training"
+    assert start["student_mlm_accuracy"] < 0.2  # a random student predicts next to nothing
+    with open(os.path.join(str(tmp_path), "start_metrics.json")) as f:
+        assert json.load(f) == start
 
 
 def test_wrong_inputs_fail_before_training(stage1_dir, tiny_stage_inputs, tmp_path):
@@ -92,6 +137,8 @@ def test_wrong_inputs_fail_before_training(stage1_dir, tiny_stage_inputs, tmp_pa
 def test_psv_ramp_is_a_function_of_the_step():
     ramp = PsvRamp(tf.Variable(0.0), 0.2, 1.0, 100)
     assert [ramp.value_at(s) for s in (0, 50, 100, 500)] == pytest.approx([0.2, 0.6, 1.0, 1.0])
+    ramp = PsvRamp(tf.Variable(0.0), 0.1, 1.0, 0.6 * 1000)  # Stage I: ends at 60%, holds
+    assert [ramp.value_at(s) for s in (0, 300, 600, 999)] == pytest.approx([0.1, 0.55, 1.0, 1.0])
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         PsvRamp(tf.Variable(0.0), 0.2, 1.5, 10)
 
@@ -132,6 +179,7 @@ def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tm
         f"--model_dir={model_dir}",
         "--train_steps=400", "--steps_per_loop=5", "--batch_size=8", "--sequence_length=32",
         "--student_embedding_dim=8", "--p_sv_start=0.0", "--p_sv_end=1.0",
+        "--p_sv_ramp_fraction=1.0",
     ]
     first = _run_tool(args)
     index = os.path.join(model_dir, "checkpoints", "checkpoint")
@@ -149,6 +197,7 @@ def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tm
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output[-3000:]
     assert f"Epoch {killed_at // 5 + 1}/80" in output and "Epoch 1/80" not in output
+    assert f"ckpt-{killed_at} at step {killed_at}." in output  # one line says where it resumes
     summary, _ = json.JSONDecoder().raw_decode(output[output.rindex('{\n  "export_dir"'):])
     assert summary["metrics"]["p_sv"] == pytest.approx(399 / 400)
     with open(os.path.join(model_dir, "export", "stage1_config.json")) as f:
