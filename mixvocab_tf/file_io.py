@@ -7,12 +7,17 @@ import tempfile
 
 
 def write_text_atomic(path, text):
-    """Writes `text` to `path` through a temp file in the same directory."""
+    """Writes `text` (UTF-8) to `path` through a temp file in the same directory."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path, data):
+    """Writes the bytes `data` to `path` through a temp file in the same directory."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

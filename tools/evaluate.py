@@ -30,7 +30,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A task model directory written by tools/finetune.py.")
 flags.DEFINE_string("task", None, "The task (default: the one the model was fine-tuned on).")
 flags.DEFINE_string("data_dir", None, "The data folder (or a TFDS data dir for tfds: tasks).")
-flags.DEFINE_string("split", None, "The split to score (default: the task's dev/valid split).")
+flags.DEFINE_string("split", None,
+                    "The split to score (default: the task's dev/valid split): a registered one "
+                    "or any split folder or file of the task's format under --data_dir (e.g. "
+                    "test/ beside train/); an unknown name lists the splits found.")
 flags.DEFINE_string("eval_file", None, "A file or folder in the task's format, instead.")
 flags.DEFINE_string("oos_file", None, "CLINC150: a folder of out-of-scope utterances.")
 flags.DEFINE_enum("unknown_labels", "wrong", evaluation.UNKNOWN_LABEL_POLICIES,

@@ -22,7 +22,9 @@ CLASSIFICATION = "classification"  # one text -> one label (pooled output)
 PAIR_CLASSIFICATION = "pair_classification"  # two texts -> one label (pooled output)
 TAGGING = "tagging"  # word -> BIO tag (first sub-token of each word)
 RESPONSE_SELECTION = "response_selection"  # dual encoder, in-batch negatives
-TASK_TYPES = (CLASSIFICATION, PAIR_CLASSIFICATION, TAGGING, RESPONSE_SELECTION)
+# One encoder, two heads: the intent (pooled output) and a BIO slot tag a word (`joint.py`).
+INTENT_AND_SLOTS = "intent_and_slots"
+TASK_TYPES = (CLASSIFICATION, PAIR_CLASSIFICATION, TAGGING, RESPONSE_SELECTION, INTENT_AND_SLOTS)
 
 OOS_LABEL = "oos"
 
@@ -59,20 +61,98 @@ class Task:
     def split_names(self):
         return tuple(name for name, _ in self.splits)
 
+    def _split_templates(self):
+        """How split names become paths: "{}" (folders), "{}.tsv", "in_domain_{}.tsv"."""
+        templates = []
+        for name, path in self.splits:
+            template = path.replace(name, "{}", 1) if name in path else None
+            if template and template not in templates:
+                templates.append(template)
+        return templates
+
+    def _folder_format(self):
+        # Intent and slot splits are folders (seq.in, label ...); GLUE-style splits are files.
+        return all("." not in os.path.basename(path) for _, path in self.splits)
+
+    def _is_split(self, path):
+        if self._folder_format():
+            return os.path.isfile(os.path.join(path, "seq.in"))
+        extensions = {os.path.splitext(p)[1] for _, p in self.splits}
+        return os.path.isfile(path) and os.path.splitext(path)[1] in extensions
+
+    def _bases(self, data_dir):
+        return (os.path.join(data_dir, self.subdir), os.path.join(data_dir, "tasks", self.subdir),
+                data_dir)
+
+    def task_dir(self, data_dir):
+        """The task's own folder under `data_dir` (where a registered split exists), or None."""
+        for base in self._bases(data_dir):
+            if any(os.path.exists(os.path.join(base, path)) for _, path in self.splits):
+                return base
+        return None
+
+    def found_splits(self, data_dir):
+        """Every split in the task's format under `data_dir`: name -> path.
+
+        Registered names first, then any other folder (intent tasks: one with `seq.in`) or
+        file of the same extension (GLUE TSVs) beside them, named by the registered pattern
+        ("in_domain_{}.tsv" -> its middle part) or else by its file name without extension.
+        """
+        found = {}
+        folder = self.task_dir(data_dir)
+        if folder is None:
+            return found
+        for name, path in self.splits:
+            if self._is_split(os.path.join(folder, path)):
+                found[name] = os.path.join(folder, path)
+        templates = self._split_templates()
+        for entry in sorted(os.listdir(folder)):
+            path = os.path.join(folder, entry)
+            if path in found.values() or not self._is_split(path):
+                continue
+            name = None
+            for template in templates:
+                prefix, _, suffix = template.partition("{}")
+                if (entry.startswith(prefix) and entry.endswith(suffix)
+                        and len(entry) > len(prefix) + len(suffix)):
+                    name = entry[len(prefix):len(entry) - len(suffix)]
+                    break
+            if name is None:
+                name = entry if self._folder_format() else os.path.splitext(entry)[0]
+            found.setdefault(name, path)
+        return found
+
     def split_path(self, data_dir, split):
-        """The file or folder of `split` under `data_dir` (which may be the task folder)."""
+        """The file or folder of `split` under `data_dir` (which may be the task folder).
+
+        Registered splits map through `splits`; any other name is looked up among the
+        splits that exist in the task's format (`found_splits`: e.g. a `test/` folder beside
+        `train/`, or `test.tsv` beside `train.tsv`; the file name itself also works).
+
+        Raises:
+          TaskDataError: an unregistered name that matches no split found; lists the found ones.
+        """
         mapping = dict(self.splits)
-        if split not in mapping:
-            raise readers.TaskDataError(
-                f"task {self.name!r} has no split {split!r}; it has {list(mapping)}. "
-                "To score another file of the same format, pass it as --eval_file."
-            )
-        for base in (os.path.join(data_dir, self.subdir), os.path.join(data_dir, "tasks", self.subdir),
-                     data_dir):
-            candidate = os.path.join(base, mapping[split])
-            if os.path.exists(candidate):
-                return candidate
-        return os.path.join(data_dir, self.subdir, mapping[split])
+        if split in mapping:
+            for base in self._bases(data_dir):
+                candidate = os.path.join(base, mapping[split])
+                if os.path.exists(candidate):
+                    return candidate
+            return os.path.join(data_dir, self.subdir, mapping[split])
+        found = self.found_splits(data_dir)
+        if split in found:
+            return found[split]
+        folder = self.task_dir(data_dir)
+        if folder is not None:
+            for template in self._split_templates() + ["{}"]:
+                candidate = os.path.join(folder, template.format(split))
+                if self._is_split(candidate):
+                    return candidate
+        where = folder or data_dir
+        raise readers.TaskDataError(
+            f"task {self.name!r} has no split {split!r} in {where}; found splits: "
+            f"{sorted(found) or 'none'}. Fix: pass one of those to --split, or score any file "
+            "(or folder) of the same format with --eval_file.")
 
     def read(self, data_dir, split, skip_empty=False):
         """Reads `split` from `data_dir` (a TFDS data dir for TFDS tasks)."""
@@ -112,6 +192,18 @@ def _slots(name):
     )
 
 
+def _joint(name):
+    return Task(
+        name=f"{name}_joint",
+        type=INTENT_AND_SLOTS,
+        metrics=("accuracy", "slot_f1"),
+        reader=lambda path, skip_empty=False: readers.read_intent_dir(
+            path, with_tags=True, skip_empty=skip_empty),
+        splits=(("train", "train"), ("valid", "valid")),
+        subdir=name,
+    )
+
+
 _TASKS = {
     task.name: task
     for task in (
@@ -122,6 +214,8 @@ _TASKS = {
         _intent("hwu64"),
         _slots("snips"),
         _slots("atis"),
+        _joint("snips"),
+        _joint("atis"),
         Task("sst2", CLASSIFICATION, ("accuracy",), readers.read_sst2_tsv,
              (("train", "train.tsv"), ("dev", "dev.tsv")), "sst2", positive_label="1"),
         Task("mrpc", PAIR_CLASSIFICATION, ("accuracy", "f1"), readers.read_mrpc_tsv,

@@ -1,0 +1,540 @@
+"""Task-specific distillation: a student task model learns a fine-tuned teacher task model.
+
+The student (a Stage II student, or any encoder `load_encoder` reads) gets a fresh task head
+and trains on a transfer set larger than the labelled data:
+
+  * the task's training examples (after any k-shot / subset selection),
+  * `augment` word-replaced variants of each of them (`augmentation.py`: teacher embedding
+    neighbours or masked-LM guesses; tags stay aligned),
+  * unlabelled text (`transfer_files`), labelled by the teacher only.
+
+Loss: `kd_weight` x T^2 KL(teacher_T || student_T) on every transfer example plus
+`hard_weight` x cross-entropy to the gold labels of the labelled examples (and of their
+variants with `hard_labels_on_augmented`). Slot tagging is distilled per word: teacher and
+student tokenise with different vocabularies (30K vs 5K pieces), so the teacher's logits are
+read at the first piece of each word in its own tokenisation and the student's at the first
+piece of the same word in its tokenisation (`tagging.WordAligner`), and the KL is over words.
+Each term is averaged over the examples (or words) that carry it, not over the batch.
+
+The teacher labels each transfer example once: its logits are written to
+`cache_dir/<key>.npz` (key: a hash of the teacher model files, its encoding settings and the
+transfer texts) and reused by every epoch and every rerun with the same transfer set.
+The result reports the teacher pass and the student pass in CPU seconds separately.
+
+Why here (in `tasks/`, after `finetuning.py`): it needs task models, readers, heads and the
+fine-tuning data path; `export/` comes after `tasks/`, and nothing in `tasks/` imports this
+module, so imports still flow one way.
+
+Example:
+>>> result = distill_task("snips", "runs/stage2", "runs/snips_minilm", "../shared/data",
+...                       "runs/snips_kd", augment=4, replace_rate=0.3)
+>>> result["distillation"]["teacher_cpu_seconds"], result["eval"]["metrics"]["accuracy"]
+"""
+
+import dataclasses
+import gzip
+import hashlib
+import io
+import json
+import math
+import os
+import time
+import warnings
+
+import keras
+import numpy as np
+
+from mixvocab_tf.file_io import write_bytes_atomic
+from mixvocab_tf.tasks import augmentation
+from mixvocab_tf.tasks import evaluation
+from mixvocab_tf.tasks import finetuning
+from mixvocab_tf.tasks import heads
+from mixvocab_tf.tasks import readers
+from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.encoder import load_encoder
+from mixvocab_tf.tasks.inputs import InputEncoder
+from mixvocab_tf.tasks.inputs import model_inputs
+from mixvocab_tf.tasks.task_model import LABELS_FILE
+from mixvocab_tf.tasks.task_model import MODEL_FILE
+from mixvocab_tf.tasks.task_model import TaskModel
+from mixvocab_tf.tasks.task_model import load_task_model
+from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.training.optimization import create_optimizer
+
+# Where each transfer example came from.
+LABELLED, AUGMENTED, UNLABELLED = 0, 1, 2
+REPLACERS = ("embedding", "mlm")
+DISTILLABLE = (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION,
+               task_registry.TAGGING)
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class WeightedKLDivergence(keras.losses.Loss):
+    """T^2 KL(softmax(teacher / T) || softmax(student / T)), averaged over weighted rows.
+
+    `y_true` packs the teacher's logits and a weight: [..., C + 1]; `y_pred` holds the
+    student's logits [..., C]. The sum over the batch is divided by the sum of the weights,
+    so rows with weight 0 (padding words) neither count nor dilute the mean. The T^2 factor
+    keeps gradient sizes comparable across temperatures (Hinton et al.). Zero exactly when
+    the student's logits equal the teacher's (up to a constant per row).
+
+    Example:
+    >>> loss = WeightedKLDivergence(temperature=2.0)
+    >>> loss(np.concatenate([logits, np.ones_like(logits[..., :1])], -1), logits)  # 0.0
+    """
+
+    def __init__(self, temperature=2.0, name="weighted_kl", **kwargs):
+        kwargs["reduction"] = "sum"
+        super().__init__(name=name, **kwargs)
+        self.temperature = temperature
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        y_true = ops.cast(y_true, "float32")
+        teacher, weight = y_true[..., :-1], y_true[..., -1]
+        t = self.temperature
+        teacher_log_probs = ops.log_softmax(teacher / t, -1)
+        student_log_probs = ops.log_softmax(ops.cast(y_pred, "float32") / t, -1)
+        kl = ops.sum(ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), -1)
+        return t * t * kl * weight / ops.maximum(ops.sum(weight), 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("reduction", None)
+        return {**config, "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class WeightedHardLoss(keras.losses.Loss):
+    """Cross-entropy to gold label ids, averaged over the rows that have one.
+
+    `y_true` packs (label id, weight) in its last axis: [..., 2]; unlabelled transfer
+    examples have weight 0.
+    """
+
+    def __init__(self, name="weighted_hard", **kwargs):
+        kwargs["reduction"] = "sum"
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        y_true = ops.cast(y_true, "float32")
+        labels, weight = ops.cast(y_true[..., 0], "int32"), y_true[..., 1]
+        ce = keras.losses.sparse_categorical_crossentropy(
+            labels, ops.cast(y_pred, "float32"), from_logits=True)
+        return ce * weight / ops.maximum(ops.sum(weight), 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("reduction", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class WordGather(keras.layers.Layer):
+    """Per-token logits [B, L, T] -> per-word logits [B, W, T] at each word's first piece.
+
+    Words without a position (-1: padding or truncated) read position 0; their weight is 0.
+    """
+
+    def call(self, token_logits, word_starts):
+        positions = keras.ops.maximum(keras.ops.cast(word_starts, "int32"), 0)
+        return keras.ops.take_along_axis(token_logits, keras.ops.expand_dims(positions, -1),
+                                         axis=1)
+
+
+def _open_text(path):
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def read_transfer_texts(patterns, task_type, max_lines=None, protected=()):
+    """Unlabelled transfer text: one example a non-empty line of `.txt` / `.txt.gz` files.
+
+    Args:
+      patterns: globs (a list or a comma-separated string).
+      task_type: pair classification reads `first<TAB>second` lines; the others whole lines
+        (tagging splits them into words at whitespace).
+      max_lines: keep at most this many lines (in file order).
+      protected: files or folders that must not be read (the few-shot rule: a k-shot run
+        may not read the task's own training utterances beyond its shots).
+
+    Returns:
+      (texts, pairs or None, the files read).
+
+    Raises:
+      ValueError: a protected file is named, or a pair line lacks its tab.
+    """
+    from mixvocab_tf.training.text_data import resolve_text_files
+
+    files = resolve_text_files(patterns)
+    protected = {os.path.realpath(p) for p in protected}
+    for path in files:
+        real = os.path.realpath(path)
+        if real in protected or any(real.startswith(p + os.sep) for p in protected):
+            raise ValueError(
+                f"--transfer_files names {path}, the task's own training data, while training "
+                "on a subset of it (few-shot). A k-shot run may use its own shots, their "
+                "augmentations and general text only. Fix: drop that file from the globs.")
+    texts, pairs = [], [] if task_type == task_registry.PAIR_CLASSIFICATION else None
+    for path in files:
+        with _open_text(path) as f:
+            for number, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                if pairs is not None:
+                    first, tab, second = line.partition("\t")
+                    if not tab or not first.strip() or not second.strip():
+                        raise ValueError(
+                            f"{path}:{number}: a sentence-pair task needs transfer lines "
+                            "'first<TAB>second'.")
+                    texts.append(first.strip())
+                    pairs.append(second.strip())
+                else:
+                    texts.append(" ".join(line.split()))
+                if max_lines and len(texts) >= max_lines:
+                    return texts, pairs, files
+    return texts, pairs, files
+
+
+def build_transfer_set(train, augment=0, replace_rate=0.3, replacer=None, texts=(), pairs=None,
+                       seed=0):
+    """The transfer set: labelled examples, their variants, then unlabelled text.
+
+    Returns:
+      (`readers.Examples`, origin [N] int array of LABELLED / AUGMENTED / UNLABELLED).
+      Unlabelled examples carry placeholder labels (the first labelled one's; weight 0).
+    """
+    parts, origin = [train], [np.full(len(train), LABELLED)]
+    if augment:
+        if replacer is None:
+            raise ValueError("augment > 0 needs a replacer (see augmentation.py).")
+        variants = augmentation.augment_examples(train, augment, replace_rate, replacer, seed)
+        parts.append(variants)
+        origin.append(np.full(len(variants), AUGMENTED))
+    if texts:
+        texts = list(texts)
+        fill = lambda column, value: None if column is None else [value] * len(texts)
+        tags = None if train.tags is None else [["O"] * len(t.split()) for t in texts]
+        parts.append(readers.Examples(
+            texts=texts, text_pairs=pairs, tags=tags, source="transfer files",
+            labels=fill(train.labels, train.labels[0] if train.labels else None)))
+        origin.append(np.full(len(texts), UNLABELLED))
+    joined = lambda name: (None if getattr(train, name) is None
+                           else [v for p in parts for v in getattr(p, name)])
+    examples = dataclasses.replace(
+        train, texts=joined("texts"), text_pairs=joined("text_pairs"), labels=joined("labels"),
+        tags=joined("tags"), groups=None, source=f"transfer set from {train.source}", skipped=0)
+    return examples, np.concatenate(origin)
+
+
+def _file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def teacher_cache_key(teacher_dir, teacher, task_type, examples):
+    """A hash of what the teacher's logits depend on: its files, its encoding, the texts."""
+    digest = hashlib.sha256()
+    for name in (MODEL_FILE, LABELS_FILE):
+        digest.update(_file_digest(os.path.join(teacher_dir, name)).encode())
+    digest.update(json.dumps([task_type, teacher.sequence_length, teacher.lower_case,
+                              teacher.normalization]).encode())
+    for column in (examples.texts, examples.text_pairs or []):
+        digest.update(str(len(column)).encode())
+        for text in column:
+            digest.update(text.encode("utf-8") + b"\n")
+    return digest.hexdigest()[:24]
+
+
+def teacher_logits(teacher_dir, task_type, examples, cache_dir=None, batch_size=256,
+                   teacher=None):
+    """The teacher's logits on every transfer example, from the cache when it has them.
+
+    Classification: [N, C]. Tagging: per word [N, W, T] (read at each word's first piece in
+    the teacher's tokenisation), with a mask [N, W] of the words it saw.
+
+    Args:
+      teacher_dir: a fine-tuned teacher task model directory.
+      task_type: the task's type (must equal the teacher's).
+      examples: the transfer set.
+      cache_dir: where `<key>.npz` is read or written (None: no cache).
+      batch_size: teacher inference batch size.
+      teacher: the loaded `TaskModel` (loaded from `teacher_dir` when None).
+
+    Returns:
+      (logits, mask, info): info has "cache_file", "cache_hit", "cpu_seconds",
+      "wall_seconds" (of the teacher pass: encoding and inference; 0 on a hit).
+    """
+    teacher = teacher or load_task_model(teacher_dir)
+    cache_file = None
+    if cache_dir:
+        key = teacher_cache_key(teacher_dir, teacher, task_type, examples)
+        cache_file = os.path.join(cache_dir, f"teacher_logits_{key}.npz")
+        if os.path.isfile(cache_file):
+            with np.load(cache_file) as cached:
+                return cached["logits"], cached["mask"], {
+                    "cache_file": cache_file, "cache_hit": True, "cpu_seconds": 0.0,
+                    "wall_seconds": 0.0}
+    cpu, wall = time.process_time(), time.time()
+    encoder = InputEncoder.for_task_model(teacher)
+    chunks, masks = [], []
+    # Chunks bound the memory of per-token tagging logits [chunk, L, T].
+    for begin in range(0, len(examples), 4096):
+        chunk = examples.select(list(range(begin, min(begin + 4096, len(examples)))))
+        features = encoder.encode_examples(task_type, chunk)
+        logits = teacher.model.predict(model_inputs(features), batch_size=batch_size, verbose=0)
+        if task_type == task_registry.TAGGING:
+            starts = features["word_starts"]
+            logits = np.take_along_axis(logits, np.maximum(starts, 0)[..., None], axis=1)
+            masks.append(starts >= 0)
+        else:
+            masks.append(np.ones(len(chunk), bool))
+        chunks.append(logits.astype(np.float32))
+    if task_type == task_registry.TAGGING:
+        width = max(c.shape[1] for c in chunks)
+        pad = lambda a, value: np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2),
+                                      constant_values=value)
+        chunks, masks = [pad(c, 0.0) for c in chunks], [pad(m, False) for m in masks]
+    logits, mask = np.concatenate(chunks), np.concatenate(masks)
+    info = {"cache_file": cache_file, "cache_hit": False,
+            "cpu_seconds": round(time.process_time() - cpu, 2),
+            "wall_seconds": round(time.time() - wall, 2)}
+    if cache_file:
+        os.makedirs(cache_dir, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, logits=logits, mask=mask)
+        write_bytes_atomic(cache_file, buffer.getvalue())
+    return logits, mask, info
+
+
+def _student_arrays(task_type, examples, origin, labels, teacher_logits_, teacher_mask, encoder,
+                    hard_labels_on_augmented):
+    """x, and y = {"hard": [.., 2] (label, weight), "soft": [.., C + 1] (logits, weight)}."""
+    hard_weight = (origin == LABELLED) | ((origin == AUGMENTED) & hard_labels_on_augmented)
+    features = encoder.encode_examples(task_type, examples)
+    x = {k: features[k] for k in heads.ENCODER_INPUTS}
+    index = {label: i for i, label in enumerate(labels)}
+    if task_type == task_registry.TAGGING:
+        starts = features["word_starts"]
+        width = starts.shape[1]
+        word_ids = np.zeros(starts.shape, np.float32)
+        for row, tags in enumerate(examples.tags):
+            if hard_weight[row]:
+                word_ids[row, :len(tags)] = [index.get(t, 0) for t in tags]
+        seen = (starts >= 0) & teacher_mask[:, :width]
+        x["word_starts"] = starts
+        hard = np.stack([word_ids, (seen & hard_weight[:, None]).astype(np.float32)], -1)
+        soft = np.concatenate([teacher_logits_[:, :width], seen[..., None].astype(np.float32)], -1)
+        return x, {"hard": hard, "soft": soft}
+    ids = np.asarray([index.get(l, 0) if h else 0 for l, h in zip(examples.labels, hard_weight)],
+                     np.float32)
+    hard = np.stack([ids, hard_weight.astype(np.float32)], -1)
+    soft = np.concatenate([teacher_logits_, np.ones((len(ids), 1), np.float32)], -1)
+    return x, {"hard": hard, "soft": soft}
+
+
+def _check_gold_labels(task_type, train, labels, teacher_dir):
+    gold = ({t for tags in train.tags for t in tags} if task_type == task_registry.TAGGING
+            else set(train.labels))
+    unknown = sorted(gold - set(labels))
+    if unknown:
+        raise ValueError(
+            f"the training data has labels {unknown[:5]} that the teacher {teacher_dir} does "
+            "not predict. Fix: distil from a teacher fine-tuned on the same task and data.")
+
+
+def _make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
+    if kind == "embedding":
+        return augmentation.EmbeddingNeighbours.from_task_model(teacher, num_candidates)
+    if kind != "mlm":
+        raise ValueError(f"replacer must be one of {REPLACERS}, got {kind!r}")
+    if not mlm_teacher:
+        raise ValueError("replacer='mlm' needs mlm_teacher: a Stage I directory or a teacher "
+                         "checkpoint with a masked-LM head.")
+    from mixvocab_tf.models.teacher_training import load_stage1
+    from mixvocab_tf.models.teacher import load_teacher
+
+    source = (load_stage1(mlm_teacher)
+              if os.path.isfile(os.path.join(mlm_teacher, "stage1_config.json"))
+              or os.path.isdir(os.path.join(mlm_teacher, "export"))
+              else load_teacher(mlm_teacher))
+    return augmentation.MaskedLMReplacer.from_teacher(
+        source, num_candidates=num_candidates, sequence_length=sequence_length)
+
+
+def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, augment=0,
+                 replace_rate=0.3, replacer="embedding", num_candidates=15, mlm_teacher=None,
+                 transfer_files=None, max_transfer_lines=None, kd_weight=1.0, hard_weight=1.0,
+                 temperature=2.0, hard_labels_on_augmented=False, epochs=2, train_steps=None,
+                 batch_size=32, learning_rate=1e-4, sequence_length=None,
+                 max_train_examples=None, train_selection="random", examples_per_class=None,
+                 dropout=0.1, pooling=heads.POOLING_MEAN, bucket_by_length=True,
+                 eval_split=None, max_eval_examples=None, cache_dir=None, skip_empty=False,
+                 warmup_fraction=0.1, weight_decay=0.01, seed=0, verbose=1):
+    """Distils a fine-tuned teacher task model into a student task model.
+
+    Args:
+      task_name: a name of `task_registry.task_names()` (classification, sentence pairs or
+        slot tagging).
+      student_path: a Stage II student directory (or any encoder `load_encoder` reads).
+      teacher_dir: a teacher task model directory written by `tools/finetune.py` for the
+        same task; its labels become the student's.
+      data_dir: the data folder (`../shared/data` or its `tasks/`).
+      output_dir: the student task model directory to write (atomically).
+      augment: word-replaced variants of every (selected) training example (0: none).
+      replace_rate: the probability that an eligible word of a variant is replaced.
+      replacer: "embedding" (nearest whole words in the teacher's input embeddings) or
+        "mlm" (masked-LM guesses of `mlm_teacher`).
+      num_candidates: K candidates per word.
+      mlm_teacher: a Stage I directory or a teacher with a masked-LM head (replacer "mlm").
+      transfer_files: globs of unlabelled `.txt` / `.txt.gz` text, one example a line
+        (pair tasks: `first<TAB>second`), labelled by the teacher.
+      max_transfer_lines: read at most this many transfer lines.
+      kd_weight, hard_weight: weights of the KL term and of the gold-label cross-entropy.
+      temperature: the distillation temperature T.
+      hard_labels_on_augmented: also train variants on their original's gold label (off by
+        default: a replaced word can flip a sentiment; the teacher's soft label cannot lie).
+      epochs, train_steps, batch_size, learning_rate, dropout, warmup_fraction, weight_decay:
+        student training (epochs are over the whole transfer set).
+      sequence_length: the student's L (default: the teacher's).
+      max_train_examples, train_selection, examples_per_class: the labelled subset
+        (`finetuning.select_examples` / `select_per_class`); augmentation uses only it.
+      pooling, bucket_by_length: as in `finetuning.finetune`.
+      eval_split: split scored after training (default: dev/valid; "none" to skip).
+      max_eval_examples: score at most this many.
+      cache_dir: where the teacher's logits are cached (default: `teacher_label_cache`
+        beside `output_dir`).
+      skip_empty: skip and count empty data lines.
+      seed: selection, augmentation, shuffling and initialisation seed.
+      verbose: Keras fit verbosity.
+
+    Returns:
+      The task config written to `output_dir/task_config.json`, with "distillation"
+      (transfer set sizes, teacher and student CPU seconds, cache file and hit) and "eval".
+    """
+    task = task_registry.get_task(task_name)
+    if task.type not in DISTILLABLE:
+        raise ValueError(f"task distillation supports {DISTILLABLE}; {task.name} is {task.type}.")
+    if kd_weight < 0 or hard_weight < 0 or kd_weight + hard_weight <= 0:
+        raise ValueError(f"kd_weight ({kd_weight}) and hard_weight ({hard_weight}) must be >= 0 "
+                         "and not both 0.")
+    if augment < 0:
+        raise ValueError(f"augment must be >= 0, got {augment}")
+    keras.utils.set_random_seed(seed)
+    teacher = load_task_model(teacher_dir)
+    if teacher.task_type != task.type:
+        raise ValueError(f"--teacher_dir {teacher_dir} is a {teacher.task_type} model; task "
+                         f"{task.name} is {task.type}. Fix: fine-tune the teacher on {task.name}.")
+    labels = teacher.labels
+    sequence_length = sequence_length or teacher.sequence_length
+
+    train = task.read(data_dir, "train", skip_empty=skip_empty)
+    if examples_per_class is not None:
+        train = finetuning.select_per_class(train, examples_per_class, seed)
+    train = finetuning.select_examples(train, max_train_examples, train_selection, seed)
+    _check_gold_labels(task.type, train, labels, teacher_dir)
+
+    cpu = time.process_time()
+    swapper = (_make_replacer(replacer, teacher, num_candidates, mlm_teacher,
+                              teacher.sequence_length) if augment else None)
+    texts, pairs, files = [], None, []
+    if transfer_files:
+        # The few-shot rule: a k-shot run never sees the other training utterances, not even
+        # unlabelled. (A plain --max_train_examples subset may use them as unlabelled text.)
+        protected = ([task.split_path(data_dir, "train")] if examples_per_class is not None
+                     else [])
+        texts, pairs, files = read_transfer_texts(transfer_files, task.type, max_transfer_lines,
+                                                  protected)
+    transfer, origin = build_transfer_set(train, augment, replace_rate, swapper, texts, pairs,
+                                          seed)
+    augment_cpu = time.process_time() - cpu
+
+    cache_dir = cache_dir or os.path.join(os.path.dirname(os.path.abspath(output_dir)),
+                                          "teacher_label_cache")
+    t_logits, t_mask, teacher_info = teacher_logits(teacher_dir, task.type, transfer, cache_dir,
+                                                    teacher=teacher)
+
+    cpu, wall = time.process_time(), time.time()
+    backbone, vocabulary, lower_case = load_encoder(student_path)
+    encoder = InputEncoder(vocabulary, lower_case, sequence_length, teacher.normalization)
+    x, y = _student_arrays(task.type, transfer, origin, labels, t_logits, t_mask, encoder,
+                           hard_labels_on_augmented)
+    model = heads.build_task_model(backbone, task.type, num_labels=len(labels), dropout=dropout,
+                                   pooling=pooling, name=f"{task.name.replace(':', '_').replace('/', '_')}_student")
+    inputs = dict(model.input)
+    logits = model(inputs)
+    if task.type == task_registry.TAGGING:
+        inputs["word_starts"] = keras.Input(shape=(None,), dtype="int32", name="word_starts")
+        logits = WordGather(name="word_logits")(logits, inputs["word_starts"])
+    trainer = keras.Model(inputs, {"hard": keras.layers.Identity(name="hard")(logits),
+                                   "soft": keras.layers.Identity(name="soft")(logits)})
+    steps_per_epoch = math.ceil(len(transfer) / batch_size)
+    total_steps = train_steps or epochs * steps_per_epoch
+    fit_epochs, fit_steps = (1, train_steps) if train_steps else (epochs, steps_per_epoch)
+    trainer.compile(
+        optimizer=create_optimizer(learning_rate, total_steps, warmup_fraction, weight_decay),
+        loss={"hard": WeightedHardLoss(), "soft": WeightedKLDivergence(temperature)},
+        loss_weights={"hard": hard_weight, "soft": kd_weight})
+    dataset = finetuning._dataset(  # noqa: SLF001 (the fine-tuning input pipeline, shared)
+        x, y, None, batch_size, seed,
+        bucket_length=sequence_length if bucket_by_length else None,
+        sequence_targets=task.type == task_registry.TAGGING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooled_dense")
+        history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,
+                              verbose=verbose)
+    student_cpu, student_wall = time.process_time() - cpu, time.time() - wall
+
+    counts = {name: int(np.sum(origin == value)) for name, value in
+              (("labelled", LABELLED), ("augmented", AUGMENTED), ("unlabelled", UNLABELLED))}
+    config = {
+        "task": task.name, "type": task.type, "lower_case": lower_case,
+        "normalization": teacher.normalization, "sequence_length": sequence_length,
+        "metrics": list(task.metrics), "inputs": list(heads.ENCODER_INPUTS),
+        "outputs": ["logits"],
+        "tag_position": "first_subtoken" if task.type == task_registry.TAGGING else None,
+        "pooling": None if task.type == task_registry.TAGGING else pooling,
+        "oos_threshold": teacher.config.get("oos_threshold") if task.oos_split else None,
+        "oos_label": task_registry.OOS_LABEL if task.oos_split else None,
+        "encoder": {"path": str(student_path), "parameters": int(backbone.count_params())},
+        "parameters": int(model.count_params()),
+        "training": {
+            "examples": len(transfer), "epochs": fit_epochs, "steps": int(total_steps),
+            "batch_size": batch_size, "learning_rate": learning_rate, "dropout": dropout,
+            "max_train_examples": max_train_examples, "train_selection": train_selection,
+            "examples_per_class": examples_per_class, "seed": seed,
+            "final_loss": float(history.history["loss"][-1]),
+            "seconds": round(student_wall, 1),
+        },
+        "distillation": {
+            "teacher_dir": str(teacher_dir), "kd_weight": kd_weight, "hard_weight": hard_weight,
+            "temperature": temperature, "augment": augment, "replace_rate": replace_rate,
+            "replacer": replacer if augment else None, "num_candidates": num_candidates,
+            "hard_labels_on_augmented": hard_labels_on_augmented,
+            "transfer_files": files, "transfer_examples": counts,
+            "augment_cpu_seconds": round(augment_cpu, 2),
+            "teacher_cpu_seconds": teacher_info["cpu_seconds"],
+            "teacher_wall_seconds": teacher_info["wall_seconds"],
+            "student_cpu_seconds": round(student_cpu, 2),
+            "student_wall_seconds": round(student_wall, 2),
+            "teacher_cache_file": teacher_info["cache_file"],
+            "teacher_cache_hit": teacher_info["cache_hit"],
+        },
+    }
+    if eval_split != "none":
+        split = eval_split or task_registry.default_eval_split(task)
+        examples = task.read(data_dir, split, skip_empty=skip_empty)
+        oos = task.read(data_dir, task.oos_split, skip_empty=skip_empty) if task.oos_split else None
+        scores, details = evaluation.evaluate_examples(
+            TaskModel(model, vocabulary, labels, dict(config, labels=labels)), task, examples,
+            oos, max_examples=max_eval_examples)
+        config["eval"] = {"split": split, "source": examples.source, "metrics": scores, **details}
+    save_task_model(output_dir, model, vocabulary, labels, config)
+    return config
+

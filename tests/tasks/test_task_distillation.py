@@ -1,0 +1,226 @@
+"""Task distillation on real SNIPS data with tiny models: losses, the teacher cache, word-level
+tagging targets, the transfer set and its few-shot rule, and scoring an unregistered split."""
+
+import dataclasses
+import gzip
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from mixvocab_tf.models.student_encoder import StudentEncoder
+from mixvocab_tf.tasks import evaluation
+from mixvocab_tf.tasks import heads
+from mixvocab_tf.tasks import task_distillation as td
+from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.tasks.inputs import InputEncoder
+from mixvocab_tf.tasks.inputs import model_inputs
+from mixvocab_tf.tasks.task_model import load_task_model
+from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.vocab import learn_vocabulary
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, data_dir, write_tiny_student):
+    """Untrained tiny teacher task models (BERT's vocabulary) for SNIPS intents and slots,
+    and a tiny student with a 400-token vocabulary learned on SNIPS text."""
+    root = tmp_path_factory.mktemp("task_kd")
+    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
+    out = {"root": root}
+    for name in ("snips", "snips_slots"):
+        task = task_registry.get_task(name)
+        train = task.read(data_dir, "train")
+        labels = (["O"] + sorted({t for tags in train.tags for t in tags} - {"O"})
+                  if task.type == task_registry.TAGGING else sorted(set(train.labels)))
+        keras.utils.set_random_seed(0)
+        encoder = StudentEncoder(vocabulary_size=len(vocabulary), num_layers=1, hidden_dim=16,
+                                 num_heads=2, intermediate_dim=32, max_sequence_length=64)
+        model = heads.build_task_model(encoder, task.type, num_labels=len(labels))
+        out[name] = save_task_model(str(root / f"teacher_{name}"), model, vocabulary, labels, {
+            "task": name, "type": task.type, "lower_case": True, "normalization": "bert",
+            "sequence_length": 32, "metrics": list(task.metrics)})
+    lines = task_registry.get_task("snips").read(data_dir, "train").texts[:1000]
+    out["student"] = write_tiny_student(root / "student",
+                                        learn_vocabulary(lines, vocab_size=400, lower_case=True))
+    return out
+
+
+def _packed(logits, weights):
+    return np.concatenate([logits, np.asarray(weights, np.float32)[..., None]], -1)
+
+
+def test_kl_is_zero_when_student_equals_teacher():
+    logits = np.random.RandomState(0).normal(size=(6, 5)).astype(np.float32)
+    loss = td.WeightedKLDivergence(temperature=2.0)
+    ones = np.ones(6)
+    assert float(loss(_packed(logits, ones), logits)) == pytest.approx(0.0, abs=1e-6)
+    # A constant shift per row is the same distribution.
+    assert float(loss(_packed(logits, ones), logits + 3.0)) == pytest.approx(0.0, abs=1e-5)
+    other = np.random.RandomState(1).normal(size=(6, 5)).astype(np.float32)
+    p = evaluation.softmax(logits, 2.0)
+    q = evaluation.softmax(other, 2.0)
+    expected = 4.0 * np.sum(p * (np.log(p) - np.log(q)), -1)
+    assert float(loss(_packed(logits, ones), other)) == pytest.approx(expected.mean(), rel=1e-4)
+    # Weight-0 rows (padding words) neither count nor dilute the mean.
+    weights = np.array([1, 1, 0, 0, 1, 0])
+    assert float(loss(_packed(logits, weights), other)) == pytest.approx(
+        expected[weights == 1].mean(), rel=1e-4)
+
+
+def test_hard_loss_averages_over_labelled_rows():
+    logits = np.random.RandomState(2).normal(size=(4, 3)).astype(np.float32)
+    labels = np.array([0, 2, 1, 1])
+    log_probs = np.log(evaluation.softmax(logits))
+    ce = -log_probs[np.arange(4), labels]
+    packed = np.stack([labels, [1, 0, 1, 0]], -1).astype(np.float32)
+    assert float(td.WeightedHardLoss()(packed, logits)) == pytest.approx(ce[[0, 2]].mean(),
+                                                                         rel=1e-5)
+    assert float(td.WeightedHardLoss()(packed * [1, 0], logits)) == 0.0  # nothing labelled
+
+
+class _NoPredict:
+    def predict(self, *args, **kwargs):
+        raise AssertionError("the teacher ran although its labels were cached")
+
+
+def test_teacher_labels_are_cached_and_reused(models, data_dir, tmp_path):
+    examples = task_registry.get_task("snips").read(data_dir, "valid").take(40)
+    cache = str(tmp_path / "cache")
+    teacher = load_task_model(models["snips"])
+    logits, mask, info = td.teacher_logits(models["snips"], "classification", examples, cache,
+                                           teacher=teacher)
+    assert not info["cache_hit"] and info["cpu_seconds"] > 0 and os.path.isfile(info["cache_file"])
+    assert logits.shape == (40, 7) and mask.all()
+    direct = teacher.model.predict(model_inputs(InputEncoder.for_task_model(teacher).encode_texts(
+        examples.texts)), verbose=0)
+    np.testing.assert_allclose(logits, direct, atol=1e-5)
+    # Second call: same numbers from disk, the teacher is never called.
+    stub = dataclasses.replace(teacher, model=_NoPredict())
+    again, _, info2 = td.teacher_logits(models["snips"], "classification", examples, cache,
+                                        teacher=stub)
+    assert info2["cache_hit"] and info2["cache_file"] == info["cache_file"]
+    np.testing.assert_array_equal(again, logits)
+    # Other texts are another key.
+    _, _, info3 = td.teacher_logits(models["snips"], "classification", examples.take(39), cache,
+                                    teacher=teacher)
+    assert not info3["cache_hit"] and info3["cache_file"] != info["cache_file"]
+
+
+def test_tagging_targets_are_per_word_across_tokenisations(models, data_dir):
+    examples = task_registry.get_task("snips_slots").read(data_dir, "valid").take(30)
+    teacher = load_task_model(models["snips_slots"])
+    logits, mask, _ = td.teacher_logits(models["snips_slots"], "tagging", examples, None,
+                                        teacher=teacher)
+    student_vocabulary = read_vocabulary(os.path.join(models["student"], "vocab.txt"))
+    encoder = InputEncoder(student_vocabulary, True, 32)
+    origin = np.full(len(examples), td.LABELLED)
+    x, y = td._student_arrays("tagging", examples, origin, teacher.labels, logits, mask, encoder,
+                              False)
+    teacher_features = InputEncoder.for_task_model(teacher).encode_words(
+        [t.split() for t in examples.texts])
+    token_logits = teacher.model.predict(model_inputs(teacher_features), verbose=0)
+    # The two vocabularies split words differently, so first pieces sit at other positions ...
+    assert (x["word_starts"] != teacher_features["word_starts"]).any()
+    # ... but the student's target for word j is the teacher's logits at ITS first piece of j.
+    index = {t: i for i, t in enumerate(teacher.labels)}
+    for row, text in enumerate(examples.texts):
+        for word in range(len(text.split())):
+            t_pos = teacher_features["word_starts"][row, word]
+            np.testing.assert_allclose(y["soft"][row, word, :-1], token_logits[row, t_pos],
+                                       atol=1e-5)
+            # Words past the student's L (its pieces are shorter) carry no weight.
+            seen = float(x["word_starts"][row, word] >= 0)
+            assert y["soft"][row, word, -1] == seen and y["hard"][row, word, 1] == seen
+            assert y["hard"][row, word, 0] == index[examples.tags[row][word]]
+        assert (y["soft"][row, len(text.split()):, -1] == 0).all()  # no padding words
+
+
+def _write_gz(path, lines):
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["snips", "snips_slots"])
+def test_distill_task_end_to_end_then_cache_hit(models, data_dir, tmp_path, name):
+    transfer = _write_gz(tmp_path / "general.txt.gz",
+                         ["play the new album by miles davis", "", "will it snow in oslo tomorrow",
+                          "book a table for two at an italian restaurant"])
+    # One padded shape (no length buckets): one trace of the train step.
+    kwargs = dict(augment=1, replace_rate=0.4, transfer_files=[transfer], max_train_examples=48,
+                  train_steps=2, batch_size=16, max_eval_examples=24, bucket_by_length=False,
+                  cache_dir=str(tmp_path / "cache"), verbose=0)
+    output = str(tmp_path / "student_task")
+    config = td.distill_task(name, models["student"], models[name], data_dir, output, **kwargs)
+    report = config["distillation"]
+    assert report["transfer_examples"] == {"labelled": 48, "augmented": 48, "unlabelled": 3}
+    assert report["teacher_cpu_seconds"] > 0 and report["student_cpu_seconds"] > 0
+    assert not report["teacher_cache_hit"]
+    metric = task_registry.get_task(name).metrics[0]
+    assert 0.0 <= config["eval"]["metrics"][metric] <= 1.0
+    if name == "snips_slots":
+        # The written student scores as the in-memory one did.
+        scored = evaluation.evaluate_model_dir(output, data_dir=data_dir, split="valid",
+                                               max_examples=24)
+        assert scored["metrics"][metric] == pytest.approx(config["eval"]["metrics"][metric])
+    # A rerun labels nothing: the teacher's logits come from the cache.
+    config = td.distill_task(name, models["student"], models[name], data_dir, output,
+                             **dict(kwargs, eval_split="none", train_steps=1))
+    assert config["distillation"]["teacher_cache_hit"]
+    assert config["distillation"]["teacher_cpu_seconds"] == 0.0
+
+
+def test_few_shot_run_may_not_read_the_other_training_utterances(models, data_dir, tmp_path):
+    train_text = os.path.join(data_dir, "tasks", "snips", "train", "seq.in")
+    with pytest.raises(ValueError, match="few-shot"):
+        td.distill_task("snips", models["student"], models["snips"], data_dir,
+                        str(tmp_path / "out"), examples_per_class=2, transfer_files=[train_text],
+                        verbose=0)
+
+
+def test_transfer_set_order_and_pair_lines(data_dir, tmp_path):
+    train = task_registry.get_task("mrpc").read(data_dir, "train").take(5)
+    pairs_file = tmp_path / "pairs.txt"
+    pairs_file.write_text("a cat sat\ta cat was sitting\n\nno tab here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="first<TAB>second"):
+        td.read_transfer_texts([str(pairs_file)], "pair_classification")
+    texts, pairs, _ = td.read_transfer_texts([str(pairs_file)], "pair_classification",
+                                             max_lines=1)
+    examples, origin = td.build_transfer_set(train, texts=texts, pairs=pairs)
+    assert origin.tolist() == [td.LABELLED] * 5 + [td.UNLABELLED]
+    assert (examples.texts[-1], examples.text_pairs[-1]) == ("a cat sat", "a cat was sitting")
+
+
+def test_evaluate_accepts_any_split_folder_and_lists_found_ones(models, data_dir, tmp_path):
+    folder = tmp_path / "snips"
+    for split in ("train", "valid"):
+        shutil.copytree(os.path.join(data_dir, "tasks", "snips", split), folder / split)
+    shutil.copytree(folder / "valid", folder / "test")
+    task = task_registry.get_task("snips")
+    assert task.found_splits(str(tmp_path)).keys() == {"train", "valid", "test"}
+    report = evaluation.evaluate_model_dir(models["snips"], data_dir=str(tmp_path), split="test",
+                                           max_examples=30)
+    valid = evaluation.evaluate_model_dir(models["snips"], data_dir=str(tmp_path), split="valid",
+                                          max_examples=30)
+    assert report["source"].endswith("test") and report["metrics"] == valid["metrics"]
+    with pytest.raises(ValueError, match=r"found splits: \['test', 'train', 'valid'\]"):
+        evaluation.evaluate_model_dir(models["snips"], data_dir=str(tmp_path), split="tset")
+
+
+def test_glue_file_splits_follow_the_registered_pattern(data_dir, tmp_path):
+    cola = tmp_path / "cola"
+    cola.mkdir()
+    for name in ("in_domain_train.tsv", "in_domain_dev.tsv"):
+        shutil.copy(os.path.join(data_dir, "tasks", "cola", name), cola / name)
+    shutil.copy(cola / "in_domain_dev.tsv", cola / "out_of_domain_dev.tsv")
+    shutil.copy(cola / "in_domain_dev.tsv", cola / "in_domain_test.tsv")
+    task = task_registry.get_task("cola")
+    assert sorted(task.found_splits(str(tmp_path))) == ["dev", "out_of_domain_dev", "test",
+                                                        "train"]
+    assert len(task.read(str(tmp_path), "out_of_domain_dev")) == 527
+    assert task.read(str(tmp_path), "test").source.endswith("in_domain_test.tsv")
+    assert json.dumps(sorted(task.found_splits(str(cola))))  # the task folder itself works too
