@@ -35,7 +35,6 @@ import glob
 import hashlib
 import json
 import os
-import random
 import resource
 import shutil
 import time
@@ -168,14 +167,10 @@ def _fingerprint(settings, upstream):
 # ---- Stage 0 ---------------------------------------------------------------------------------
 
 def _read_corpus_lines(patterns, max_lines, seed):
-    from mixvocab_tf.training.text_data import resolve_text_files
+    from mixvocab_tf.corpora import resolve_text_files
+    from mixvocab_tf.corpora import sample_lines
 
-    lines = []
-    for path in resolve_text_files(list(patterns)):
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines.extend(line.strip() for line in f if line.strip())
-    random.Random(seed).shuffle(lines)
-    return lines[:max_lines] if max_lines else lines
+    return sample_lines(resolve_text_files(list(patterns)), max_lines, seed)
 
 
 def _run_vocab(cfg, teacher_vocab_path, directory):

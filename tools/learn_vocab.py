@@ -9,10 +9,8 @@ Example:
 Writes `--output` (vocab.txt) and `vocab_stats.json` beside it, atomically.
 """
 
-import glob
 import json
 import os
-import random
 import time
 
 from absl import app
@@ -20,13 +18,15 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_list("input_files", None, "Globs of text files, one document or sentence a line.")
+flags.DEFINE_list("input_files", None, "Globs of text files, one document or sentence a line; "
+                  "*.gz files are read as gzip.")
 flags.DEFINE_integer("vocab_size", 5000, "Target vocabulary size, reserved tokens included.")
 flags.DEFINE_enum("lower_case", "auto", ["auto", "true", "false"],
                   "Lower-case and strip accents; 'auto' follows --teacher_vocab (uncased if it has "
                   "no upper-case tokens).")
 flags.DEFINE_string("output", None, "Where to write vocab.txt.")
-flags.DEFINE_integer("max_lines", 200_000, "Sample at most this many non-empty lines (0: all).")
+flags.DEFINE_integer("max_lines", 200_000, "Sample at most this many non-empty lines, uniformly "
+                     "over all files, in one pass (0: all).")
 flags.DEFINE_float("held_out_fraction", 0.05, "Share of the sampled lines kept out of learning "
                    "and used for the statistics.")
 flags.DEFINE_string("teacher_vocab", None, "The teacher's vocab.txt, for the statistics (default: "
@@ -38,18 +38,17 @@ flags.mark_flags_as_required(["input_files", "output"])
 
 
 def read_lines(patterns, max_lines, seed):
-    """Non-empty lines of all files matching `patterns`, sampled to `max_lines`."""
-    files = sorted({f for p in patterns for f in glob.glob(os.path.expanduser(p))})
-    if not files:
-        raise app.UsageError(f"--input_files {patterns} matches no file. Fix: check the globs.")
-    lines = []
-    for path in files:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines.extend(line.strip() for line in f if line.strip())
-    random.Random(seed).shuffle(lines)
-    if max_lines:
-        lines = lines[:max_lines]
-    return files, lines
+    """Non-empty lines of all files matching `patterns` (`.gz` read as gzip), sampled to
+    `max_lines` in one pass."""
+    from mixvocab_tf.corpora import CorpusError
+    from mixvocab_tf.corpora import resolve_text_files
+    from mixvocab_tf.corpora import sample_lines
+
+    try:
+        files = resolve_text_files(patterns)
+    except CorpusError as error:
+        raise app.UsageError(f"--input_files: {error}") from error
+    return files, sample_lines(files, max_lines, seed)
 
 
 def main(argv):

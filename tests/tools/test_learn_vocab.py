@@ -26,4 +26,4 @@ def test_learn_vocab_tool_bad_glob(tmp_path, run_tool):
     result = run_tool(
         "learn_vocab", f"--input_files={tmp_path}/nothing*.txt", f"--output={tmp_path}/v.txt")
     assert result.returncode != 0
-    assert "matches no file" in result.stderr
+    assert "No text files match" in result.stderr
