@@ -31,6 +31,8 @@ flags.DEFINE_string("student_size", _DEFAULTS.student_size,
                     "Student size: 12x256, 6x256, 12x128, 6x128 or 6x96.")
 flags.DEFINE_integer("sequence_length", _DEFAULTS.sequence_length, "Stage I/II sequence length.")
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Stage I/II global batch size.")
+flags.DEFINE_bool("pack_lines", _DEFAULTS.pack_lines, "Stage I/II: join consecutive corpus lines "
+                  "into sequences of about --sequence_length tokens (--nopack_lines: a line each).")
 flags.DEFINE_integer("stage1_steps", _DEFAULTS.stage1_steps, "Stage I optimizer steps.")
 flags.DEFINE_float("stage1_learning_rate", _DEFAULTS.stage1_learning_rate, "Stage I peak rate.")
 flags.DEFINE_integer("stage2_steps", _DEFAULTS.stage2_steps, "Stage II optimizer steps.")

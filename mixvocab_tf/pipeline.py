@@ -77,6 +77,8 @@ class PipelineConfig:
       vocab_size, vocab_max_lines: Stage 0 target size and the lines it learns from.
       student_size: a named `StudentEncoder` size.
       sequence_length, batch_size: Stage I and II shapes.
+      pack_lines: Stage I and II pack consecutive corpus lines into sequences of
+        about `sequence_length` tokens (`False`: one line a sequence).
       stage1_steps, stage1_learning_rate, stage2_steps, stage2_learning_rate: training.
       steps_per_loop: checkpoint interval of Stage I and II.
       finetune_epochs, finetune_batch_size, finetune_learning_rate,
@@ -101,6 +103,7 @@ class PipelineConfig:
     student_size: str = "6x128"
     sequence_length: int = 64
     batch_size: int = 16
+    pack_lines: bool = True
     stage1_steps: int = 300
     stage1_learning_rate: float = 5e-5
     stage2_steps: int = 600
@@ -256,7 +259,8 @@ def _stages(cfg):
     verbose = cfg.verbose
     train_files = list(cfg.train_files)
     training = dict(sequence_length=cfg.sequence_length, batch_size=cfg.batch_size,
-                    steps_per_loop=cfg.steps_per_loop, strategy=cfg.strategy, seed=cfg.seed)
+                    pack_lines=cfg.pack_lines, steps_per_loop=cfg.steps_per_loop,
+                    strategy=cfg.strategy, seed=cfg.seed)
     finetune_common = dict(batch_size=cfg.finetune_batch_size,
                            sequence_length=cfg.finetune_sequence_length, seed=cfg.seed)
 

@@ -91,6 +91,7 @@ def distill_student(
     warmup_fraction=0.1,
     masking_rate=0.15,
     max_predictions=20,
+    pack_lines=True,
     strategy="default",
     mixed_precision=None,
     seed=0,
@@ -127,11 +128,12 @@ def distill_student(
             seed=layer_seed,
         )
 
-    dataset = text_line_dataset(files, batch_size, preprocessor(seed), seed=seed)
+    dataset = text_line_dataset(files, batch_size, preprocessor(seed), seed=seed, pack=pack_lines)
     eval_dataset = None
     if eval_file_list:
         eval_dataset = text_line_dataset(
-            eval_file_list, batch_size, preprocessor(seed + 1), shuffle=False, repeat=True
+            eval_file_list, batch_size, preprocessor(seed + 1), shuffle=False, repeat=True,
+            pack=pack_lines,
         )
     with distribution.scope():
         teacher = keras.saving.deserialize_keras_object(

@@ -65,6 +65,7 @@ def train_teacher(
     masking_rate=0.15,
     max_predictions=20,
     whole_word_masking=False,
+    pack_lines=True,
     strategy="default",
     mixed_precision=None,
     seed=0,
@@ -104,6 +105,8 @@ def train_teacher(
       learning_rate, warmup_fraction: the joint phase's AdamW peak rate and
         warm-up share.
       masking_rate, max_predictions, whole_word_masking: MLM masking.
+      pack_lines: join consecutive lines of a file into sequences of about
+        `sequence_length` tokens (`text_line_dataset`); `False`: a line a sequence.
       strategy: `default|mirrored|multi_worker|tpu`.
       mixed_precision: `None`, `"mixed_float16"` or `"mixed_bfloat16"`.
       seed: masking, word choice and shuffling seed.
@@ -144,13 +147,13 @@ def train_teacher(
         )
 
     train_preprocessor = preprocessor(p_sv_start, seed)
-    dataset = text_line_dataset(files, batch_size, train_preprocessor, seed=seed)
+    dataset = text_line_dataset(files, batch_size, train_preprocessor, seed=seed, pack=pack_lines)
     eval_dataset, callbacks = None, []
     if eval_file_list:
         def held_out(p_sv):
             return text_line_dataset(
                 eval_file_list, batch_size, preprocessor(p_sv, seed + 1), shuffle=False,
-                repeat=True,
+                repeat=True, pack=pack_lines,
             )
 
         eval_dataset = held_out(EVAL_P_SV)

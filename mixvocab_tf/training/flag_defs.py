@@ -17,6 +17,7 @@ _NAMES = (
     "warmup_fraction",
     "masking_rate",
     "max_predictions",
+    "pack_lines",
     "strategy",
     "mixed_precision",
     "seed",
@@ -37,6 +38,9 @@ def define_training_flags(learning_rate):
     flags.DEFINE_float("warmup_fraction", 0.1, "Share of steps in linear warm-up.")
     flags.DEFINE_float("masking_rate", 0.15, "Share of tokens masked for the MLM.")
     flags.DEFINE_integer("max_predictions", 20, "Most masked tokens per sequence.")
+    flags.DEFINE_bool("pack_lines", True, "Join consecutive lines of a file into sequences of "
+                      "about --sequence_length tokens, as BERT's pretraining data; "
+                      "--nopack_lines: one line a sequence, padded.")
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy.")
     flags.DEFINE_enum(
         "mixed_precision", None, ["mixed_float16", "mixed_bfloat16"], "Mixed-precision policy."
