@@ -17,6 +17,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("vocab", None, "vocab.txt of the exported model.", required=True)
 flags.DEFINE_integer("sequence_length", 128, "L of the exported model.")
 flags.DEFINE_bool("lower_case", True, "Whether the model's tokenizer lower-cases.")
+flags.DEFINE_enum("normalization", "bert", ["bert", "mediapipe"],
+                  "The model's normalisation (its task_config.json says which).")
 flags.DEFINE_string("texts", None, "Text file, one text a line (default: SNIPS valid).")
 flags.DEFINE_string("output", None, "Where to write the vectors (.tsv).", required=True)
 
@@ -38,7 +40,8 @@ def main(argv):
             texts = [line.rstrip("\n") for line in f]
         vocabulary = Vocabulary.load(FLAGS.vocab, lower_case=FLAGS.lower_case)
         count = write_test_vectors(FLAGS.output, vocabulary, texts + list(EDGE_CASE_TEXTS),
-                                   FLAGS.sequence_length, lower_case=FLAGS.lower_case)
+                                   FLAGS.sequence_length, lower_case=FLAGS.lower_case,
+                                   normalization=FLAGS.normalization)
     print(f"Wrote {count} test vectors (L={FLAGS.sequence_length}) to {FLAGS.output}")
 
 

@@ -5,6 +5,7 @@ no `model.tflite` and keeps an existing output directory as it was):
   model.tflite        the converted model ("serving_default" signature)
   vocab.txt           the WordPiece vocabulary (index = id)
   labels.txt          the class or tag names (index = output unit)
+  slot_labels.txt     joint intent + slot models: the slot tags (index = slot output unit)
   export_report.json  size, parameters, tensor dtypes, Keras-vs-TFLite differences, the
                       eval-split scores of Keras and TFLite, median latency at 1 and 2 threads
 
@@ -45,6 +46,7 @@ from mixvocab_tf.tasks.task_model import load_task_model
 MODEL_FILE = "model.tflite"
 VOCAB_FILE = "vocab.txt"
 LABELS_FILE = "labels.txt"
+SLOT_LABELS_FILE = "slot_labels.txt"  # joint intent + slot models: the tags, index = unit
 REPORT_FILE = "export_report.json"
 LATENCY_QUERY = "book a table for two at a french restaurant in paris tomorrow at 8 pm"
 
@@ -207,6 +209,9 @@ def export_tflite(model_dir, output_dir, quantization=DEFAULT_QUANTIZATION, inpu
             f.write(blob)
         _write_text(os.path.join(staging, VOCAB_FILE), "".join(t + "\n" for t in task_model.vocabulary))
         _write_text(os.path.join(staging, LABELS_FILE), "".join(l + "\n" for l in task_model.labels))
+        if task.type == task_registry.INTENT_AND_SLOTS:
+            _write_text(os.path.join(staging, SLOT_LABELS_FILE),
+                        "".join(t + "\n" for t in task_model.config["slot_labels"]))
 
         runner = TFLiteRunner(blob)
         parameters = int(task_model.model.count_params())

@@ -1,7 +1,8 @@
 """The graphs that are converted: a task model behind text or ids inputs.
 
 * text form: `text` tf.string [1] -> `SingleVocabPreprocessor` (the layer fine-tuning used,
-  tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer) -> the task model. One query
+  tensorflow-text's FastBertNormalizer + FastWordpieceTokenizer, with BERT's or MediaPipe's
+  normalisation: both have TFLite kernels) -> the task model. One query
   a call, as on a device: the tokenizer's ops output dynamically shaped tensors, and reshaping
   them to [1, L] keeps every later op static, so TFLite prepares them once instead of on every
   call (6x128 student, L=128: 1.13 ms instead of 1.39).
@@ -10,7 +11,9 @@
 
 Outputs: classification `logits` and `probabilities` [1, C]; tagging `logits` and
 `probabilities` [1, L, T] per token (text form: plus the `token_ids` they belong to);
-response selection `context_embedding` and `response_embedding` [1, D].
+joint intent + slots: the intent's `logits` and `probabilities` [1, C] and `slot_logits` and
+`slot_probabilities` [1, L, T] (text form: plus `token_ids`); response selection
+`context_embedding` and `response_embedding` [1, D].
 
 Example:
 >>> module = ServingModule(task_model, "text")
@@ -23,6 +26,7 @@ import tensorflow as tf
 
 from mixvocab_tf.export.attention_mask import bounded_attention_masks
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import task_registry
 
 INPUT_FORMS = ("text", "ids")
@@ -63,11 +67,6 @@ class ServingModule(tf.Module):
             raise ValueError(
                 "the text form takes one string per query; pair classification needs two. "
                 "Fix: export with input_form='ids' and tokenise pairs in the app.")
-        if input_form == "text" and task_model.config.get("normalization", "bert") != "bert":
-            raise ValueError(
-                "the text form puts the 'bert' tokenizer in the graph; MediaPipe-normalised "
-                "models split words with regex_split, which has no TFLite kernel. Fix: export "
-                "with input_form='ids' (MediaPipe tokenises on the device).")
         self.task_type = task_type
         self.input_form = input_form
         self.sequence_length = int(sequence_length)
@@ -94,6 +93,14 @@ class ServingModule(tf.Module):
             outputs = self.model(features, training=False)
         if self.task_type == task_registry.RESPONSE_SELECTION:
             return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+        if self.task_type == task_registry.INTENT_AND_SLOTS:
+            # The intent under the classifier's names (an app reads "probabilities" either
+            # way), the slots beside it.
+            outputs = joint.named_outputs(self.model, outputs)
+            intent = tf.cast(outputs["intent_logits"], tf.float32)
+            slots = tf.cast(outputs["slot_logits"], tf.float32)
+            return {"logits": intent, "probabilities": tf.nn.softmax(intent, axis=-1),
+                    "slot_logits": slots, "slot_probabilities": tf.nn.softmax(slots, axis=-1)}
         logits = tf.cast(outputs, tf.float32)
         # MediaPipe reports the output values as scores: keep the softmax in the model.
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
@@ -108,7 +115,7 @@ class ServingModule(tf.Module):
             "padding_mask": tf.cast(tf.reshape(features["padding_mask"], shape), tf.int32),
         }
         outputs = self._outputs(features)
-        if self.task_type == task_registry.TAGGING:
+        if self.task_type in (task_registry.TAGGING, task_registry.INTENT_AND_SLOTS):
             outputs["token_ids"] = features["token_ids"]
         return outputs
 

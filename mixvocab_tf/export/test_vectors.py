@@ -7,7 +7,8 @@ Java tests (`android_demo/core`) read them and must match every row.
 
 Format (UTF-8, one vector a line, tab-separated): the text as base64 of its UTF-8 bytes
 (texts may hold tabs and newlines), the token ids, the padding mask (0/1), each space
-separated. A first line `# sequence_length=L lower_case=true|false` gives the settings.
+separated. A first line `# sequence_length=L lower_case=true|false normalization=bert|mediapipe`
+gives the settings.
 
 Example:
 >>> write_test_vectors("vectors.tsv", vocabulary, ["play some jazz"], sequence_length=32)
@@ -42,20 +43,31 @@ EDGE_CASE_TEXTS = (
     "ab\ufffdcd ab\ue000cd",
     "emoji 👍🏽 🇫🇷 \U0001F600",
     "play " * 200,
+    # MediaPipe's normalisation: no-break and other Unicode spaces stay inside a word, a
+    # vertical tab too; only ASCII letters are lower-cased.
+    "prix\u00a0fixe\u2009menu\u3000now\x0bthen ÉCOLE Ǆ",
+    "x" * 10_000,
 )
 
 
-def write_test_vectors(path, vocabulary, texts, sequence_length, lower_case=True):
-    """Writes the vectors of `texts` (str) to `path` atomically; returns the row count."""
+def write_test_vectors(path, vocabulary, texts, sequence_length, lower_case=True,
+                       normalization="bert"):
+    """Writes the vectors of `texts` (str) to `path` atomically; returns the row count.
+
+    `normalization`: the model's ("bert" or "mediapipe"; the Java tokenizer reads it from the
+    header).
+    """
     texts = [str(t) for t in texts]
     if not texts:
         raise ValueError("no texts to write test vectors for. Fix: pass at least one text.")
     preprocessor = SingleVocabPreprocessor(
-        vocabulary, lower_case=lower_case, sequence_length=sequence_length)
+        vocabulary, lower_case=lower_case, sequence_length=sequence_length,
+        normalization=normalization)
     outputs = preprocessor(tf.constant([t.encode("utf-8") for t in texts]))
     ids = outputs["token_ids"].numpy()
     mask = outputs["padding_mask"].numpy().astype(np.int32)
-    lines = [f"# sequence_length={sequence_length} lower_case={str(bool(lower_case)).lower()}"]
+    lines = [f"# sequence_length={sequence_length} lower_case={str(bool(lower_case)).lower()} "
+             f"normalization={normalization}"]
     for text, row_ids, row_mask in zip(texts, ids, mask):
         lines.append("\t".join([
             base64.b64encode(text.encode("utf-8")).decode("ascii"),

@@ -15,6 +15,7 @@ Example:
 import numpy as np
 
 from mixvocab_tf.tasks import evaluation
+from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import metrics as metrics_lib
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
@@ -39,6 +40,13 @@ def keras_outputs(task_model, features):
     outputs = evaluation.predict(task_model.model, features)
     if task_model.task_type == task_registry.RESPONSE_SELECTION:
         return {k: np.asarray(v, np.float32) for k, v in outputs.items()}
+    if task_model.task_type == task_registry.INTENT_AND_SLOTS:
+        outputs = joint.named_outputs(task_model.model, outputs)
+        intent = np.asarray(outputs["intent_logits"], np.float32)
+        slots = np.asarray(outputs["slot_logits"], np.float32)
+        return {"logits": intent, "probabilities": evaluation.softmax(intent).astype(np.float32),
+                "slot_logits": slots,
+                "slot_probabilities": evaluation.softmax(slots).astype(np.float32)}
     logits = np.asarray(outputs, np.float32)
     return {"logits": logits, "probabilities": evaluation.softmax(logits).astype(np.float32)}
 
@@ -56,7 +64,8 @@ def max_abs_diff(task_model, runner, texts, sequence_length):
     features = encoder.encode_texts(list(texts))
     expected = keras_outputs(task_model, features)
     actual = tflite_outputs(runner, texts, features)
-    return {k: float(np.max(np.abs(expected[k] - actual[k]))) for k in expected}
+    return {k: float(np.max(np.abs(expected[k] - actual[k]))) for k in expected
+            if k in actual}
 
 
 def task_scores(task_model, runner, examples, sequence_length):
@@ -82,6 +91,27 @@ def task_scores(task_model, runner, examples, sequence_length):
                 "tflite": metrics_lib.accuracy(gold, tflite_probs.argmax(-1)),
                 "prediction_agreement": float(np.mean(
                     keras_probs.argmax(-1) == tflite_probs.argmax(-1)))}
+    if task_type == task_registry.INTENT_AND_SLOTS:
+        features = joint.encode(encoder, examples)
+        texts = list(examples.texts)
+        keras_out = keras_outputs(task_model, model_inputs(features))
+        tflite_out = {}
+        for i in range(0, len(texts), 64):
+            part = tflite_outputs(runner, texts[i:i + 64],
+                                  {k: v[i:i + 64] for k, v in model_inputs(features).items()})
+            for k in ("logits", "slot_logits"):
+                tflite_out.setdefault(k, []).append(part[k])
+        tflite_out = {k: np.concatenate(v) for k, v in tflite_out.items()}
+        scores = {name: joint.joint_scores(examples, task_model.labels,
+                                           task_model.config["slot_labels"], out["logits"],
+                                           out["slot_logits"], features["word_starts"])
+                  for name, out in (("keras", keras_out), ("tflite", tflite_out))}
+        return {"metric": "accuracy", "examples": len(texts),
+                "keras": scores["keras"]["accuracy"], "tflite": scores["tflite"]["accuracy"],
+                "slot_f1": {k: v["slot_f1"] for k, v in scores.items()},
+                "frame_accuracy": {k: v["frame_accuracy"] for k, v in scores.items()},
+                "prediction_agreement": float(np.mean(
+                    keras_out["logits"].argmax(-1) == tflite_out["logits"].argmax(-1)))}
     if task_type == task_registry.TAGGING:
         word_lists = [t.split() for t in examples.texts]
         features = encoder.encode_words(word_lists)

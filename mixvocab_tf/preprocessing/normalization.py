@@ -11,7 +11,13 @@ Two normalisations:
 * `"mediapipe"`: the WordPiece tokenizer MediaPipe Tasks runs on Android:
   ASCII-only lower-casing, no accent stripping, words split by MediaPipe's
   regular expression (whitespace, ASCII punctuation, Unicode punctuation and
-  CJK characters as words).
+  CJK characters as words). Built from ops with TFLite kernels too, so the
+  text-in TFLite form can carry it: `FastBertNormalizer` with a model of our
+  own (`mediapipe_normalizer_model`: A-Z -> a-z, and the characters that
+  `FastWordpieceTokenizer` would split on but MediaPipe keeps inside a word
+  -> a private-use character), then `FastWordpieceTokenizer`'s own
+  whitespace / punctuation / CJK split. On every Unicode code point between
+  two letters this gives the ids of MediaPipe's regular expression (tested).
 
 Example:
 
@@ -21,6 +27,9 @@ Example:
 [[5, 6]]
 """
 
+import functools
+
+import flatbuffers
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -46,6 +55,87 @@ _MEDIAPIPE_KEEP = (
 )
 
 
+# Characters that FastWordpieceTokenizer splits words on (Unicode White_Space, and code points
+# that the ICU in tensorflow-text calls punctuation but the RE2 of MediaPipe's regex does not
+# know) while MediaPipe's `\s` (ASCII only) and `\p{P}` keep them inside a word. Found by
+# comparing both on every code point between two letters (tests/preprocessing).
+MEDIAPIPE_NON_SPLITTING = (
+    0x0B, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+    0x1B4E, 0x1B4F, 0x1B7F, 0x10D6E, 0x113D4, 0x113D5, 0x113D7, 0x113D8, 0x11BE1, 0x16D6D,
+    0x16D6E, 0x16D6F, 0x1E5FF,
+)
+# What they become: a private-use character, in no vocabulary, neither space nor punctuation,
+# so that the word holding one stays one word and becomes [UNK], as in MediaPipe.
+MEDIAPIPE_PLACEHOLDER = "\ue000"
+
+
+def _darts_clone_trie(keys):
+    """A darts-clone double array (tensorflow-text's trie format) of byte-string keys -> int.
+
+    Small tries only (ours holds a few dozen code points): children are placed greedily.
+    """
+    root = {}
+    for key, value in keys:
+        node = root
+        for byte in key:
+            node = node.setdefault(byte, {})
+        node[None] = value
+    units, used = {}, {0}
+
+    def place(node, index):
+        labels = sorted(k for k in node if k is not None)
+        slots = ([0] if None in node else []) + labels
+        offset = 1
+        while any(index ^ offset ^ label in used for label in slots):
+            offset += 1
+        used.update(index ^ offset ^ label for label in slots)
+        # Unit: offset << 10 | has_leaf << 8 | label; a leaf: 1 << 31 | value.
+        units[index] = (units.get(index, 0) & 0xFF) | (offset << 10) | (0x100 if None in node else 0)
+        if None in node:
+            units[index ^ offset] = 0x80000000 | node[None]
+        for label in labels:
+            units[index ^ offset ^ label] = label
+            place(node[label], index ^ offset ^ label)
+
+    place(root, 0)
+    return [units.get(i, 0) for i in range(max(units) + 1)]
+
+
+@functools.lru_cache(maxsize=2)
+def mediapipe_normalizer_model(lower_case=True):
+    """A `FastBertNormalizer` model (flatbuffer bytes) that normalises as MediaPipe does.
+
+    ASCII A-Z -> a-z (with `lower_case`) and `MEDIAPIPE_NON_SPLITTING` -> the placeholder;
+    every other code point unchanged. The format is tensorflow-text's
+    fast_bert_normalizer_model.fbs: a darts-clone trie from each changed code point's UTF-8
+    bytes to (1 << 30 | offset << 6 | length) of its replacement in a string pool.
+    """
+    mapping = {cp: MEDIAPIPE_PLACEHOLDER for cp in MEDIAPIPE_NON_SPLITTING}
+    if lower_case:
+        mapping.update({cp: chr(cp + 32) for cp in range(ord("A"), ord("Z") + 1)})
+    pool, offsets, keys = b"", {}, []
+    for cp, replacement in sorted(mapping.items()):
+        encoded = replacement.encode("utf-8")
+        if encoded not in offsets:
+            offsets[encoded] = len(pool)
+            pool += encoded
+        keys.append((chr(cp).encode("utf-8"), 0x40000000 | offsets[encoded] << 6 | len(encoded)))
+    trie = _darts_clone_trie(keys)
+    builder = flatbuffers.Builder(4 * len(trie) + len(pool) + 256)
+    pool_vector = builder.CreateByteVector(pool)
+    builder.StartVector(4, len(trie), 4)
+    for unit in reversed(trie):
+        builder.PrependUint32(unit)
+    trie_vector = builder.EndVector()
+    builder.StartObject(4)  # FastBertNormalizerModel
+    builder.PrependBoolSlot(0, False, False)  # lower_case_nfd_strip_accents
+    builder.PrependUOffsetTRelativeSlot(1, trie_vector, 0)  # trie_array
+    builder.PrependInt32Slot(2, 0, 0)  # data_for_codepoint_zero: unchanged
+    builder.PrependUOffsetTRelativeSlot(3, pool_vector, 0)  # normalized_string_pool
+    builder.Finish(builder.EndObject())
+    return bytes(builder.Output())
+
+
 def check_normalization(normalization):
     if normalization not in NORMALIZATIONS:
         raise ValueError(
@@ -63,15 +153,15 @@ class TextNormalizer:
         self.normalization = normalization
         if normalization == "bert":
             self._normalizer = tf_text.FastBertNormalizer(lower_case_nfd_strip_accents=lower_case)
+        else:
+            # MediaPipe lower-cases ASCII only (absl::AsciiStrToLower); a table-driven
+            # FastBertNormalizer does the same with a TFLite kernel (tf.strings.lower has none).
+            self._normalizer = tf_text.FastBertNormalizer(
+                model_buffer=mediapipe_normalizer_model(bool(lower_case)))
 
     def normalize(self, text):
         """`text`: tf.string [B] -> normalised tf.string [B]."""
-        if self.normalization == "bert":
-            return self._normalizer.normalize(text)
-        if self.lower_case:
-            # MediaPipe lower-cases ASCII only (absl::AsciiStrToLower).
-            text = tf.strings.lower(text)
-        return text
+        return self._normalizer.normalize(text)
 
     def split_words(self, text):
         """Normalised tf.string [B] -> words, ragged tf.string [B, (W)].
@@ -100,8 +190,15 @@ class WordPieceSegmenter:
             suffix_indicator=SUFFIX_INDICATOR,
             token_out_type=tf.int32,
             unknown_token=UNK_TOKEN,
-            no_pretokenization=words_only or normalization != "bert",
+            no_pretokenization=words_only,
         )
+        # The regex split is kept for `pieces_with_words` (the mixed-vocabulary layer reads the
+        # words' text); `segment_normalized` uses the tokenizer's own split (TFLite kernels).
+        self._word_tokenizer = self._tokenizer
+        if normalization != "bert" and not words_only:
+            self._word_tokenizer = tf_text.FastWordpieceTokenizer(
+                vocab=list(tokens), suffix_indicator=SUFFIX_INDICATOR, token_out_type=tf.int32,
+                unknown_token=UNK_TOKEN, no_pretokenization=True)
         # A piece starts a word unless it is a "##" continuation; [UNK] always
         # stands for a whole word. This recovers words from the ids alone.
         starts = np.array(
@@ -112,10 +209,10 @@ class WordPieceSegmenter:
 
     def segment_normalized(self, normalized):
         """Normalised tf.string [B] -> ids, ragged int32 [B, (pieces)]."""
-        if self.normalization == "bert":
-            return self._tokenizer.tokenize(normalized)
-        words = self.normalizer.split_words(normalized)
-        return self._tokenizer.tokenize(words).merge_dims(1, 2)
+        # Both normalisations: FastWordpieceTokenizer splits on whitespace, punctuation and
+        # CJK; for "mediapipe" the normaliser has already hidden the characters it must not
+        # split on (`MEDIAPIPE_NON_SPLITTING`).
+        return self._tokenizer.tokenize(normalized)
 
     def pieces(self, normalized):
         """Normalised tf.string [N] -> (ids int32 [T], row_splits int64 [N + 1]).
@@ -146,7 +243,7 @@ class WordPieceSegmenter:
 
             return ids.flat_values, ids.row_splits, word_text
         words = self.normalizer.split_words(normalized)
-        ids = self._tokenizer.tokenize(words.flat_values)
+        ids = self._word_tokenizer.tokenize(words.flat_values)
 
         def word_text(row, first, last, word):
             del row, first, last
@@ -157,7 +254,7 @@ class WordPieceSegmenter:
 
     def tokenize_words(self, words):
         """Whole words tf.string [M] -> ids, ragged int32 [M, (pieces)]."""
-        return self._tokenizer.tokenize(words)
+        return self._word_tokenizer.tokenize(words)
 
     def segment(self, text):
         """Raw tf.string [B] -> ids, ragged int32 [B, (pieces)]."""

@@ -260,6 +260,20 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       The task config written to `output_dir/task_config.json` (with "eval" scores).
     """
     task = task_registry.get_task(task_name)
+    if task.type == task_registry.INTENT_AND_SLOTS:
+        # Two heads, two losses: their own module (imported here: it builds on this one).
+        if teacher_dir:
+            raise ValueError("task-specific distillation is not implemented for joint intent "
+                             "+ slot tasks. Fix: leave --teacher_dir empty.")
+        from mixvocab_tf.tasks import joint
+
+        return joint.finetune_joint(
+            task_name, model_path, data_dir, output_dir, epochs=epochs, train_steps=train_steps,
+            batch_size=batch_size, learning_rate=learning_rate, sequence_length=sequence_length,
+            max_train_examples=max_train_examples, dropout=dropout,
+            warmup_fraction=warmup_fraction, weight_decay=weight_decay, eval_split=eval_split,
+            max_eval_examples=max_eval_examples, seed=seed, normalization=normalization,
+            skip_empty=skip_empty, verbose=verbose)
     if not 0.0 <= kd_weight <= 1.0:
         raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
     if pooling not in heads.POOLINGS:

@@ -28,7 +28,7 @@ class InputEncoder:
       lower_case: the encoder's casing.
       sequence_length: L.
       normalization: "bert" or "mediapipe" (tokenise as MediaPipe Tasks does on the
-        device; sentences and pairs only).
+        device).
     """
 
     def __init__(self, vocabulary, lower_case, sequence_length, normalization="bert"):
@@ -51,7 +51,8 @@ class InputEncoder:
     @property
     def aligner(self):
         if self._aligner is None:
-            self._aligner = WordAligner(self.vocabulary, self.lower_case, self.sequence_length)
+            self._aligner = WordAligner(self.vocabulary, self.lower_case, self.sequence_length,
+                                        self.normalization)
         return self._aligner
 
     def encode_texts(self, texts, pairs=None, batch_size=1024):
@@ -67,11 +68,6 @@ class InputEncoder:
 
     def encode_words(self, word_lists):
         """Encodes pre-split sentences; adds "word_starts" [N, W]."""
-        if self.normalization != "bert":
-            raise ValueError(
-                f"slot tagging aligns words with the 'bert' tokenizer; normalization="
-                f"{self.normalization!r} is for sentence classification (MediaPipe's "
-                "TextClassifier). Fix: train tagging models with normalization='bert'.")
         return self.aligner.encode(word_lists)
 
     def encode_context(self, contexts):

@@ -18,6 +18,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
+from mixvocab_tf.preprocessing.normalization import check_normalization
+
 _PAD, _UNK, _CLS, _SEP = "[PAD]", "[UNK]", "[CLS]", "[SEP]"
 
 
@@ -29,9 +32,13 @@ class WordAligner:
       lower_case: normalise like the original uncased BERT (lower case, strip accents).
       sequence_length: L, including [CLS] and [SEP]. Words whose first sub-token falls
         beyond L - 1 are truncated: their position is -1 (see `encode`).
+      normalization: "bert" (tensorflow-text's BertTokenizer on each word) or "mediapipe"
+        (MediaPipe's tokenisation: ASCII lower-casing, accents kept; `normalization.py`).
     """
 
-    def __init__(self, vocabulary, lower_case=True, sequence_length=128):
+    def __init__(self, vocabulary, lower_case=True, sequence_length=128, normalization="bert"):
+        check_normalization(normalization)
+        self.normalization = normalization
         missing = [t for t in (_PAD, _UNK, _CLS, _SEP) if t not in vocabulary]
         if missing:
             raise ValueError(f"vocabulary lacks the special tokens {missing}")
@@ -46,9 +53,21 @@ class WordAligner:
             num_oov_buckets=1)
         self._tokenizer = tf_text.BertTokenizer(
             table, lower_case=lower_case, token_out_type=tf.int64, unknown_token=_UNK)
+        if normalization == "mediapipe":
+            # MediaPipe's tokenizer splits text on ASCII whitespace first, so tokenising each
+            # whitespace-separated word alone gives the ids of the whole sentence.
+            self._segmenter = WordPieceSegmenter(self.vocabulary, lower_case, normalization)
 
     def word_pieces(self, words_batch):
         """Per sentence, per word, its WordPiece ids (a word may hold several basic tokens)."""
+        if self.normalization == "mediapipe":
+            flat = [word for words in words_batch for word in words]
+            pieces = self._segmenter.segment(tf.constant(flat or [""], tf.string)).to_list()
+            out, begin = [], 0
+            for words in words_batch:
+                out.append(pieces[begin:begin + len(words)])
+                begin += len(words)
+            return out
         ragged = tf.ragged.constant(words_batch, dtype=tf.string)
         # [B, W, basic tokens, pieces] -> [B, W, pieces]
         pieces = self._tokenizer.tokenize(ragged).merge_dims(-2, -1)

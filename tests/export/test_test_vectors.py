@@ -36,7 +36,7 @@ def test_vectors_round_trip(bert_vocab_path, texts, tmp_path):
     assert write_test_vectors(path, vocabulary, texts[-20:], sequence_length=16) == 20
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
-    assert lines[0] == "# sequence_length=16 lower_case=true"
+    assert lines[0] == "# sequence_length=16 lower_case=true normalization=bert"
     expected = SingleVocabPreprocessor(vocabulary, sequence_length=16)(
         tf.constant([t.encode("utf-8") for t in texts[-20:]]))
     for i, line in enumerate(lines[1:]):
@@ -51,14 +51,15 @@ def test_vectors_round_trip(bert_vocab_path, texts, tmp_path):
 
 @pytest.mark.skipif(shutil.which("javac") is None or not all(map(os.path.exists, JUNIT_JARS)),
                     reason="needs javac and Debian's junit4 (apt-get install junit4)")
-@pytest.mark.parametrize("sequence_length,lower_case", [(32, True), (128, True), (32, False)])
+@pytest.mark.parametrize("sequence_length,lower_case,normalization", [
+    (32, True, "bert"), (128, True, "bert"), (32, False, "bert"), (32, True, "mediapipe")])
 def test_java_core_tests_pass_and_tokenizer_matches_every_vector(
-        bert_vocab_path, texts, tmp_path, sequence_length, lower_case):
+        bert_vocab_path, texts, tmp_path, sequence_length, lower_case, normalization):
     # lower_case=False runs the cased normalisation (no case folding or accent stripping) on
     # the uncased vocabulary: real ids for lower-case text, [UNK] elsewhere.
     vectors = str(tmp_path / "vectors.tsv")
     write_test_vectors(vectors, Vocabulary.load(bert_vocab_path, lower_case=lower_case), texts,
-                       sequence_length, lower_case=lower_case)
+                       sequence_length, lower_case=lower_case, normalization=normalization)
     classes = tmp_path / "classes"
     sources = [os.path.join(root, name) for sub in ("main", "test")
                for root, _, names in os.walk(os.path.join(CORE, "src", sub))
@@ -68,10 +69,10 @@ def test_java_core_tests_pass_and_tokenizer_matches_every_vector(
     result = subprocess.run(
         ["java", f"-Dvocab={bert_vocab_path}", f"-Dvectors={vectors}",
          "-cp", f"{classes}:{classpath}", "org.junit.runner.JUnitCore",
-         "org.mixvocab.demo.BertTokenizerTest", "org.mixvocab.demo.RepliesTest"],
+         "org.mixvocab.demo.BertTokenizerTest", "org.mixvocab.demo.AssistantTest"],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "OK (5 tests)" in result.stdout
+    assert "OK (10 tests)" in result.stdout
 
 
 def test_app_replies_cover_every_snips_intent(data_dir):
@@ -81,4 +82,8 @@ def test_app_replies_cover_every_snips_intent(data_dir):
     with open(replies, encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
     assert all(len(row) == 2 and row[1] for row in rows)
-    assert {row[0] for row in rows} == intents
+    reserved = {"<out_of_scope>", "<empty>", "<too_long>", "<no_known_word>"}
+    assert {row[0] for row in rows} == intents | reserved
+    # Every intent ends with a template that needs no slot: an intent-only model can answer.
+    last = {row[0]: row[1] for row in rows}
+    assert all("{" not in last[intent] for intent in intents)

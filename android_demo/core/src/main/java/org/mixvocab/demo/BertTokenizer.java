@@ -25,6 +25,10 @@ import java.util.Map;
  * {@code [CLS] pieces [SEP]}, truncated and padded with 0 to the model's sequence length.
  * The test vectors written by {@code tools/export_test_vectors.py} pin the exact ids.
  *
+ * <p>With {@link Normalization#MEDIAPIPE} it is MediaPipe Tasks' tokenizer instead (what a
+ * model trained with mixvocab-tf's {@code normalization="mediapipe"} expects, and what
+ * MediaPipe's TextClassifier feeds it): ASCII lower-casing only, nothing else normalised.
+ *
  * <pre>{@code
  * BertTokenizer tokenizer = BertTokenizer.load(new FileInputStream("vocab.txt"), true);
  * BertTokenizer.Features f = tokenizer.encode("play some jazz", 32);
@@ -35,8 +39,46 @@ public final class BertTokenizer {
   private static final String SUFFIX = "##";
   private static final int MAX_BYTES_PER_WORD = 100;
 
+  /** How text is normalised and split before WordPiece. */
+  public enum Normalization {
+    /** tensorflow-text's FastBertTokenizer (mixvocab-tf's "bert"). */
+    BERT,
+    /**
+     * MediaPipe Tasks' BertTokenizer (mixvocab-tf's "mediapipe"): ASCII lower-casing only,
+     * accents kept, words split on ASCII whitespace (RE2's \s), each punctuation character
+     * (ASCII or Unicode P*) and CJK ideograph a word of its own.
+     */
+    MEDIAPIPE;
+
+    /** "bert" or "mediapipe", as task_config.json and assistant.properties write it. */
+    public static Normalization of(String name) {
+      switch (name.trim().toLowerCase(Locale.ROOT)) {
+        case "bert":
+          return BERT;
+        case "mediapipe":
+          return MEDIAPIPE;
+        default:
+          throw new IllegalArgumentException(
+              "unknown normalization " + name + ". Fix: use bert or mediapipe, as exported.");
+      }
+    }
+  }
+
+  /** The model inputs plus, per whitespace-separated word, where its first piece sits. */
+  public static final class Encoding {
+    public final Features features;
+    /** Position of each word's first piece in tokenIds; -1 when truncation cut it off. */
+    public final int[] wordStarts;
+
+    Encoding(Features features, int[] wordStarts) {
+      this.features = features;
+      this.wordStarts = wordStarts;
+    }
+  }
+
   private final Map<String, Integer> ids;
   private final boolean lowerCase;
+  private final Normalization normalization;
   private final int unkId;
   private final int clsId;
   private final int sepId;
@@ -55,6 +97,11 @@ public final class BertTokenizer {
   }
 
   public BertTokenizer(List<String> vocabulary, boolean lowerCase) {
+    this(vocabulary, lowerCase, Normalization.BERT);
+  }
+
+  public BertTokenizer(List<String> vocabulary, boolean lowerCase, Normalization normalization) {
+    this.normalization = normalization;
     ids = new HashMap<>();
     for (int i = 0; i < vocabulary.size(); i++) {
       ids.putIfAbsent(vocabulary.get(i), i);
@@ -67,6 +114,12 @@ public final class BertTokenizer {
 
   /** Reads a vocab.txt (one token a line, UTF-8; the line number is the id). */
   public static BertTokenizer load(InputStream vocabTxt, boolean lowerCase) throws IOException {
+    return load(vocabTxt, lowerCase, Normalization.BERT);
+  }
+
+  /** Reads a vocab.txt for a model trained with {@code normalization}. */
+  public static BertTokenizer load(
+      InputStream vocabTxt, boolean lowerCase, Normalization normalization) throws IOException {
     List<String> tokens = new ArrayList<>();
     try (BufferedReader reader =
         new BufferedReader(new InputStreamReader(vocabTxt, StandardCharsets.UTF_8))) {
@@ -75,7 +128,12 @@ public final class BertTokenizer {
         tokens.add(line.strip());
       }
     }
-    return new BertTokenizer(tokens, lowerCase);
+    return new BertTokenizer(tokens, lowerCase, normalization);
+  }
+
+  /** The id of [UNK]. */
+  public int unkId() {
+    return unkId;
   }
 
   private int required(String token) {
@@ -90,10 +148,41 @@ public final class BertTokenizer {
   /** WordPiece ids of a text, without [CLS]/[SEP]. */
   public List<Integer> tokenize(String text) {
     List<Integer> pieces = new ArrayList<>();
+    if (normalization == Normalization.MEDIAPIPE) {
+      for (String word : splitWordsMediaPipe(lowerCase ? asciiLower(text) : text)) {
+        wordPieces(word, pieces);
+      }
+      return pieces;
+    }
     for (String word : splitWords(normalize(text))) {
       wordPieces(word, pieces);
     }
     return pieces;
+  }
+
+  /**
+   * The model inputs of {@code text} and each whitespace-separated word's first piece (for the
+   * slot tags, which the model predicts there), as mixvocab-tf's WordAligner gives them: each
+   * word is tokenised alone (with MediaPipe's normalisation this is the whole text's
+   * tokenisation); a word without pieces takes one [UNK].
+   */
+  public Encoding encodeWords(String text, int sequenceLength) {
+    if (sequenceLength < 2) {
+      throw new IllegalArgumentException("sequenceLength must be >= 2, got " + sequenceLength);
+    }
+    List<String> words = Words.split(text);
+    List<Integer> pieces = new ArrayList<>();
+    int[] wordStarts = new int[words.size()];
+    for (int w = 0; w < words.size(); w++) {
+      int before = pieces.size();
+      pieces.addAll(tokenize(words.get(w)));
+      if (pieces.size() == before) {
+        pieces.add(unkId);
+      }
+      int position = before + 1;  // after [CLS]
+      wordStarts[w] = position < sequenceLength - 1 ? position : -1;
+    }
+    return new Encoding(pack(pieces, sequenceLength), wordStarts);
   }
 
   /** {@code [CLS] pieces [SEP]}, truncated and padded to {@code sequenceLength}. */
@@ -101,7 +190,10 @@ public final class BertTokenizer {
     if (sequenceLength < 2) {
       throw new IllegalArgumentException("sequenceLength must be >= 2, got " + sequenceLength);
     }
-    List<Integer> pieces = tokenize(text);
+    return pack(tokenize(text), sequenceLength);
+  }
+
+  private Features pack(List<Integer> pieces, int sequenceLength) {
     int count = Math.min(pieces.size(), sequenceLength - 2);
     int[] tokenIds = new int[sequenceLength];
     int[] paddingMask = new int[sequenceLength];
@@ -151,6 +243,40 @@ public final class BertTokenizer {
       }
     });
     return stripped.toString();
+  }
+
+  /** A-Z to a-z, nothing else (absl::AsciiStrToLower, as MediaPipe). */
+  private static String asciiLower(String text) {
+    StringBuilder lower = new StringBuilder(text.length());
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      lower.append(c >= 'A' && c <= 'Z' ? (char) (c + 32) : c);
+    }
+    return lower.toString();
+  }
+
+  /** MediaPipe's split: on ASCII whitespace (dropped), punctuation and CJK (kept as words). */
+  private static List<String> splitWordsMediaPipe(String text) {
+    List<String> words = new ArrayList<>();
+    StringBuilder word = new StringBuilder();
+    text.codePoints().forEach(cp -> {
+      boolean space = Words.isSpace(cp);
+      if (space || isPunctuation(cp) || isCjk(cp)) {
+        if (word.length() > 0) {
+          words.add(word.toString());
+          word.setLength(0);
+        }
+        if (!space) {
+          words.add(new String(Character.toChars(cp)));
+        }
+      } else {
+        word.appendCodePoint(cp);
+      }
+    });
+    if (word.length() > 0) {
+      words.add(word.toString());
+    }
+    return words;
   }
 
   /** Whitespace-separated words, each punctuation character a word of its own. */

@@ -11,14 +11,16 @@ import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.Test;
 
 /**
  * The Java tokenizer against the test vectors of mixvocab-tf's own preprocessor.
  *
  * <p>System properties: {@code vocab} (vocab.txt) and {@code vectors} (from
- * {@code tools/export_test_vectors.py}); {@code tests/android/test_android_core.py} sets both.
+ * {@code tools/export_test_vectors.py}); {@code tests/export/test_test_vectors.py} sets both.
  */
 public class BertTokenizerTest {
   private static String property(String name) {
@@ -39,10 +41,13 @@ public class BertTokenizerTest {
     List<String> lines = Files.readAllLines(Paths.get(property("vectors")), StandardCharsets.UTF_8);
     String header = lines.get(0);
     assertTrue(header, header.startsWith("# sequence_length="));
-    int sequenceLength = Integer.parseInt(header.split("[= ]")[2]);
-    boolean lowerCase = header.endsWith("lower_case=true");
+    Map<String, String> settings = header(header);
+    int sequenceLength = Integer.parseInt(settings.get("sequence_length"));
+    boolean lowerCase = Boolean.parseBoolean(settings.get("lower_case"));
+    BertTokenizer.Normalization normalization =
+        BertTokenizer.Normalization.of(settings.getOrDefault("normalization", "bert"));
     try (FileInputStream vocab = new FileInputStream(property("vocab"))) {
-      tokenizer = BertTokenizer.load(vocab, lowerCase);
+      tokenizer = BertTokenizer.load(vocab, lowerCase, normalization);
     }
     int checked = 0;
     for (String line : lines.subList(1, lines.size())) {
@@ -56,6 +61,31 @@ public class BertTokenizerTest {
     }
     assertEquals(lines.size() - 1, checked);
     assertTrue("too few vectors: " + checked, checked >= 10);
+  }
+
+  /** "# key=value key=value" -> a map. */
+  static Map<String, String> header(String line) {
+    Map<String, String> settings = new HashMap<>();
+    for (String field : line.substring(1).trim().split(" ")) {
+      String[] kv = field.split("=", 2);
+      settings.put(kv[0], kv.length > 1 ? kv[1] : "");
+    }
+    return settings;
+  }
+
+  @Test
+  public void mediaPipeNormalisationKeepsAccentsAndLowersAsciiOnly() {
+    List<String> vocab = Arrays.asList(
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "play", "cafe", "café", "##s", ",", "!", "日");
+    BertTokenizer mp = new BertTokenizer(vocab, true, BertTokenizer.Normalization.MEDIAPIPE);
+    BertTokenizer bert = new BertTokenizer(vocab, true);
+    assertEquals(Arrays.asList(4, 6, 8, 1, 9, 10, 1), mp.tokenize("PLAY café, CAFÉ! 日本"));
+    assertEquals(Arrays.asList(4, 5, 8, 5, 9, 10, 1), bert.tokenize("PLAY café, CAFÉ! 日本"));
+    // A no-break space is not MediaPipe whitespace: the word stays whole (and unknown).
+    assertEquals(Arrays.asList(1), mp.tokenize("play\u00a0cafe"));
+    BertTokenizer.Encoding e = mp.encodeWords("play  cafés\tcafe", 5);
+    assertArrayEquals(new int[] {2, 4, 6, 7, 3}, e.features.tokenIds);
+    assertArrayEquals(new int[] {1, 2, -1}, e.wordStarts);
   }
 
   @Test(expected = IllegalArgumentException.class)
