@@ -22,7 +22,8 @@ flags.DEFINE_string("teacher", None, "A BERT: Hugging Face directory, keras-hub 
                     "checkpoint (default: the offline all-MiniLM-L6-v2).")
 flags.DEFINE_list("train_files", None, "Corpus globs, one sentence or document a line (default: "
                   "the shipped data/corpus and the task's training utterances).")
-flags.DEFINE_string("task", _DEFAULTS.task, "The fine-tuning task (a classification task).")
+flags.DEFINE_string("task", _DEFAULTS.task, "The fine-tuning task: a classification task, or "
+                    "snips_joint (intent + slots, one encoder and two heads).")
 flags.DEFINE_string("data_dir", None, "The task data folder (default: the shipped data/tasks).")
 flags.DEFINE_integer("vocab_size", _DEFAULTS.vocab_size, "Student vocabulary size.")
 flags.DEFINE_integer("vocab_max_lines", _DEFAULTS.vocab_max_lines,
@@ -51,6 +52,13 @@ flags.DEFINE_integer("teacher_finetune_epochs", _DEFAULTS.teacher_finetune_epoch
 flags.DEFINE_enum("quantization", _DEFAULTS.quantization,
                   ["float32", "float16", "dynamic_int8", "full_int8"],
                   "The student export's quantization.")
+flags.DEFINE_enum("normalization", _DEFAULTS.normalization, ["mediapipe", "bert"],
+                  "Task models' tokenisation: mediapipe (the same ids in LiteRT, MediaPipe and "
+                  "the Android app) or bert.")
+flags.DEFINE_float("oos_keep", _DEFAULTS.oos_keep,
+                   "Out-of-scope threshold: the fraction of eval utterances that keep an answer.")
+flags.DEFINE_string("mediapipe_python", None, "The MediaPipe environment's Python (default: "
+                    ".venv-mediapipe/bin/python if present; '' to skip MediaPipe).")
 flags.DEFINE_enum("strategy", _DEFAULTS.strategy, ["default", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy of Stage I and II.")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of every stage.")

@@ -10,6 +10,9 @@ Stages, in order, each writing one directory under `output_dir`:
   tflite_text/      the student as dynamic-int8 TFLite, text in (`export_tflite`)
   tflite_ids/       the same, ids in (with vocabulary and labels beside it)
   tflite_float/     the student as float32 TFLite (the report's float row)
+  android/          the Android bundle: the ids form with MediaPipe metadata, labels, vocabulary,
+                    replies, the out-of-scope threshold and test vectors (`export/assistant.py`),
+                    and the top-1 agreement of the runtime forms (`agreement.json`)
   teacher_tflite/   the fine-tuned teacher as float32 TFLite (the report's teacher row)
   report.md, report.json, tradeoff.png
 
@@ -87,6 +90,13 @@ class PipelineConfig:
         teacher row scores; the teacher is still listed by size).
       teacher_finetune_epochs: its epochs.
       quantization: the student export's quantization.
+      normalization: the task models' tokenisation: "mediapipe" (default: what MediaPipe's
+        TextClassifier and the app's tokenizer do, so every runtime form gives the same ids
+        and the same answer) or "bert".
+      oos_keep: the out-of-scope threshold answers this fraction of the eval split (the
+        rest, the least confident, get the out-of-scope reply).
+      mediapipe_python: the MediaPipe environment's Python (default: `.venv-mediapipe` if
+        it exists): adds the MediaPipe metadata to the bundle's model and scores it there.
       strategy: `default|mirrored|multi_worker|tpu` for Stage I and II.
       seed: every stage's seed.
       force: redo every stage.
@@ -116,6 +126,9 @@ class PipelineConfig:
     teacher_finetune_examples: int = 4000
     teacher_finetune_epochs: int = 2
     quantization: str = "dynamic_int8"
+    normalization: str = "mediapipe"
+    oos_keep: float = 0.98
+    mediapipe_python: str = None
     strategy: str = "default"
     seed: int = 0
     force: bool = False
@@ -133,8 +146,13 @@ class PipelineConfig:
                 train_files.append(utterances)
         if isinstance(train_files, str):
             train_files = [p for p in train_files.split(",") if p]
+        mediapipe_python = self.mediapipe_python
+        if mediapipe_python is None:
+            default = os.path.join(REPO_ROOT, ".venv-mediapipe", "bin", "python")
+            mediapipe_python = default if os.access(default, os.X_OK) else ""
         return dataclasses.replace(self, teacher=str(teacher), data_dir=str(data_dir),
-                                   train_files=tuple(train_files))
+                                   train_files=tuple(train_files),
+                                   mediapipe_python=mediapipe_python)
 
 
 @dataclasses.dataclass
@@ -244,6 +262,55 @@ def _check_export(directory):
             "accuracy": (report.get("accuracy") or {}).get("tflite")}
 
 
+def _run_android_bundle(cfg, d, directory):
+    """The Android bundle, its threshold (on the eval split) and the forms' agreement."""
+    from mixvocab_tf.export import assistant
+    from mixvocab_tf.tasks import task_registry
+
+    task = task_registry.get_task(cfg.task)
+    examples = task.read(cfg.data_dir, task_registry.default_eval_split(task))
+    texts = list(examples.texts)
+    # The threshold: confidences of the ids form on the eval split, read as the app reads them.
+    work = os.path.join(cfg.output_dir, ".android_calibration")
+    assistant.write_android_bundle(d["finetune"], d["tflite_ids"], work, 0.0, texts[:1])
+    bundle = assistant.AssistantBundle.load(work)
+    logits, _ = bundle.run(bundle.encode(texts))
+    confidences = [float(assistant.softmax64(row).max()) for row in logits]
+    correct = [bundle.assistant.intents[int(row.argmax())] == gold
+               for row, gold in zip(logits, examples.labels)]
+    threshold = assistant.choose_threshold(confidences, cfg.oos_keep)
+    calibration = {
+        "method": f"the {1 - cfg.oos_keep:.2f} quantile of the top softmax probability of the "
+                  f"ids form on {task.name} {task_registry.default_eval_split(task)}: "
+                  f"{100 * cfg.oos_keep:g}% of in-scope utterances keep their answer",
+        **assistant.threshold_report(threshold, confidences, correct, []),
+    }
+    del calibration["out_of_scope_refused"]
+    shutil.rmtree(work, ignore_errors=True)
+    mediapipe = cfg.mediapipe_python if task.type == "classification" else ""
+    summary = assistant.write_android_bundle(
+        d["finetune"], d["tflite_ids"], directory, threshold, texts,
+        mediapipe_python=mediapipe or None, calibration=calibration)
+    one_line = [t for t in texts if "\n" not in t and "\r" not in t]
+    predictions = assistant.form_predictions(
+        one_line, text_model=os.path.join(d["tflite_text"], "model.tflite"),
+        ids_bundle=directory, mediapipe_python=mediapipe if summary["mediapipe_metadata"] else None)
+    write_json_atomic(os.path.join(directory, "agreement.json"), {
+        "texts": len(one_line), "source": examples.source,
+        "forms": sorted(predictions), "top1_agreement": assistant.agreement(predictions),
+        "vectors": summary["vectors"], "answers": summary["answers"], "threshold": threshold,
+        "calibration": calibration})
+
+
+def _check_android(directory):
+    _need_files(directory, ["model.tflite", "labels.txt", "vocab.txt", "replies.tsv",
+                            "assistant.json", "assistant.properties", "test_vectors.tsv",
+                            "assistant_vectors.tsv", "agreement.json"])
+    agreement = _read_json(os.path.join(directory, "agreement.json"))
+    return {"threshold": round(agreement["threshold"], 4),
+            "agreement_min": round(min(agreement["top1_agreement"].values() or [1.0]), 4)}
+
+
 def _stages(cfg):
     """The stage list for a resolved config."""
     from mixvocab_tf.distillation.student_distillation import distill_student
@@ -254,7 +321,7 @@ def _stages(cfg):
     out = cfg.output_dir
     d = {name: os.path.join(out, name) for name in (
         "vocab", "stage1", "stage2", "finetune", "teacher_finetune", "tflite_text", "tflite_ids",
-        "tflite_float", "teacher_tflite")}
+        "tflite_float", "teacher_tflite", "android")}
     teacher_vocab = _teacher_vocab_path(cfg.teacher)
     verbose = cfg.verbose
     train_files = list(cfg.train_files)
@@ -262,7 +329,8 @@ def _stages(cfg):
                     pack_lines=cfg.pack_lines, steps_per_loop=cfg.steps_per_loop,
                     strategy=cfg.strategy, seed=cfg.seed)
     finetune_common = dict(batch_size=cfg.finetune_batch_size,
-                           sequence_length=cfg.finetune_sequence_length, seed=cfg.seed)
+                           sequence_length=cfg.finetune_sequence_length, seed=cfg.seed,
+                           normalization=cfg.normalization)
 
     def export(source, quantization, input_form, latency=True):
         def run(directory):
@@ -318,6 +386,11 @@ def _stages(cfg):
         _Stage("tflite_float", d["tflite_float"],
                {"quantization": "float32", "input_form": "text"}, ("finetune",),
                export(d["finetune"], "float32", "text"), _check_export),
+        _Stage("android", d["android"],
+               {"oos_keep": cfg.oos_keep, "mediapipe": bool(cfg.mediapipe_python),
+                "replies": _file_digest(_replies_path())},
+               ("finetune", "tflite_text", "tflite_ids"),
+               lambda directory: _run_android_bundle(cfg, d, directory), _check_android),
     ]
     if cfg.teacher_finetune_examples:
         stages += [
@@ -336,6 +409,17 @@ def _stages(cfg):
                    export(d["teacher_finetune"], "float32", "text"), _check_export),
         ]
     return stages
+
+
+def _replies_path():
+    from mixvocab_tf.export.assistant import DEFAULT_REPLIES
+
+    return DEFAULT_REPLIES
+
+
+def _file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 def _student_hidden(student_size):
@@ -364,9 +448,15 @@ def _validate_inputs(cfg):
 
     resolve_text_files(list(cfg.train_files))
     task = task_registry.get_task(cfg.task)
-    if task.type != task_registry.CLASSIFICATION:
+    if task.type not in (task_registry.CLASSIFICATION, task_registry.INTENT_AND_SLOTS):
         raise ValueError(f"--task={cfg.task} is a {task.type} task; the pipeline's report "
-                         "scores classification tasks. Fix: pick an intent or GLUE task.")
+                         "scores classification and joint intent + slot tasks. Fix: pick an "
+                         "intent or GLUE task, or snips_joint.")
+    from mixvocab_tf.preprocessing.normalization import check_normalization
+
+    check_normalization(cfg.normalization)
+    if not 0.0 < cfg.oos_keep <= 1.0:
+        raise ValueError(f"oos_keep must be in (0, 1], got {cfg.oos_keep}.")
     if not task.tfds_name and not os.path.isdir(task.split_path(cfg.data_dir, "train")):
         raise FileNotFoundError(f"{task.split_path(cfg.data_dir, 'train')} does not exist. "
                                 "Fix: pass --data_dir holding the task's folder.")
@@ -494,6 +584,7 @@ def _row(name, export_dir, task_dir):
         "parameters": report["parameter_count"],
         "accuracy_tflite": accuracy.get("tflite"),
         "accuracy_keras": accuracy.get("keras"),
+        "slot_f1_tflite": (accuracy.get("slot_f1") or {}).get("tflite"),
         "eval_split": accuracy.get("split"),
         "eval_examples": accuracy.get("examples"),
         "latency_ms_1_thread": latency.get("median_1_thread"),
@@ -530,6 +621,7 @@ def write_report(cfg, timings=None, total_seconds=None, machine=None):
         "vocabulary": {k: vocab_stats.get(k) for k in (
             "student_vocab_size", "target_vocab_size", "student_tokens_in_teacher",
             "unknown_token_rate", "student_pieces_per_word", "teacher_pieces_per_word")},
+        "android": _android_summary(out),
         "peers": list(PEERS),
         "stages": timings or {},
         "total_seconds": round(total_seconds, 1) if total_seconds is not None else None,
@@ -542,6 +634,16 @@ def write_report(cfg, timings=None, total_seconds=None, machine=None):
     return report
 
 
+def _android_summary(out):
+    path = os.path.join(out, "android", "agreement.json")
+    if not os.path.isfile(path):
+        return None
+    agreement = _read_json(path)
+    return {"bundle": os.path.join(out, "android"), "threshold": agreement["threshold"],
+            "calibration": agreement["calibration"]["method"],
+            "top1_agreement": agreement["top1_agreement"], "texts": agreement["texts"]}
+
+
 def _pct(value):
     return "n/a" if value is None else f"{100 * value:.2f}"
 
@@ -552,12 +654,16 @@ def _ms(value):
 
 def format_table(report):
     """The report's results as a Markdown table."""
+    slots = any(row.get("slot_f1_tflite") is not None for row in report["rows"])
     lines = [f"| model | size (MB) | parameters | {report['task']} accuracy (TFLite) | "
-             "latency 1 thread (ms) | latency 2 threads (ms) |",
-             "|---|---:|---:|---:|---:|---:|"]
+             + ("slot F1 (TFLite) | " if slots else "")
+             + "latency 1 thread (ms) | latency 2 threads (ms) |",
+             "|---|---:|---:|---:|" + ("---:|" if slots else "") + "---:|---:|"]
     for row in report["rows"]:
         lines.append(f"| {row['model']} | {row['size_mb']:.2f} | {row['parameters']:,} | "
-                     f"{_pct(row['accuracy_tflite'])} | {_ms(row['latency_ms_1_thread'])} | "
+                     f"{_pct(row['accuracy_tflite'])} | "
+                     + (f"{_pct(row.get('slot_f1_tflite'))} | " if slots else "")
+                     + f"{_ms(row['latency_ms_1_thread'])} | "
                      f"{_ms(row['latency_ms_2_threads'])} |")
     return "\n".join(lines)
 
@@ -595,6 +701,7 @@ def _markdown(report):
         f"{100 * (report['vocabulary']['student_tokens_in_teacher'] or 0):.1f}% of them in the "
         "teacher's vocabulary.",
         "",
+        *_android_lines(report.get("android")),
         "![size against accuracy](tradeoff.png)",
         "",
         "*tradeoff.png*: TFLite file size against task accuracy. The published peers "
@@ -614,6 +721,16 @@ def _markdown(report):
         _total_line(total, report["machine"]),
         "",
     ])
+
+
+def _android_lines(android):
+    if not android:
+        return []
+    pairs = ", ".join(f"{k} {100 * v:.2f}%" for k, v in android["top1_agreement"].items())
+    return [f"Android bundle: `{android['bundle']}` (copy it into "
+            "`android_demo/app/src/main/assets/`). Out-of-scope threshold "
+            f"{android['threshold']:.4f} ({android['calibration']}). Top-1 agreement of the "
+            f"runtime forms on {android['texts']} eval texts: {pairs or 'n/a'}.", ""]
 
 
 def _total_line(total, machine):

@@ -12,7 +12,7 @@ from mixvocab_tf import pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["vocab", "stage1", "stage2", "finetune", "tflite_text", "tflite_ids", "tflite_float",
-          "teacher_finetune", "teacher_tflite"]
+          "android", "teacher_finetune", "teacher_tflite"]
 
 
 def _tiny_task_dir(data_dir, root, train=240, valid=70):
@@ -64,7 +64,7 @@ def tiny_config(tiny_stage_inputs, data_dir, tmp_path_factory):
         vocab_max_lines=3000, student_size="6x96", sequence_length=32, batch_size=8,
         stage1_steps=4, stage2_steps=4, steps_per_loop=2, finetune_epochs=1,
         finetune_batch_size=32, finetune_sequence_length=16, teacher_finetune_examples=64,
-        teacher_finetune_epochs=1, verbose=0)
+        teacher_finetune_epochs=1, mediapipe_python="", verbose=0)
 
 
 def _run(config):
@@ -115,6 +115,13 @@ def test_every_stage_runs_and_the_report_is_complete(tiny_config, first_run):
     markdown = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert pipeline.format_table(report) in markdown and "BERT-Tiny" in markdown
     assert all(report["stages"][name]["status"] == "ran" for name in STAGES)
+    # The Android bundle: the ids form, its threshold, vectors, and the forms' agreement.
+    android = report["android"]
+    assert os.path.isfile(os.path.join(android["bundle"], "assistant_vectors.tsv"))
+    assert 0.0 <= android["threshold"] <= 1.0
+    assert set(android["top1_agreement"]) == {"ids_litert vs text_litert"}
+    assert android["top1_agreement"]["ids_litert vs text_litert"] >= 0.95
+    assert "Android bundle" in markdown
 
 
 def test_a_second_run_skips_every_stage(tiny_config, first_run):
@@ -132,7 +139,7 @@ def test_lost_output_and_changed_settings_redo_only_what_depends_on_them(tiny_co
     os.remove(os.path.join(out, "tflite_ids", "model.tflite"))
     changed = pipeline.dataclasses.replace(tiny_config, teacher_finetune_epochs=2)
     _, status = _run(changed)
-    redone = {"tflite_ids", "teacher_finetune", "teacher_tflite"}
+    redone = {"tflite_ids", "android", "teacher_finetune", "teacher_tflite"}
     assert status == {name: "ran" if name in redone else "skipped" for name in STAGES}
     after = _mtimes(out)
     assert after["tflite_text"] == before["tflite_text"]

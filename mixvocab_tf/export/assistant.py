@@ -420,3 +420,59 @@ def write_android_bundle(model_dir, ids_export_dir, output_dir, threshold, texts
         kinds[answer.kind] = kinds.get(answer.kind, 0) + 1
     return {"directory": output_dir, "files": sorted(os.listdir(output_dir)),
             "vectors": len(texts), "answers": kinds, "mediapipe_metadata": metadata is not None}
+
+
+def form_predictions(texts, text_model=None, ids_bundle=None, mediapipe_python=None,
+                     work_dir=None):
+    """Top-1 intent of each text in each runtime form of one exported model.
+
+    Args:
+      texts: one-line texts (MediaPipe's tool reads one a line).
+      text_model: the text-form model.tflite (LiteRT; tokenizer in the graph).
+      ids_bundle: an Android bundle folder (`write_android_bundle`): its ids-form model in
+        LiteRT on the ids of the app's tokenizer (the Python reference the Java tokenizer
+        equals on every vector), and, with `mediapipe_python`, the same file (with its
+        metadata) in MediaPipe's TextClassifier, which tokenises on its own.
+      work_dir: where MediaPipe's texts and scores go (default: a temporary folder).
+
+    Returns:
+      {form: int array [N]} for the forms given: "text_litert", "ids_litert", "mediapipe".
+    """
+    import subprocess
+    import tempfile
+
+    from mixvocab_tf.export.runtime import TFLiteRunner
+
+    if any("\n" in t or "\r" in t for t in texts):
+        raise ValueError("texts must be one line each (MediaPipe's tool reads a text a line).")
+    predictions = {}
+    if text_model:
+        predictions["text_litert"] = TFLiteRunner(text_model).run_text(texts)["logits"].argmax(-1)
+    if ids_bundle:
+        bundle = AssistantBundle.load(ids_bundle)
+        intent, _ = bundle.run(bundle.encode(texts))
+        predictions["ids_litert"] = intent.argmax(-1)
+        if mediapipe_python:
+            tool = os.path.join(os.path.dirname(DEFAULT_REPLIES), "..", "..", "..", "..", "..",
+                                "tools", "add_mediapipe_metadata.py")
+            with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+                texts_path, scores_path = (os.path.join(tmp, n) for n in ("t.txt", "s.json"))
+                with open(texts_path, "w", encoding="utf-8") as f:
+                    f.write("".join(t + "\n" for t in texts))
+                done = subprocess.run(
+                    [mediapipe_python, os.path.normpath(tool),
+                     f"--model={os.path.join(ids_bundle, 'model.tflite')}", "--noadd_metadata",
+                     f"--texts={texts_path}", f"--scores_output={scores_path}"],
+                    capture_output=True, text=True, timeout=1200, check=False)
+                if done.returncode:
+                    raise RuntimeError(f"MediaPipe scoring failed: {done.stderr[-1500:]}")
+                with open(scores_path, encoding="utf-8") as f:
+                    predictions["mediapipe"] = np.asarray(json.load(f)["scores"]).argmax(-1)
+    return predictions
+
+
+def agreement(predictions):
+    """{"a vs b": fraction of equal top-1 predictions} for every pair of forms."""
+    names = sorted(predictions)
+    return {f"{a} vs {b}": float(np.mean(predictions[a] == predictions[b]))
+            for i, a in enumerate(names) for b in names[i + 1:]}

@@ -14,7 +14,7 @@ def test_export_test_vectors_tool(data_dir, tmp_path, run_tool):
     lines = output.read_text(encoding="utf-8").splitlines()
     with open(os.path.join(data_dir, "tasks", "snips", "valid", "seq.in"), encoding="utf-8") as f:
         n_valid = sum(1 for _ in f)
-    assert lines[0] == "# sequence_length=24 lower_case=true"
+    assert lines[0] == "# sequence_length=24 lower_case=true normalization=bert"
     assert len(lines) == 1 + n_valid + len(EDGE_CASE_TEXTS)
     assert all(len(line.split("\t")[1].split()) == 24 for line in lines[1:])
 
