@@ -97,3 +97,21 @@ def test_masked_lm_replacer_masks_the_chosen_words(bert_vocabulary):
     assert seen["positions"][0, 0] == 3  # [CLS] play some jazz
     assert new[0][0] in ("blues", "rock")
     assert not replacer.eligible("westbam")  # several pieces: not replaced
+
+
+def test_masked_lm_replacer_from_a_teacher_with_a_head(tiny_stage_inputs, slots):
+    from mixvocab_tf.models.teacher import load_teacher
+
+    teacher = load_teacher(tiny_stage_inputs["teacher_dir"])
+    replacer = augmentation.MaskedLMReplacer.from_teacher(teacher, num_candidates=5,
+                                                          sequence_length=32)
+    examples = slots.take(16)
+    variants = augmentation.augment_examples(examples, 1, 0.5, replacer, seed=0)
+    changed = 0
+    for old, new, tags in zip(examples.texts, variants.texts, variants.tags):
+        assert len(new.split()) == len(old.split()) == len(tags)
+        for a, b in zip(old.split(), new.split()):
+            if a != b:
+                changed += 1
+                assert b in teacher.vocabulary and b.isalpha() and b != a.lower()
+    assert changed >= 16
