@@ -23,6 +23,9 @@ from mixvocab_tf.export import export_tflite
 from mixvocab_tf.pipeline import PipelineConfig
 from mixvocab_tf.pipeline import run_pipeline
 from mixvocab_tf.preprocessing import MixedVocabPreprocessor
+from mixvocab_tf.pretrained import load_student
+from mixvocab_tf.pretrained import publish_student
+from mixvocab_tf.pretrained import write_keras_hub_preset
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.tasks.encoder import load_encoder
 from mixvocab_tf.tasks.evaluation import evaluate_model_dir

@@ -44,7 +44,9 @@ from mixvocab_tf.tasks import finetuning  # noqa: E402
 from mixvocab_tf.tasks import task_registry  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A Stage II student directory or a teacher directory.")
+flags.DEFINE_string("model", None, "A Stage II student directory (or its run folder), a "
+                    "published student's name under pretrained/ (e.g. 6x128) or folder, or a "
+                    "teacher directory.")
 flags.DEFINE_string("task", None, f"One of: {', '.join(task_registry.task_names())}.")
 flags.DEFINE_string("data_dir", None, "The data folder (../shared/data or its tasks/ folder).")
 flags.DEFINE_string("tfds_data_dir", None, "A prepared TFDS data directory, for tfds: tasks.")

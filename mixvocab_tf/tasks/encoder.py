@@ -10,6 +10,7 @@ import os
 
 import keras
 
+from mixvocab_tf import pretrained
 from mixvocab_tf.model_dirs import STUDENT
 from mixvocab_tf.model_dirs import resolve_model_dir
 
@@ -40,8 +41,9 @@ def load_encoder(model_path):
     Args:
       model_path: a Stage II student directory (`student.keras`, `vocab.txt`,
         `config.json` with "lower_case"), the Stage II run folder holding it in `export/`
-        (`tools/distill_student.py --model_dir`), or any teacher directory `load_teacher`
-        reads (Hugging Face, keras-hub preset, Google BERT checkpoint).
+        (`tools/distill_student.py --model_dir`), a published student's name (e.g.
+        `"6x128"`, see `mixvocab_tf.pretrained`) or folder, or any teacher directory
+        `load_teacher` reads (Hugging Face, keras-hub preset, Google BERT checkpoint).
 
     Returns:
       (backbone, vocabulary, lower_case): a Keras model on {"token_ids", "segment_ids",
@@ -54,6 +56,11 @@ def load_encoder(model_path):
         unfinished run folder.
     """
     model_path = os.fspath(model_path)
+    # A published student (pretrained/<name>, float16 weights) loads by name or folder.
+    if pretrained.is_pretrained_dir(model_path) or (
+            not os.path.exists(model_path) and model_path in pretrained.available_students()):
+        student, vocabulary, config = pretrained.load_student(model_path)
+        return student, list(vocabulary.tokens), bool(config["lower_case"])
     if not os.path.exists(model_path):
         raise FileNotFoundError(
             f"--model {model_path} does not exist. Fix: pass a Stage II student directory "
