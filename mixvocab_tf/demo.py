@@ -32,6 +32,9 @@ flags.DEFINE_string("student_size", _DEFAULTS.student_size,
                     "Student size: 12x256, 6x256, 12x128, 6x128 or 6x96.")
 flags.DEFINE_integer("sequence_length", _DEFAULTS.sequence_length, "Stage I/II sequence length.")
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Stage I/II global batch size.")
+flags.DEFINE_string("pretrained_student", None, "Start from a published student (a name under "
+                    "pretrained/, e.g. 6x128, or a folder): skips the vocabulary, Stage I and "
+                    "Stage II.")
 flags.DEFINE_bool("pack_lines", _DEFAULTS.pack_lines, "Stage I/II: join consecutive corpus lines "
                   "into sequences of about --sequence_length tokens (--nopack_lines: a line each).")
 flags.DEFINE_integer("stage1_steps", _DEFAULTS.stage1_steps, "Stage I optimizer steps.")

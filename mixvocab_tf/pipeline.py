@@ -82,6 +82,9 @@ class PipelineConfig:
       sequence_length, batch_size: Stage I and II shapes.
       pack_lines: Stage I and II pack consecutive corpus lines into sequences of
         about `sequence_length` tokens (`False`: one line a sequence).
+      pretrained_student: a published student (a name under `pretrained/` or a
+        folder, see `mixvocab_tf.pretrained`) to start from: the vocabulary, Stage I
+        and Stage II are skipped and fine-tuning starts from it.
       stage1_steps, stage1_learning_rate, stage2_steps, stage2_learning_rate: training.
       steps_per_loop: checkpoint interval of Stage I and II.
       finetune_epochs, finetune_batch_size, finetune_learning_rate,
@@ -114,6 +117,7 @@ class PipelineConfig:
     sequence_length: int = 64
     batch_size: int = 16
     pack_lines: bool = True
+    pretrained_student: str = None
     stage1_steps: int = 300
     stage1_learning_rate: float = 5e-5
     stage2_steps: int = 600
@@ -323,6 +327,11 @@ def _stages(cfg):
         "vocab", "stage1", "stage2", "finetune", "teacher_finetune", "tflite_text", "tflite_ids",
         "tflite_float", "teacher_tflite", "android")}
     teacher_vocab = _teacher_vocab_path(cfg.teacher)
+    student_source = os.path.join(d["stage2"], "export")
+    if cfg.pretrained_student:
+        from mixvocab_tf import pretrained
+
+        student_source = pretrained.student_directory(cfg.pretrained_student)
     verbose = cfg.verbose
     train_files = list(cfg.train_files)
     training = dict(sequence_length=cfg.sequence_length, batch_size=cfg.batch_size,
@@ -373,7 +382,7 @@ def _stages(cfg):
                 "learning_rate": cfg.finetune_learning_rate, **finetune_common},
                ("stage2",),
                lambda directory: finetuning.finetune(
-                   cfg.task, os.path.join(d["stage2"], "export"), cfg.data_dir, directory,
+                   cfg.task, student_source, cfg.data_dir, directory,
                    epochs=cfg.finetune_epochs, learning_rate=cfg.finetune_learning_rate,
                    verbose=verbose, **finetune_common),
                _check_task_model),
@@ -408,7 +417,23 @@ def _stages(cfg):
                    {"quantization": "float32", "input_form": "text"}, ("teacher_finetune",),
                    export(d["teacher_finetune"], "float32", "text"), _check_export),
         ]
+    if cfg.pretrained_student:
+        stages = _from_pretrained(cfg, stages, student_source)
     return stages
+
+
+def _from_pretrained(cfg, stages, source):
+    """The stage list without stages 0-II: fine-tuning reads the published student."""
+    kept = []
+    for stage in stages:
+        if stage.name in ("vocab", "stage1", "stage2"):
+            continue
+        if stage.name == "finetune":
+            # The cached directory's name holds a digest of the published weights.
+            stage = dataclasses.replace(stage, inputs=(),
+                                        settings=dict(stage.settings, student=source))
+        kept.append(stage)
+    return kept
 
 
 def _replies_path():
@@ -606,12 +631,18 @@ def write_report(cfg, timings=None, total_seconds=None, machine=None):
     if cfg.teacher_finetune_examples:
         rows.append(_row(f"teacher ({teacher_name})", os.path.join(out, "teacher_tflite"),
                          os.path.join(out, "teacher_finetune")))
-    rows.append(_row(f"student {cfg.student_size} float32", os.path.join(out, "tflite_float"),
+    # A published student is named by its folder (its size is in its config).
+    student = (os.path.basename(os.path.normpath(cfg.pretrained_student))
+               if cfg.pretrained_student else cfg.student_size)
+    rows.append(_row(f"student {student} float32", os.path.join(out, "tflite_float"),
                      os.path.join(out, "finetune")))
-    rows.append(_row(f"student {cfg.student_size} {cfg.quantization}",
+    rows.append(_row(f"student {student} {cfg.quantization}",
                      os.path.join(out, "tflite_text"), os.path.join(out, "finetune")))
     ids = _read_json(os.path.join(out, "tflite_ids", "export_report.json"))
-    vocab_stats = _read_json(os.path.join(out, "vocab", "vocab_stats.json"))
+    if cfg.pretrained_student and not os.path.isfile(os.path.join(out, "vocab", "vocab_stats.json")):
+        vocab_stats = _pretrained_vocab_stats(cfg)
+    else:
+        vocab_stats = _read_json(os.path.join(out, "vocab", "vocab_stats.json"))
     report = {
         "task": cfg.task,
         "rows": rows,
@@ -632,6 +663,16 @@ def write_report(cfg, timings=None, total_seconds=None, machine=None):
     write_text_atomic(os.path.join(out, "report.md"), _markdown(report))
     plot_tradeoff(report, os.path.join(out, "tradeoff.png"))
     return report
+
+
+def _pretrained_vocab_stats(cfg):
+    """What the report says of a published student's vocabulary (no Stage 0 ran)."""
+    from mixvocab_tf import pretrained
+
+    directory = pretrained.resolve_student(cfg.pretrained_student)
+    with open(os.path.join(directory, pretrained.VOCAB_FILE), encoding="utf-8") as f:
+        size = sum(1 for line in f if line.rstrip("\n"))
+    return {"student_vocab_size": size, "target_vocab_size": size}
 
 
 def _android_summary(out):

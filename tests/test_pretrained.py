@@ -134,3 +134,18 @@ def test_oversized_or_factorised_students_are_refused(tmp_path, vocabulary, writ
         pretrained.publish_student(str(tmp_path / "big"), str(tmp_path / "out"), "big")
     assert not os.path.exists(tmp_path / "out")
     json.dumps(pretrained.available_students(str(tmp_path)))  # an empty root lists nothing
+
+
+def test_pipeline_starts_from_a_published_student(published, tmp_path, monkeypatch):
+    from mixvocab_tf import pipeline
+
+    monkeypatch.setenv("MIXVOCAB_CACHE", str(tmp_path / "cache"))
+    cfg = pipeline.PipelineConfig(output_dir=str(tmp_path / "run"),
+                                  pretrained_student=published["dir"]).resolved()
+    stages = {stage.name: stage for stage in pipeline._stages(cfg)}
+    assert not {"vocab", "stage1", "stage2"} & set(stages)
+    assert stages["finetune"].inputs == ()
+    source = stages["finetune"].settings["student"]
+    assert load_student_directory(source)[2]["pretrained"] == os.path.abspath(published["dir"])
+    stats = pipeline._pretrained_vocab_stats(cfg)
+    assert stats["student_vocab_size"] == load_student_directory(source)[1].size
