@@ -15,6 +15,7 @@ tiny SNIPS model.
 """
 
 import glob
+import json
 import os
 import re
 import resource
@@ -150,7 +151,7 @@ def _tail(text, lines=40):
 
 def test_every_readme_command_runs_as_written(scratch):
     repo, env = scratch
-    ran, skipped, seconds = [], [], {}
+    ran, skipped, seconds, logs = [], [], {}, []
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     for number, (doc, line, language, code) in enumerate(command_blocks()):
         where = f"{doc}:{line}"
@@ -178,6 +179,7 @@ def test_every_readme_command_runs_as_written(scratch):
             f"(exit {result.returncode}).\n--- stdout\n{_tail(result.stdout)}\n"
             f"--- stderr\n{_tail(result.stderr)}")
         ran.append(where)
+        logs.append(result.stderr)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     print(f"ran {seconds} ({cpu:.0f} CPU s in all); skipped: {skipped}")
@@ -186,4 +188,10 @@ def test_every_readme_command_runs_as_written(scratch):
                  "runs/stage2/export/student.keras", "runs/snips/task_config.json",
                  "runs/snips_tflite/model.tflite", "runs/student.keras"):
         assert os.path.exists(os.path.join(repo, path)), path
+    for config in ("runs/stage1/export/stage1_config.json", "runs/stage2/export/config.json"):
+        with open(os.path.join(repo, config)) as f:  # STEPS reached the runs, and no more
+            assert json.load(f)["train_steps"] == int(TINY["STEPS"]), config
+    # `tools/finetune.py --model=runs/stage2` read the Stage II run folder's model, and said so.
+    assert ("--model runs/stage2: reading the Stage II student in runs/stage2/export "
+            "(the run folder's export/)") in "".join(logs)
     assert len(ran) + len(skipped) == len(command_blocks())
