@@ -9,10 +9,18 @@
 Both sides train on the same in-memory batch, so only the step is timed.
 Prints examples per second and the ratio (target >= 0.8), per wall second
 and per CPU second of this process (the CPU figure hardly moves when other
-processes share the machine; wall ratios then swing by 2x).
+processes share the machine; wall ratios then swing by 2x), and real
+(non-pad) tokens per second: examples/s times the batch's real tokens per
+example, which packing raises (Stage I's baseline reads teacher-only
+segmentation, fewer tokens a text than the mixed batch).
+
+The batch is SNIPS utterances joined six at a time, or with --corpus the
+first batch of the training pipeline's packed sequences of that corpus
+(`text_line_dataset`; --nopack: one line a sequence).
 
 Example:
   python benchmarks/train_step.py --batch_size=16 --sequence_length=128 --steps=10
+  python benchmarks/train_step.py --corpus=../shared/data/corpora/wikipedia_en.txt.gz
 """
 
 import json
@@ -29,6 +37,9 @@ flags.DEFINE_integer("warmup", 3, "Untimed steps (tracing) before timing.")
 flags.DEFINE_integer("repeats", 3, "Measurements per model; the median is reported.")
 flags.DEFINE_string("student_vocab", None, "Student vocab.txt; default: learned from SNIPS.")
 flags.DEFINE_string("mixed_precision", None, "e.g. mixed_float16 on a GPU.")
+flags.DEFINE_string("corpus", None, "Corpus files (globs, .gz read as gzip) for the batch; "
+                    "default: SNIPS utterances joined six at a time.")
+flags.DEFINE_bool("pack", True, "With --corpus: pack lines into sequences of about L tokens.")
 FLAGS = flags.FLAGS
 
 
@@ -66,10 +77,42 @@ def forward_seconds(fn, x):
     return _median(times), _median(cpu_times)
 
 
-def _result(ours, base):
-    """(wall, CPU) rates of both sides -> the printed record."""
+def _result(ours, base, ours_tokens, base_tokens):
+    """(wall, CPU) example rates of both sides and their real tokens per example ->
+    the printed record."""
     return {"ours": ours[0], "baseline": base[0], "ratio": ours[0] / base[0],
-            "cpu": {"ours": ours[1], "baseline": base[1], "ratio": ours[1] / base[1]}}
+            "cpu": {"ours": ours[1], "baseline": base[1], "ratio": ours[1] / base[1]},
+            "tokens_per_s": {"ours": ours[0] * ours_tokens, "baseline": base[0] * base_tokens},
+            "tokens_per_cpu_s": {"ours": ours[1] * ours_tokens,
+                                 "baseline": base[1] * base_tokens},
+            "real_tokens_per_example": {"ours": ours_tokens, "baseline": base_tokens}}
+
+
+def _real_tokens(batch):
+    """Mean non-pad tokens per example of a preprocessed batch."""
+    import numpy as np
+
+    return float(np.mean(np.sum(batch["padding_mask"], axis=1)))
+
+
+def _corpus_text(student_vocab, teacher):
+    """The first batch of packed (or one-line) sequences of --corpus, as strings."""
+    from mixvocab_tf.corpora import resolve_text_files
+    from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+    from mixvocab_tf.training import text_data
+
+    files = resolve_text_files(FLAGS.corpus)
+    budget = None
+    if FLAGS.pack:
+        # Stage II's segmentation (the student vocabulary) sets the word budget, as in training.
+        layer = SingleVocabPreprocessor(student_vocab, lower_case=teacher.lower_case,
+                                        sequence_length=FLAGS.sequence_length)
+        budget = text_data.word_budget(FLAGS.sequence_length,
+                                       text_data.tokens_per_word(files, layer))
+    data = text_data.text_line_dataset(files, FLAGS.batch_size, lambda x: x, seed=0,
+                                       pack=FLAGS.pack, words_per_sequence=budget,
+                                       shuffle_buffer=1000)
+    return [t.decode("utf-8") for t in next(iter(data)).numpy()]
 
 
 def main(argv):
@@ -94,10 +137,13 @@ def main(argv):
     snips = os.path.join(paths.shared_data_dir(), "tasks", "snips", "train", "seq.in")
     with open(snips, encoding="utf-8") as f:
         lines = [line.strip() for line in f if line.strip()]
-    # Longer inputs: join utterances so sequences fill the length.
-    text = [" ".join(lines[i : i + 6]) for i in range(0, 6 * FLAGS.batch_size, 6)]
     teacher = load_teacher(paths.minilm_teacher_path())
     student_vocab = FLAGS.student_vocab or learn_vocabulary(lines[:5000], 2000, teacher.lower_case)
+    if FLAGS.corpus:
+        text = _corpus_text(student_vocab, teacher)
+    else:
+        # Longer inputs: join utterances so sequences fill the length.
+        text = [" ".join(lines[i : i + 6]) for i in range(0, 6 * FLAGS.batch_size, 6)]
     common = dict(sequence_length=FLAGS.sequence_length, masking_rate=0.15, max_predictions=20, seed=0)
     mixed = MixedVocabPreprocessor(teacher.vocabulary, student_vocab, p_sv=0.5, **common)
     teacher_only = MixedVocabPreprocessor(teacher.vocabulary, student_vocab, p_sv=0.0, **common)
@@ -121,7 +167,7 @@ def main(argv):
     baseline_backbone = keras_hub.models.BertBackbone.from_config(teacher.backbone.get_config())
     baseline_backbone.set_weights(teacher.backbone.get_weights())
     base = mlm_baseline(baseline_backbone, teacher_batch)
-    results["stage1"] = _result(ours, base)
+    results["stage1"] = _result(ours, base, _real_tokens(mixed_batch), _real_tokens(teacher_batch))
 
     # Stage II.
     size = STUDENT_SIZES["12x128"]
@@ -141,16 +187,24 @@ def main(argv):
     teacher_seconds = forward_seconds(forward, teacher_inputs)
     base = tuple(FLAGS.batch_size / (FLAGS.batch_size / rate + seconds)
                  for rate, seconds in zip(student_rate, teacher_seconds))
-    results["stage2"] = _result(ours, base)
+    results["stage2"] = _result(ours, base, _real_tokens(student_batch),
+                                _real_tokens(student_batch))
 
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    print(f"device: {device}, batch {FLAGS.batch_size}, length {FLAGS.sequence_length}")
+    source = FLAGS.corpus and f"{FLAGS.corpus} ({'packed' if FLAGS.pack else 'one line each'})"
+    print(f"device: {device}, batch {FLAGS.batch_size}, length {FLAGS.sequence_length}, "
+          f"text: {source or 'SNIPS x6'}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'stage':8} {'ours ex/s':>10} {'baseline ex/s':>14} {'ratio':>6}"
-          f" | {'per CPU-s: ours':>16} {'baseline':>9} {'ratio':>6}")
+          f" | {'per CPU-s: ours':>16} {'baseline':>9} {'ratio':>6}"
+          f" | {'ours tok/s':>10} {'baseline tok/s':>14} {'ours tok/CPU-s':>14}"
+          f" {'baseline tok/CPU-s':>18}")
     for stage, r in results.items():
+        tok, cpu_tok = r["tokens_per_s"], r["tokens_per_cpu_s"]
         print(f"{stage:8} {r['ours']:10.1f} {r['baseline']:14.1f} {r['ratio']:6.2f}"
-              f" | {r['cpu']['ours']:16.1f} {r['cpu']['baseline']:9.1f} {r['cpu']['ratio']:6.2f}")
+              f" | {r['cpu']['ours']:16.1f} {r['cpu']['baseline']:9.1f} {r['cpu']['ratio']:6.2f}"
+              f" | {tok['ours']:10.0f} {tok['baseline']:14.0f} {cpu_tok['ours']:14.0f}"
+              f" {cpu_tok['baseline']:18.0f}")
     print(json.dumps(results))
 
 

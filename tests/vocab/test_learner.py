@@ -58,6 +58,23 @@ def test_lower_case_follows_teacher(data_dir):
     assert count_words(["Café naïve"], lower_case=False) == {"Café": 1, "naïve": 1}
 
 
+@pytest.mark.parametrize("exponent", [0.5, 1.0, 1.6])
+def test_threshold_search_needs_few_trials(exponent):
+    from mixvocab_tf.vocab.learner import _next_threshold
+
+    # Vocabulary size as a power of the threshold, as on real corpora; word counts Zipfian.
+    counts = [(f"w{i}", int(1e6 / (i + 1))) for i in range(100_000)]
+    size = lambda t: int(5000 * (300 / t) ** exponent) + 50  # noqa: E731
+    tried, lo, hi = {}, 1, counts[0][1]
+    for trials in range(1, 15):
+        t = _next_threshold(tried, lo, hi, 5000, counts)
+        tried[t] = size(t)
+        if abs(tried[t] - 5000) <= 100:
+            break
+        lo, hi = (t, hi) if tried[t] > 5000 else (lo, t)
+    assert abs(tried[t] - 5000) <= 100 and trials <= 6, tried
+
+
 def test_errors():
     with pytest.raises(ValueError, match="No words"):
         learn_vocabulary(["", "   "], vocab_size=100)
