@@ -395,7 +395,8 @@ def write_android_bundle(model_dir, ids_export_dir, output_dir, threshold, texts
         metadata = None
         if mediapipe_python and not joint:
             metadata = mediapipe_metadata.add_metadata_in(
-                mediapipe_python, *(os.path.join(staging, n) for n in names[:3]))
+                mediapipe_python, *(os.path.join(staging, n) for n in (
+                    "model.tflite", "vocab.txt", "labels.txt")))
         config = write_bundle_config(staging, task_model, sequence_length, threshold,
                                      calibration)
         config["mediapipe_metadata"] = metadata is not None
