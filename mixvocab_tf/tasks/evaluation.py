@@ -166,6 +166,11 @@ def evaluate_examples(task_model, task, examples, oos_examples=None, unknown_lab
     if task.type == task_registry.RESPONSE_SELECTION:
         return response_scores(task_model, examples, num_candidates, batch_size=batch_size,
                                max_examples=max_examples)
+    if task.type == task_registry.INTENT_AND_SLOTS:
+        from mixvocab_tf.tasks import joint  # joint builds on this module
+
+        examples = subsample(examples, max_examples)
+        return joint.evaluate_joint(task_model, examples), {"examples": len(examples)}
     return classification_scores(task_model, task, subsample(examples, max_examples), oos_examples,
                                  unknown_labels, batch_size)
 
