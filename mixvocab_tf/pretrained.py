@@ -22,6 +22,7 @@ Example:
 >>> keras_hub.models.BertTextClassifier.from_preset("/tmp/student_preset", num_classes=2)
 """
 
+import hashlib
 import json
 import os
 
@@ -87,7 +88,7 @@ def resolve_student(name_or_path):
     if is_pretrained_dir(path):
         return path
     candidate = os.path.join(pretrained_root(), path)
-    if not os.sep in path and is_pretrained_dir(candidate):
+    if os.sep not in path and is_pretrained_dir(candidate):
         return candidate
     names = available_students()
     listed = ", ".join(names) if names else "none is committed yet"
@@ -147,8 +148,6 @@ def student_directory(name_or_path, cache_dir=None):
     """
     path = resolve_student(name_or_path)
     with open(os.path.join(path, CONFIG_FILE), "rb") as f:
-        import hashlib
-
         digest = hashlib.sha256(f.read())
     with open(os.path.join(path, WEIGHTS_FILE), "rb") as f:
         digest.update(f.read())
