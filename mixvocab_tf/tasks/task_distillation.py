@@ -21,6 +21,16 @@ The teacher labels each transfer example once: its logits are written to
 transfer texts) and reused by every epoch and every rerun with the same transfer set.
 The result reports the teacher pass and the student pass in CPU seconds separately.
 
+Measured (SNIPS intents, valid 700; a randomly initialised 2x128 student with a 2K vocabulary
+learned on SNIPS text, NOT a Stage II student; 200 labelled utterances; 300 steps of batch 32
+for every row; teacher: MiniLM fine-tuned on 1,000 utterances, 98.43%):
+hard labels only 89.14 / 92.29 (seeds 0 / 1); finetune's soft labels on the 200 alone 92.14;
++ --augment=8 94.57 / 94.86; + 3,000 Wikipedia lines 95.00; + 3,000 unlabelled SNIPS train
+utterances 97.29. Teacher pass on 1,800 / 4,800 examples at L=32: 22 / 54 CPU s (0 on a
+cached rerun); student pass 24-33 CPU s. SNIPS slots, same student and budget, teacher
+MiniLM on 2,000 examples (slot F1 85.41): hard labels only 31.83; --augment=8 32.55; with
+--hard_labels_on_augmented 35.30 (a random student learns little tagging in 300 steps).
+
 Why here (in `tasks/`, after `finetuning.py`): it needs task models, readers, heads and the
 fine-tuning data path; `export/` comes after `tasks/`, and nothing in `tasks/` imports this
 module, so imports still flow one way.
