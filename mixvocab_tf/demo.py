@@ -37,7 +37,10 @@ flags.DEFINE_string("pretrained_student", None, "Start from a published student 
                     "Stage II.")
 flags.DEFINE_bool("pack_lines", _DEFAULTS.pack_lines, "Stage I/II: join consecutive corpus lines "
                   "into sequences of about --sequence_length tokens (--nopack_lines: a line each).")
-flags.DEFINE_integer("stage1_steps", _DEFAULTS.stage1_steps, "Stage I optimizer steps.")
+flags.DEFINE_integer("stage1_new_parameter_steps", _DEFAULTS.stage1_new_parameter_steps,
+                     "Stage I steps training only E_s, P and the MLM head (encoder frozen).")
+flags.DEFINE_integer("stage1_steps", _DEFAULTS.stage1_steps,
+                     "Stage I joint-phase optimizer steps (after the new-parameter phase).")
 flags.DEFINE_float("stage1_learning_rate", _DEFAULTS.stage1_learning_rate, "Stage I peak rate.")
 flags.DEFINE_integer("stage2_steps", _DEFAULTS.stage2_steps, "Stage II optimizer steps.")
 flags.DEFINE_float("stage2_learning_rate", _DEFAULTS.stage2_learning_rate, "Stage II peak rate.")

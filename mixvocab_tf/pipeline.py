@@ -85,6 +85,8 @@ class PipelineConfig:
       pretrained_student: a published student (a name under `pretrained/` or a
         folder, see `mixvocab_tf.pretrained`) to start from: the vocabulary, Stage I
         and Stage II are skipped and fine-tuning starts from it.
+      stage1_new_parameter_steps: Stage I's first phase (E_s, P and the MLM head
+        only; `train_teacher`'s `new_parameter_steps`), before its `stage1_steps`.
       stage1_steps, stage1_learning_rate, stage2_steps, stage2_learning_rate: training.
       steps_per_loop: checkpoint interval of Stage I and II.
       finetune_epochs, finetune_batch_size, finetune_learning_rate,
@@ -118,7 +120,8 @@ class PipelineConfig:
     batch_size: int = 16
     pack_lines: bool = True
     pretrained_student: str = None
-    stage1_steps: int = 300
+    stage1_new_parameter_steps: int = 100
+    stage1_steps: int = 200
     stage1_learning_rate: float = 5e-5
     stage2_steps: int = 600
     stage2_learning_rate: float = 5e-4
@@ -356,11 +359,13 @@ def _stages(cfg):
                lambda directory: _check_vocab(cfg, directory)),
         _Stage("stage1", d["stage1"],
                {"teacher": cfg.teacher, "train_files": train_files, "steps": cfg.stage1_steps,
+                "new_parameter_steps": cfg.stage1_new_parameter_steps,
                 "learning_rate": cfg.stage1_learning_rate, **training},
                ("vocab",),
                lambda directory: train_teacher(
                    cfg.teacher, os.path.join(d["vocab"], "vocab.txt"), train_files, directory,
                    student_embedding_dim=_student_hidden(cfg.student_size),
+                   new_parameter_steps=cfg.stage1_new_parameter_steps,
                    train_steps=cfg.stage1_steps, learning_rate=cfg.stage1_learning_rate,
                    verbose=verbose, **training),
                lambda directory: _check_trained(

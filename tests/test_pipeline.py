@@ -62,7 +62,8 @@ def tiny_config(tiny_stage_inputs, data_dir, tmp_path_factory):
         train_files=(tiny_stage_inputs["train_file"],), task="snips",
         data_dir=_tiny_task_dir(data_dir, root / "tasks"), vocab_size=400,
         vocab_max_lines=3000, student_size="6x96", sequence_length=32, batch_size=8,
-        stage1_steps=4, stage2_steps=4, steps_per_loop=2, finetune_epochs=1,
+        stage1_new_parameter_steps=2, stage1_steps=4, stage2_steps=4, steps_per_loop=2,
+        finetune_epochs=1,
         finetune_batch_size=32, finetune_sequence_length=16, teacher_finetune_examples=64,
         teacher_finetune_epochs=1, mediapipe_python="", verbose=0)
 

@@ -21,9 +21,10 @@ flags.DEFINE_float("p_sv_start", 0.1, "Share of words segmented with the student
 flags.DEFINE_float("p_sv_end", 1.0, "... at --p_sv_ramp_fraction of the steps and after (linear ramp).")
 flags.DEFINE_float("p_sv_ramp_fraction", 0.6,
                    "Share of the steps after which p_sv holds at --p_sv_end (each phase).")
-flags.DEFINE_integer("new_parameter_steps", 0,
+flags.DEFINE_integer("new_parameter_steps", None,
                      "Steps training only E_s, P and the MLM head (encoder frozen, p_sv from 0) "
-                     "before the joint phase; 0 skips that phase.")
+                     "before the --train_steps of the joint phase; 0 skips that phase "
+                     "(default: half of --train_steps).")
 flags.DEFINE_float("new_parameter_learning_rate", 1e-3, "Peak AdamW rate of that phase.")
 flags.DEFINE_integer("student_embedding_dim", 128, "Width d of the student embedding table.")
 flags.DEFINE_enum("student_init", "teacher", ["teacher", "random"],

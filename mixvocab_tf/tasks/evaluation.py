@@ -20,12 +20,14 @@ Example:
 
 import numpy as np
 
+from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import metrics as metrics_lib
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
+from mixvocab_tf.tasks.selection import subsample  # noqa: F401 (re-exported)
 from mixvocab_tf.tasks.task_model import load_task_model
 
 UNKNOWN_LABEL_POLICIES = ("wrong", "skip", "error")
@@ -144,14 +146,6 @@ def response_scores(task_model, examples, num_candidates=100, seed=0, batch_size
                     "unknown_labels": {}}
 
 
-def subsample(examples, max_examples, seed=0):
-    """A seeded random subset in file order (files are often grouped by label)."""
-    if not max_examples or max_examples >= len(examples):
-        return examples
-    chosen = np.sort(np.random.RandomState(seed).permutation(len(examples))[:max_examples])
-    return examples.select(chosen.tolist())
-
-
 def evaluate_examples(task_model, task, examples, oos_examples=None, unknown_labels="wrong",
                       batch_size=64, num_candidates=100, max_examples=None):
     """Scores `examples` of `task` with a loaded `TaskModel`; returns (metrics, details)."""
@@ -167,8 +161,6 @@ def evaluate_examples(task_model, task, examples, oos_examples=None, unknown_lab
         return response_scores(task_model, examples, num_candidates, batch_size=batch_size,
                                max_examples=max_examples)
     if task.type == task_registry.INTENT_AND_SLOTS:
-        from mixvocab_tf.tasks import joint  # joint builds on this module
-
         examples = subsample(examples, max_examples)
         return joint.evaluate_joint(task_model, examples), {"examples": len(examples)}
     return classification_scores(task_model, task, subsample(examples, max_examples), oos_examples,

@@ -22,17 +22,20 @@ import tensorflow as tf
 from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import heads
+from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.encoder import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
+from mixvocab_tf.tasks.selection import TRAIN_SELECTIONS  # noqa: F401 (re-exported)
+from mixvocab_tf.tasks.selection import select_examples
+from mixvocab_tf.tasks.selection import select_per_class
 from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.optimization import create_optimizer
 
-TRAIN_SELECTIONS = ("random", "first", "longest")
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
@@ -71,48 +74,6 @@ def task_losses(task_type, temperature=2.0):
                  else "sum_over_batch_size")
     return (keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction),
             SoftTargetLoss(temperature, reduction=reduction))
-
-
-def select_examples(examples, max_count, selection="random", seed=0):
-    """Picks at most `max_count` training examples.
-
-    "random": a seeded random subset; "first": file order; "longest": the examples with the
-    most words (SST-2's train split is mostly short phrases; its dev split is whole sentences).
-    """
-    if selection not in TRAIN_SELECTIONS:
-        raise ValueError(f"train_selection must be one of {TRAIN_SELECTIONS}, got {selection!r}")
-    if not max_count or max_count >= len(examples):
-        return examples
-    if selection == "first":
-        return examples.take(max_count)
-    if selection == "longest":
-        lengths = np.array([len(t.split()) for t in examples.texts])
-        # Stable on ties, and shuffled afterwards so that batches mix lengths and classes.
-        chosen = np.argsort(-lengths, kind="stable")[:max_count]
-        chosen = np.random.RandomState(seed).permutation(chosen)
-        return examples.select(chosen.tolist())
-    chosen = np.random.RandomState(seed).permutation(len(examples))[:max_count]
-    return examples.select(chosen.tolist())
-
-
-def select_per_class(examples, count, seed=0):
-    """A seeded k-shot subset: `count` examples of every label (all of a rarer label's).
-
-    The few-shot intent setting (e.g. BANKING77 10-shot: 770 utterances). Kept in file order.
-    """
-    if examples.labels is None:
-        raise ValueError("examples_per_class needs labelled examples (a classification task).")
-    if count < 1:
-        raise ValueError(f"examples_per_class must be >= 1, got {count}")
-    rng = np.random.RandomState(seed)
-    by_label = {}
-    for index, label in enumerate(examples.labels):
-        by_label.setdefault(label, []).append(index)
-    chosen = []
-    for label in sorted(by_label):
-        indices = by_label[label]
-        chosen.extend(rng.permutation(indices)[:count].tolist())
-    return examples.select(sorted(chosen))
 
 
 def _label_list(task, examples):
@@ -261,12 +222,10 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     """
     task = task_registry.get_task(task_name)
     if task.type == task_registry.INTENT_AND_SLOTS:
-        # Two heads, two losses: their own module (imported here: it builds on this one).
+        # Two heads, two losses: their own module.
         if teacher_dir:
             raise ValueError("task-specific distillation is not implemented for joint intent "
                              "+ slot tasks. Fix: leave --teacher_dir empty.")
-        from mixvocab_tf.tasks import joint
-
         return joint.finetune_joint(
             task_name, model_path, data_dir, output_dir, epochs=epochs, train_steps=train_steps,
             batch_size=batch_size, learning_rate=learning_rate, sequence_length=sequence_length,

@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf.preprocessing.normalization import check_normalization
-from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import metrics as metrics_lib
 from mixvocab_tf.tasks import readers
@@ -32,6 +31,8 @@ from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.encoder import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
+from mixvocab_tf.tasks.selection import select_examples
+from mixvocab_tf.tasks.selection import subsample
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.optimization import create_optimizer
 
@@ -146,7 +147,6 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
     Returns:
       The task config written to `output_dir/task_config.json` (with "eval" scores).
     """
-    from mixvocab_tf.tasks.finetuning import select_examples  # finetuning dispatches here
 
     task = task_registry.get_task(task_name)
     check_joint_task(task)
@@ -224,7 +224,7 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
         from mixvocab_tf.tasks.task_model import TaskModel
 
         split = eval_split or task_registry.default_eval_split(task)
-        examples = evaluation.subsample(task.read(data_dir, split, skip_empty=skip_empty),
+        examples = subsample(task.read(data_dir, split, skip_empty=skip_empty),
                                         max_eval_examples)
         eval_started = time.time()
         scores = evaluate_joint(TaskModel(model, vocabulary, intents, config), examples)

@@ -179,7 +179,7 @@ def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tm
         f"--model_dir={model_dir}",
         "--train_steps=400", "--steps_per_loop=5", "--batch_size=8", "--sequence_length=32",
         "--student_embedding_dim=8", "--p_sv_start=0.0", "--p_sv_end=1.0",
-        "--p_sv_ramp_fraction=1.0",
+        "--p_sv_ramp_fraction=1.0", "--new_parameter_steps=0",
     ]
     first = _run_tool(args)
     index = os.path.join(model_dir, "checkpoints", "checkpoint")
