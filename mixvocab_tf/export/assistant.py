@@ -210,11 +210,13 @@ def threshold_report(threshold, in_scope_confidences, in_scope_correct, oos_conf
     """Rates at a threshold: in-scope answered and answered right, out-of-scope refused."""
     in_conf = np.asarray(in_scope_confidences)
     answered = in_conf >= threshold
+    oos = np.asarray(oos_confidences)
     return {
         "threshold": float(threshold),
         "in_scope_answered": float(answered.mean()),
         "in_scope_answered_correctly": float((answered & np.asarray(in_scope_correct)).mean()),
-        "out_of_scope_refused": float((np.asarray(oos_confidences) < threshold).mean()),
+        # None, not NaN (invalid JSON), when there are no out-of-scope examples to refuse.
+        "out_of_scope_refused": float((oos < threshold).mean()) if oos.size else None,
     }
 
 

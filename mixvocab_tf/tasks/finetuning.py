@@ -33,6 +33,7 @@ from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import select_per_class
 from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.task_model import load_task_model
+from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.optimization import create_optimizer
 
@@ -305,13 +306,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     train_seconds = time.time() - started
 
     config = {
-        "task": task.name,
-        "type": task.type,
-        "lower_case": lower_case,
-        "normalization": normalization,
-        "sequence_length": sequence_length,
-        "metrics": list(task.metrics),
-        "inputs": list(heads.ENCODER_INPUTS),
+        **base_task_config(task, lower_case, normalization, sequence_length),
         "outputs": (["context_embedding", "response_embedding"]
                     if task.type == task_registry.RESPONSE_SELECTION else ["logits"]),
         "tag_position": "first_subtoken" if task.type == task_registry.TAGGING else None,

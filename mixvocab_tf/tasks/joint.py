@@ -33,6 +33,7 @@ from mixvocab_tf.tasks.encoder import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import subsample
+from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.optimization import create_optimizer
 
@@ -196,13 +197,7 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
                             verbose=verbose)
 
     config = {
-        "task": task.name,
-        "type": task.type,
-        "lower_case": lower_case,
-        "normalization": normalization,
-        "sequence_length": sequence_length,
-        "metrics": list(task.metrics),
-        "inputs": list(heads.ENCODER_INPUTS),
+        **base_task_config(task, lower_case, normalization, sequence_length),
         "outputs": [INTENT_OUTPUT, SLOT_OUTPUT],
         "slot_labels": tags,
         "tag_position": "first_subtoken",

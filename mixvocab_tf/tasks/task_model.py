@@ -24,6 +24,7 @@ import numpy as np
 from mixvocab_tf.file_io import replace_directory
 from mixvocab_tf.model_dirs import TASK
 from mixvocab_tf.model_dirs import resolve_model_dir
+from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.encoder import read_vocabulary
 
@@ -65,6 +66,19 @@ class TaskModel:
 def _write_text(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def base_task_config(task, lower_case, normalization, sequence_length):
+    """The keys every task config starts with: the task and how its inputs are encoded."""
+    return {
+        "task": task.name,
+        "type": task.type,
+        "lower_case": lower_case,
+        "normalization": normalization,
+        "sequence_length": sequence_length,
+        "metrics": list(task.metrics),
+        "inputs": list(heads.ENCODER_INPUTS),
+    }
 
 
 def save_task_model(output_dir, model, vocabulary, labels, config):

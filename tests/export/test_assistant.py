@@ -3,8 +3,6 @@ slot model, the assistant's rules, and the Android bundle checked by the Java co
 (token ids exactly; intent, confidence, slots and reply from the Python model's logits)."""
 
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -19,9 +17,6 @@ from mixvocab_tf.preprocessing.normalization import _MEDIAPIPE_KEEP
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks.encoder import read_vocabulary
 
-JUNIT_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar")
-CORE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                    "android_demo", "core")
 L = 32
 REPLIES = {"PlayMusic": ["Playing {artist} on {service}.", "Playing {artist}.", "Playing music."],
            "<out_of_scope>": ["Sorry."], "<empty>": ["Say something."],
@@ -132,22 +127,10 @@ def test_joint_model_learns_both_heads_and_exports_both_outputs(joint_bundle):
     assert {"empty", "too_long", "no_known_word"} <= set(summary["answers"])
 
 
-@pytest.mark.skipif(shutil.which("javac") is None or not all(map(os.path.exists, JUNIT_JARS)),
-                    reason="needs javac and Debian's junit4 (apt-get install junit4)")
-def test_java_core_gives_the_python_answer_on_every_vector(joint_bundle, tmp_path):
+def test_java_core_gives_the_python_answer_on_every_vector(joint_bundle, run_java_core):
     bundle = joint_bundle["bundle"]
-    classes = tmp_path / "classes"
-    sources = [os.path.join(root, name) for sub in ("main", "test")
-               for root, _, names in os.walk(os.path.join(CORE, "src", sub))
-               for name in names if name.endswith(".java")]
-    classpath = ":".join(JUNIT_JARS)
-    subprocess.run(["javac", "-d", str(classes), "-cp", classpath] + sources, check=True)
-    result = subprocess.run(
-        ["java", f"-Dbundle={bundle}", f"-Dvocab={os.path.join(bundle, 'vocab.txt')}",
-         f"-Dvectors={os.path.join(bundle, 'test_vectors.tsv')}",
-         "-cp", f"{classes}:{classpath}", "org.junit.runner.JUnitCore",
-         "org.mixvocab.demo.AssistantTest", "org.mixvocab.demo.BertTokenizerTest"],
-        capture_output=True, text=True)
+    result = run_java_core({"bundle": bundle, "vocab": os.path.join(bundle, "vocab.txt"),
+                            "vectors": os.path.join(bundle, "test_vectors.tsv")})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "OK (10 tests)" in result.stdout
     checked = int(result.stdout.split("assistant vectors checked: ")[1].split(",")[0])

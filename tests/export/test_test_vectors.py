@@ -2,8 +2,6 @@
 
 import base64
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,9 +12,8 @@ from mixvocab_tf.export.test_vectors import write_test_vectors
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.vocab import Vocabulary
 
-JUNIT_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar")
-CORE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                    "android_demo", "core")
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "android_demo", "app")
 
 
 @pytest.fixture(scope="module")
@@ -49,28 +46,17 @@ def test_vectors_round_trip(bert_vocab_path, texts, tmp_path):
         write_test_vectors(path, vocabulary, [], sequence_length=16)
 
 
-@pytest.mark.skipif(shutil.which("javac") is None or not all(map(os.path.exists, JUNIT_JARS)),
-                    reason="needs javac and Debian's junit4 (apt-get install junit4)")
 @pytest.mark.parametrize("sequence_length,lower_case,normalization", [
     (32, True, "bert"), (128, True, "bert"), (32, False, "bert"), (32, True, "mediapipe")])
 def test_java_core_tests_pass_and_tokenizer_matches_every_vector(
-        bert_vocab_path, texts, tmp_path, sequence_length, lower_case, normalization):
+        bert_vocab_path, texts, tmp_path, run_java_core, sequence_length, lower_case,
+        normalization):
     # lower_case=False runs the cased normalisation (no case folding or accent stripping) on
     # the uncased vocabulary: real ids for lower-case text, [UNK] elsewhere.
     vectors = str(tmp_path / "vectors.tsv")
     write_test_vectors(vectors, Vocabulary.load(bert_vocab_path, lower_case=lower_case), texts,
                        sequence_length, lower_case=lower_case, normalization=normalization)
-    classes = tmp_path / "classes"
-    sources = [os.path.join(root, name) for sub in ("main", "test")
-               for root, _, names in os.walk(os.path.join(CORE, "src", sub))
-               for name in names if name.endswith(".java")]
-    classpath = ":".join(JUNIT_JARS)
-    subprocess.run(["javac", "-d", str(classes), "-cp", classpath] + sources, check=True)
-    result = subprocess.run(
-        ["java", f"-Dvocab={bert_vocab_path}", f"-Dvectors={vectors}",
-         "-cp", f"{classes}:{classpath}", "org.junit.runner.JUnitCore",
-         "org.mixvocab.demo.BertTokenizerTest", "org.mixvocab.demo.AssistantTest"],
-        capture_output=True, text=True)
+    result = run_java_core({"vocab": bert_vocab_path, "vectors": vectors})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "OK (10 tests)" in result.stdout
 
@@ -78,7 +64,7 @@ def test_java_core_tests_pass_and_tokenizer_matches_every_vector(
 def test_app_replies_cover_every_snips_intent(data_dir):
     with open(os.path.join(data_dir, "tasks", "snips", "train", "label"), encoding="utf-8") as f:
         intents = {line.strip() for line in f if line.strip()}
-    replies = os.path.join(os.path.dirname(CORE), "app", "src", "main", "assets", "replies.tsv")
+    replies = os.path.join(APP, "src", "main", "assets", "replies.tsv")
     with open(replies, encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
     assert all(len(row) == 2 and row[1] for row in rows)
