@@ -42,7 +42,6 @@ Example:
 """
 
 import dataclasses
-import gzip
 import hashlib
 import io
 import json
@@ -54,7 +53,14 @@ import warnings
 import keras
 import numpy as np
 
+from mixvocab_tf.corpora import open_text
+from mixvocab_tf.corpora import resolve_text_files
 from mixvocab_tf.file_io import write_bytes_atomic
+from mixvocab_tf.model_dirs import STAGE1
+from mixvocab_tf.model_dirs import model_kind
+from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.models.teacher_training import load_stage1
+from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import finetuning
@@ -153,12 +159,6 @@ class WordGather(keras.layers.Layer):
                                          axis=1)
 
 
-def _open_text(path):
-    if path.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
 def read_transfer_texts(patterns, task_type, max_lines=None, protected=()):
     """Unlabelled transfer text: one example a non-empty line of `.txt` / `.txt.gz` files.
 
@@ -176,8 +176,6 @@ def read_transfer_texts(patterns, task_type, max_lines=None, protected=()):
     Raises:
       ValueError: a protected file is named, or a pair line lacks its tab.
     """
-    from mixvocab_tf.training.text_data import resolve_text_files
-
     files = resolve_text_files(patterns)
     protected = {os.path.realpath(p) for p in protected}
     for path in files:
@@ -189,7 +187,7 @@ def read_transfer_texts(patterns, task_type, max_lines=None, protected=()):
                 "augmentations and general text only. Fix: drop that file from the globs.")
     texts, pairs = [], [] if task_type == task_registry.PAIR_CLASSIFICATION else None
     for path in files:
-        with _open_text(path) as f:
+        with open_text(path) as f:
             for number, line in enumerate(f, 1):
                 line = line.strip()
                 if not line:
@@ -367,13 +365,9 @@ def _make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
     if not mlm_teacher:
         raise ValueError("replacer='mlm' needs mlm_teacher: a Stage I directory or a teacher "
                          "checkpoint with a masked-LM head.")
-    from mixvocab_tf.models.teacher_training import load_stage1
-    from mixvocab_tf.models.teacher import load_teacher
-
-    source = (load_stage1(mlm_teacher)
-              if os.path.isfile(os.path.join(mlm_teacher, "stage1_config.json"))
-              or os.path.isdir(os.path.join(mlm_teacher, "export"))
-              else load_teacher(mlm_teacher))
+    # A Stage I model folder or run folder, else a BERT checkpoint (load_teacher's formats).
+    kind = model_kind(mlm_teacher) or model_kind(os.path.join(mlm_teacher, EXPORT_DIR))
+    source = load_stage1(mlm_teacher) if kind == STAGE1 else load_teacher(mlm_teacher)
     return augmentation.MaskedLMReplacer.from_teacher(
         source, num_candidates=num_candidates, sequence_length=sequence_length)
 

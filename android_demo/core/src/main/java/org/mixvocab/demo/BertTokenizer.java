@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.IntPredicate;
 
 /**
  * The uncased BERT tokenizer in plain Java: what the ids-form model expects as input.
@@ -257,39 +258,26 @@ public final class BertTokenizer {
 
   /** MediaPipe's split: on ASCII whitespace (dropped), punctuation and CJK (kept as words). */
   private static List<String> splitWordsMediaPipe(String text) {
-    List<String> words = new ArrayList<>();
-    StringBuilder word = new StringBuilder();
-    text.codePoints().forEach(cp -> {
-      boolean space = Words.isSpace(cp);
-      if (space || isPunctuation(cp) || isCjk(cp)) {
-        if (word.length() > 0) {
-          words.add(word.toString());
-          word.setLength(0);
-        }
-        if (!space) {
-          words.add(new String(Character.toChars(cp)));
-        }
-      } else {
-        word.appendCodePoint(cp);
-      }
-    });
-    if (word.length() > 0) {
-      words.add(word.toString());
-    }
-    return words;
+    return split(text, Words::isSpace, cp -> isPunctuation(cp) || isCjk(cp));
   }
 
   /** Whitespace-separated words, each punctuation character a word of its own. */
   private static List<String> splitWords(String text) {
+    return split(text, cp -> cp == ' ', BertTokenizer::isPunctuation);
+  }
+
+  /** Splits at `dropped` characters (removed) and `kept` ones (each a word of its own). */
+  private static List<String> split(String text, IntPredicate dropped, IntPredicate kept) {
     List<String> words = new ArrayList<>();
     StringBuilder word = new StringBuilder();
     text.codePoints().forEach(cp -> {
-      if (cp == ' ' || isPunctuation(cp)) {
+      boolean drop = dropped.test(cp);
+      if (drop || kept.test(cp)) {
         if (word.length() > 0) {
           words.add(word.toString());
           word.setLength(0);
         }
-        if (cp != ' ') {
+        if (!drop) {
           words.add(new String(Character.toChars(cp)));
         }
       } else {
