@@ -45,16 +45,32 @@ flags.DEFINE_float("stage1_learning_rate", _DEFAULTS.stage1_learning_rate, "Stag
 flags.DEFINE_integer("stage2_steps", _DEFAULTS.stage2_steps, "Stage II optimizer steps.")
 flags.DEFINE_float("stage2_learning_rate", _DEFAULTS.stage2_learning_rate, "Stage II peak rate.")
 flags.DEFINE_integer("steps_per_loop", _DEFAULTS.steps_per_loop, "Steps between checkpoints.")
-flags.DEFINE_integer("finetune_epochs", _DEFAULTS.finetune_epochs, "Student fine-tuning epochs.")
+flags.DEFINE_integer("finetune_epochs", _DEFAULTS.finetune_epochs,
+                     "Student fine-tuning epochs (--notask_distillation).")
 flags.DEFINE_integer("finetune_batch_size", _DEFAULTS.finetune_batch_size, "Fine-tuning batch.")
 flags.DEFINE_float("finetune_learning_rate", _DEFAULTS.finetune_learning_rate,
                    "Student fine-tuning peak rate.")
 flags.DEFINE_integer("finetune_sequence_length", _DEFAULTS.finetune_sequence_length,
                      "Task model (and TFLite) sequence length.")
 flags.DEFINE_integer("teacher_finetune_examples", _DEFAULTS.teacher_finetune_examples,
-                     "Training utterances for the report's teacher row (0: skip that row).")
+                     "Training utterances of the fine-tuned teacher: the report's teacher row "
+                     "and the student's task teacher (0: neither; needs --notask_distillation).")
 flags.DEFINE_integer("teacher_finetune_epochs", _DEFAULTS.teacher_finetune_epochs,
-                     "Epochs for the teacher row.")
+                     "Epochs of the fine-tuned teacher.")
+flags.DEFINE_bool("task_distillation", _DEFAULTS.task_distillation,
+                  "Distil the student's task model from the fine-tuned teacher (KL to its "
+                  "softened probabilities + the gold labels); --notask_distillation: plain "
+                  "fine-tuning on the gold labels. Classification tasks (snips_joint is "
+                  "fine-tuned plainly).")
+flags.DEFINE_integer("distill_augment", _DEFAULTS.distill_augment,
+                     "Task distillation: word-replaced variants of every training utterance "
+                     "(each one a teacher labelling pass and student steps more).")
+flags.DEFINE_integer("distill_epochs", _DEFAULTS.distill_epochs,
+                     "Task distillation: passes over the transfer set.")
+flags.DEFINE_float("distill_kd_weight", _DEFAULTS.distill_kd_weight,
+                   "Task distillation: weight of the KL term (the gold labels' weight is 1).")
+flags.DEFINE_float("distill_temperature", _DEFAULTS.distill_temperature,
+                   "Task distillation: temperature of the teacher's softened probabilities.")
 flags.DEFINE_enum("quantization", _DEFAULTS.quantization,
                   ["float32", "float16", "dynamic_int8", "full_int8"],
                   "The student export's quantization.")

@@ -2,11 +2,15 @@
 
 Stages, in order, each writing one directory under `output_dir`:
 
+  teacher_finetune/ the teacher fine-tuned on the task: the task teacher of `finetune/`, and
+                    the report's teacher row
   vocab/            Stage 0: the student WordPiece vocabulary (`learn_vocabulary`)
   stage1/           Stage I: mixed-vocabulary training of the teacher (`train_teacher`)
   stage2/           Stage II: the distilled student (`distill_student`)
-  finetune/         the student fine-tuned on the task (`finetuning.finetune`)
-  teacher_finetune/ the teacher fine-tuned on the task, for the report's teacher row
+  finetune/         the student's task model: by default distilled from `teacher_finetune/`
+                    on the task's training text (`task_distillation.distill_task`: the teacher's
+                    softened probabilities plus the gold labels); `task_distillation=False`:
+                    plain fine-tuning on the gold labels (`finetuning.finetune`)
   tflite_text/      the student as dynamic-int8 TFLite, text in (`export_tflite`)
   tflite_ids/       the same, ids in (with vocabulary and labels beside it)
   tflite_float/     the student as float32 TFLite (the report's float row)
@@ -14,6 +18,8 @@ Stages, in order, each writing one directory under `output_dir`:
                     replies, the out-of-scope threshold and test vectors (`export/assistant.py`),
                     and the top-1 agreement of the runtime forms (`agreement.json`)
   teacher_tflite/   the fine-tuned teacher as float32 TFLite (the report's teacher row)
+  .teacher_label_cache/  the teacher's logits on the transfer set (reused while the teacher
+                    and the transfer set are unchanged)
   report.md, report.json, tradeoff.png
 
 A stage is skipped when its recorded settings (chained with those of the stages
@@ -50,6 +56,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The embedded default data, shipped with the repository (see data/README.md).
 DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "data")
 STATE_FILE = "pipeline_state.json"
+LABEL_CACHE = ".teacher_label_cache"  # hidden: not a stage directory
 MB = 1e6  # sizes are reported in MB = 10^6 bytes
 
 # Published peers (../shared/docs/METHOD.md): parameters, and a score where one exists.
@@ -90,10 +97,22 @@ class PipelineConfig:
       stage1_steps, stage1_learning_rate, stage2_steps, stage2_learning_rate: training.
       steps_per_loop: checkpoint interval of Stage I and II.
       finetune_epochs, finetune_batch_size, finetune_learning_rate,
-      finetune_sequence_length: task fine-tuning of the student (and export length).
-      teacher_finetune_examples: training utterances for the teacher row (0: no
-        teacher row scores; the teacher is still listed by size).
+      finetune_sequence_length: the student's task training (`finetune_epochs`: plain
+        fine-tuning only; the batch, rate and length serve distillation too; the length is
+        also the export's).
+      teacher_finetune_examples: training utterances of the fine-tuned teacher (the report's
+        teacher row and the task teacher of distillation; 0: neither, which needs
+        `task_distillation=False`).
       teacher_finetune_epochs: its epochs.
+      task_distillation: the student's task model learns the fine-tuned teacher
+        (`distill_task`: KL to its softened probabilities on the transfer set plus
+        cross-entropy to the gold labels) instead of the gold labels alone. Classification
+        tasks only; a joint intent + slots task is fine-tuned plainly whatever this says.
+      distill_augment: word-replaced variants of every training utterance in the transfer set
+        (each costs a teacher labelling pass and student steps).
+      distill_epochs: passes over the transfer set.
+      distill_kd_weight, distill_temperature: the KL term's weight and temperature (the gold
+        labels' cross-entropy has weight 1).
       quantization: the student export's quantization.
       normalization: the task models' tokenisation: "mediapipe" (default: what MediaPipe's
         TextClassifier and the app's tokenizer do, so every runtime form gives the same ids
@@ -132,6 +151,11 @@ class PipelineConfig:
     finetune_sequence_length: int = 32
     teacher_finetune_examples: int = 4000
     teacher_finetune_epochs: int = 2
+    task_distillation: bool = True
+    distill_augment: int = 0
+    distill_epochs: int = 2
+    distill_kd_weight: float = 1.0
+    distill_temperature: float = 2.0
     quantization: str = "dynamic_int8"
     normalization: str = "mediapipe"
     oos_keep: float = 0.98
@@ -257,6 +281,10 @@ def _check_task_model(directory):
                "seconds": config.get("training", {}).get("seconds")}
     if "eval" in config:
         summary["eval"] = config["eval"]["metrics"]
+    if "distillation" in config:
+        summary["distillation"] = {k: config["distillation"].get(k) for k in (
+            "augment", "transfer_examples", "teacher_cpu_seconds", "teacher_cache_hit",
+            "student_cpu_seconds")}
     return summary
 
 
@@ -344,6 +372,50 @@ def _stages(cfg):
                            sequence_length=cfg.finetune_sequence_length, seed=cfg.seed,
                            normalization=cfg.normalization)
 
+    teacher_stages = []
+    if cfg.teacher_finetune_examples:
+        # First: the student's task model distils from it (and a broken teacher shows early).
+        teacher_stages.append(_Stage(
+            "teacher_finetune", d["teacher_finetune"],
+            {"teacher": cfg.teacher, "task": cfg.task, "data_dir": cfg.data_dir,
+             "examples": cfg.teacher_finetune_examples,
+             "epochs": cfg.teacher_finetune_epochs, **finetune_common}, (),
+            lambda directory: finetuning.finetune(
+                cfg.task, cfg.teacher, cfg.data_dir, directory,
+                epochs=cfg.teacher_finetune_epochs, learning_rate=1e-4,
+                max_train_examples=cfg.teacher_finetune_examples, verbose=verbose,
+                **finetune_common),
+            _check_task_model))
+    finetune_settings = {"task": cfg.task, "data_dir": cfg.data_dir,
+                         "epochs": cfg.finetune_epochs,
+                         "learning_rate": cfg.finetune_learning_rate, **finetune_common}
+    if distils(cfg):
+        from mixvocab_tf.tasks.task_distillation import distill_task
+
+        # The plain settings keep their keys, so a --notask_distillation run keeps its record.
+        finetune_settings.update(
+            epochs=cfg.distill_epochs, method="task_distillation",
+            distillation={"augment": cfg.distill_augment, "kd_weight": cfg.distill_kd_weight,
+                          "hard_weight": 1.0, "temperature": cfg.distill_temperature})
+        finetune_inputs = ("stage2", "teacher_finetune")
+
+        def run_finetune(directory):
+            distill_task(
+                cfg.task, student_source, d["teacher_finetune"], cfg.data_dir, directory,
+                augment=cfg.distill_augment, kd_weight=cfg.distill_kd_weight, hard_weight=1.0,
+                temperature=cfg.distill_temperature, epochs=cfg.distill_epochs,
+                batch_size=cfg.finetune_batch_size, learning_rate=cfg.finetune_learning_rate,
+                sequence_length=cfg.finetune_sequence_length,
+                cache_dir=os.path.join(out, LABEL_CACHE), seed=cfg.seed, verbose=verbose)
+    else:
+        finetune_inputs = ("stage2",)
+
+        def run_finetune(directory):
+            finetuning.finetune(cfg.task, student_source, cfg.data_dir, directory,
+                                epochs=cfg.finetune_epochs,
+                                learning_rate=cfg.finetune_learning_rate, verbose=verbose,
+                                **finetune_common)
+
     def export(source, quantization, input_form, latency=True):
         def run(directory):
             export_tflite(source, directory, quantization=quantization, input_form=input_form,
@@ -351,7 +423,7 @@ def _stages(cfg):
                           measure_latency=latency)
         return run
 
-    stages = [
+    stages = teacher_stages + [
         _Stage("vocab", d["vocab"],
                {"vocab_size": cfg.vocab_size, "max_lines": cfg.vocab_max_lines,
                 "train_files": train_files, "teacher_vocab": teacher_vocab, "seed": cfg.seed},
@@ -382,14 +454,7 @@ def _stages(cfg):
                lambda directory: _check_trained(
                    directory, ["student.keras", "vocab.txt", "config.json"], "config.json",
                    cfg.stage2_steps)),
-        _Stage("finetune", d["finetune"],
-               {"task": cfg.task, "data_dir": cfg.data_dir, "epochs": cfg.finetune_epochs,
-                "learning_rate": cfg.finetune_learning_rate, **finetune_common},
-               ("stage2",),
-               lambda directory: finetuning.finetune(
-                   cfg.task, student_source, cfg.data_dir, directory,
-                   epochs=cfg.finetune_epochs, learning_rate=cfg.finetune_learning_rate,
-                   verbose=verbose, **finetune_common),
+        _Stage("finetune", d["finetune"], finetune_settings, finetune_inputs, run_finetune,
                _check_task_model),
         _Stage("tflite_text", d["tflite_text"],
                {"quantization": cfg.quantization, "input_form": "text"}, ("finetune",),
@@ -407,21 +472,10 @@ def _stages(cfg):
                lambda directory: _run_android_bundle(cfg, d, directory), _check_android),
     ]
     if cfg.teacher_finetune_examples:
-        stages += [
-            _Stage("teacher_finetune", d["teacher_finetune"],
-                   {"teacher": cfg.teacher, "task": cfg.task, "data_dir": cfg.data_dir,
-                    "examples": cfg.teacher_finetune_examples,
-                    "epochs": cfg.teacher_finetune_epochs, **finetune_common}, (),
-                   lambda directory: finetuning.finetune(
-                       cfg.task, cfg.teacher, cfg.data_dir, directory,
-                       epochs=cfg.teacher_finetune_epochs, learning_rate=1e-4,
-                       max_train_examples=cfg.teacher_finetune_examples, verbose=verbose,
-                       **finetune_common),
-                   _check_task_model),
-            _Stage("teacher_tflite", d["teacher_tflite"],
-                   {"quantization": "float32", "input_form": "text"}, ("teacher_finetune",),
-                   export(d["teacher_finetune"], "float32", "text"), _check_export),
-        ]
+        stages.append(_Stage("teacher_tflite", d["teacher_tflite"],
+                             {"quantization": "float32", "input_form": "text"},
+                             ("teacher_finetune",),
+                             export(d["teacher_finetune"], "float32", "text"), _check_export))
     if cfg.pretrained_student:
         stages = _from_pretrained(cfg, stages, student_source)
     return stages
@@ -429,16 +483,29 @@ def _stages(cfg):
 
 def _from_pretrained(cfg, stages, source):
     """The stage list without stages 0-II: fine-tuning reads the published student."""
-    kept = []
+    kept, dropped = [], ("vocab", "stage1", "stage2")
     for stage in stages:
-        if stage.name in ("vocab", "stage1", "stage2"):
+        if stage.name in dropped:
             continue
         if stage.name == "finetune":
             # The cached directory's name holds a digest of the published weights.
-            stage = dataclasses.replace(stage, inputs=(),
-                                        settings=dict(stage.settings, student=source))
+            stage = dataclasses.replace(
+                stage, inputs=tuple(n for n in stage.inputs if n not in dropped),
+                settings=dict(stage.settings, student=source))
         kept.append(stage)
     return kept
+
+
+def distils(cfg):
+    """Whether the student's task model is distilled from the fine-tuned teacher.
+
+    `task_distillation` on a task `distill_task` takes; a joint intent + slots task is
+    fine-tuned plainly (its two heads have no distillation loss).
+    """
+    from mixvocab_tf.tasks import task_registry
+
+    return bool(cfg.task_distillation) and (
+        task_registry.get_task(cfg.task).type == task_registry.CLASSIFICATION)
 
 
 def _replies_path():
@@ -485,6 +552,19 @@ def _validate_inputs(cfg):
     from mixvocab_tf.preprocessing.normalization import check_normalization
 
     check_normalization(cfg.normalization)
+    if distils(cfg):
+        if not cfg.teacher_finetune_examples:
+            raise ValueError(
+                "task_distillation distils the student's task model from the fine-tuned "
+                "teacher, but teacher_finetune_examples=0 turns the teacher's fine-tuning off. "
+                "Fix: pass --teacher_finetune_examples=N with N > 0 (the demo: 4000), or "
+                "--notask_distillation for plain fine-tuning on the gold labels.")
+        if cfg.distill_augment < 0 or cfg.distill_epochs < 1:
+            raise ValueError(f"distill_augment must be >= 0 and distill_epochs >= 1, got "
+                             f"{cfg.distill_augment} and {cfg.distill_epochs}.")
+        if cfg.distill_kd_weight < 0 or cfg.distill_temperature <= 0:
+            raise ValueError(f"distill_kd_weight must be >= 0 and distill_temperature > 0, "
+                             f"got {cfg.distill_kd_weight} and {cfg.distill_temperature}.")
     if not 0.0 < cfg.oos_keep <= 1.0:
         raise ValueError(f"oos_keep must be in (0, 1], got {cfg.oos_keep}.")
     if not task.tfds_name and not os.path.isdir(task.split_path(cfg.data_dir, "train")):
@@ -657,6 +737,7 @@ def write_report(cfg, timings=None, total_seconds=None, machine=None):
         "vocabulary": {k: vocab_stats.get(k) for k in (
             "student_vocab_size", "target_vocab_size", "student_tokens_in_teacher",
             "unknown_token_rate", "student_pieces_per_word", "teacher_pieces_per_word")},
+        "student_task_model": _student_task_model(out),
         "android": _android_summary(out),
         "peers": list(PEERS),
         "stages": timings or {},
@@ -678,6 +759,61 @@ def _pretrained_vocab_stats(cfg):
     with open(os.path.join(directory, pretrained.VOCAB_FILE), encoding="utf-8") as f:
         size = sum(1 for line in f if line.rstrip("\n"))
     return {"student_vocab_size": size, "target_vocab_size": size}
+
+
+def _student_task_model(out):
+    """How the student's task model was trained: distilled (with the teacher labelling and the
+    student training costs apart) or fine-tuned, from its own task_config.json."""
+    config = _read_json(os.path.join(out, "finetune", "task_config.json"))
+    training = config.get("training", {})
+    distillation = config.get("distillation")
+    if not distillation:
+        return {"method": "fine-tuning", "examples": training.get("examples"),
+                "epochs": training.get("epochs")}
+    teacher = _read_json(os.path.join(distillation["teacher_dir"], "task_config.json"))
+    return {
+        "method": "task_distillation",
+        "teacher_dir": distillation["teacher_dir"],
+        "teacher_examples": teacher.get("training", {}).get("examples"),
+        "transfer_examples": distillation["transfer_examples"],
+        "augment": distillation["augment"],
+        "kd_weight": distillation["kd_weight"], "hard_weight": distillation["hard_weight"],
+        "temperature": distillation["temperature"], "epochs": training.get("epochs"),
+        "learning_rate": training.get("learning_rate"),
+        "augment_cpu_seconds": distillation.get("augment_cpu_seconds"),
+        "teacher_labelling_cpu_seconds": distillation["teacher_cpu_seconds"],
+        "teacher_labelling_wall_seconds": distillation.get("teacher_wall_seconds"),
+        "teacher_cache_hit": distillation.get("teacher_cache_hit"),
+        "student_cpu_seconds": distillation["student_cpu_seconds"],
+        "student_wall_seconds": distillation.get("student_wall_seconds"),
+    }
+
+
+def _epochs(count):
+    return f"{count} epoch" + ("" if count == 1 else "s")
+
+
+def _student_lines(student):
+    if not student:
+        return []
+    if student["method"] != "task_distillation":
+        return [f"Student task model: fine-tuned on the gold labels of its {student['examples']:,} "
+                f"training examples, {_epochs(student['epochs'])} (no task distillation).", ""]
+    counts = student["transfer_examples"]
+    cache = (" (cached logits: labelled in an earlier run)" if student["teacher_cache_hit"]
+             else "")
+    augment = (f", {student['augment_cpu_seconds']:.1f} CPU s making the variants"
+               if student["augment"] else "")
+    return [f"Student task model: distilled from the fine-tuned teacher "
+            f"({student['teacher_examples']:,} training examples) by task distillation: transfer "
+            f"set {sum(counts.values()):,} examples ({counts['labelled']:,} labelled, "
+            f"{counts['augmented']:,} augmented variants, augment {student['augment']}, "
+            f"{counts['unlabelled']:,} unlabelled); loss {student['kd_weight']:g} x KL to the "
+            f"teacher at T={student['temperature']:g} + {student['hard_weight']:g} x "
+            f"cross-entropy to the gold labels, {_epochs(student['epochs'])}. Teacher labelling "
+            f"{student['teacher_labelling_cpu_seconds']:.1f} CPU s{cache}{augment}; student "
+            f"training {student['student_cpu_seconds']:.1f} CPU s "
+            f"({student['student_wall_seconds']:.1f} s wall).", ""]
 
 
 def _android_summary(out):
@@ -718,13 +854,15 @@ def _markdown(report):
     rows = report["rows"]
     first = rows[0]
     stage_lines, wall, cpu = [], 0.0, 0.0
+    distilled = (report.get("student_task_model") or {}).get("method") == "task_distillation"
     for name, t in report["stages"].items():
         # A skipped stage shows the times of the run that made its output.
         ran = t["status"] == "ran"
         seconds = t["seconds"] if ran else (t.get("previous_seconds") or 0.0)
         cpu_seconds = t["cpu_seconds"] if ran else (t.get("previous_cpu_seconds") or 0.0)
         wall, cpu = wall + seconds, cpu + cpu_seconds
-        stage_lines.append(f"| {name} | {t['status']} | {seconds:.1f} | {cpu_seconds:.1f} |")
+        label = f"{name} (task distillation)" if name == "finetune" and distilled else name
+        stage_lines.append(f"| {label} | {t['status']} | {seconds:.1f} | {cpu_seconds:.1f} |")
     stage_lines.append(f"| all stages | | {wall:.1f} | {cpu:.1f} |")
     total = report["total_seconds"]
     return "\n".join([
@@ -738,7 +876,7 @@ def _markdown(report):
         "",
         format_table(report),
         "",
-        "Fine-tuning examples: " + ", ".join(
+        "Task training examples (a distilled student's: its transfer set): " + ", ".join(
             f"{row['model']} {row['finetune_examples']:,}" for row in rows) + ".",
         f"The ids-in form of the quantized student is {report['ids_form']['size_mb']:.2f} MB "
         f"(`{report['ids_form']['tflite']}`).",
@@ -747,6 +885,7 @@ def _markdown(report):
         f"{100 * (report['vocabulary']['student_tokens_in_teacher'] or 0):.1f}% of them in the "
         "teacher's vocabulary.",
         "",
+        *_student_lines(report.get("student_task_model")),
         *_android_lines(report.get("android")),
         "![size against accuracy](tradeoff.png)",
         "",

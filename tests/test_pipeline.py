@@ -1,5 +1,6 @@
-"""The pipeline end to end at a tiny scale: every stage's output, the report, skip-if-done,
-redo on changed settings or lost output, `force`, and the tool's one-line errors."""
+"""The pipeline end to end at a tiny scale: every stage's output (the student's task model
+distilled from the fine-tuned teacher), the report, skip-if-done, redo on changed settings or
+lost output, `force`, and the one-line errors."""
 
 import json
 import os
@@ -11,8 +12,8 @@ import pytest
 from mixvocab_tf import pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGES = ["vocab", "stage1", "stage2", "finetune", "tflite_text", "tflite_ids", "tflite_float",
-          "android", "teacher_finetune", "teacher_tflite"]
+STAGES = ["teacher_finetune", "vocab", "stage1", "stage2", "finetune", "tflite_text",
+          "tflite_ids", "tflite_float", "android", "teacher_tflite"]
 
 
 def _tiny_task_dir(data_dir, root, train=240, valid=70):
@@ -63,7 +64,7 @@ def tiny_config(tiny_stage_inputs, data_dir, tmp_path_factory):
         data_dir=_tiny_task_dir(data_dir, root / "tasks"), vocab_size=400,
         vocab_max_lines=3000, student_size="6x96", sequence_length=32, batch_size=8,
         stage1_new_parameter_steps=2, stage1_steps=4, stage2_steps=4, steps_per_loop=2,
-        finetune_epochs=1,
+        finetune_epochs=1, distill_epochs=1,
         finetune_batch_size=32, finetune_sequence_length=16, teacher_finetune_examples=64,
         teacher_finetune_epochs=1, mediapipe_python="", verbose=0)
 
@@ -116,6 +117,22 @@ def test_every_stage_runs_and_the_report_is_complete(tiny_config, first_run):
     markdown = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert pipeline.format_table(report) in markdown and "BERT-Tiny" in markdown
     assert all(report["stages"][name]["status"] == "ran" for name in STAGES)
+    assert list(report["stages"]) == STAGES  # the teacher first: the student distils from it
+    # The student's task model is distilled from the fine-tuned teacher, on the 240 examples.
+    student = report["student_task_model"]
+    assert student["method"] == "task_distillation" and student["augment"] == 0
+    assert student["teacher_dir"] == os.path.join(out, "teacher_finetune")
+    assert student["teacher_examples"] == 64
+    assert student["transfer_examples"] == {"labelled": 240, "augmented": 0, "unlabelled": 0}
+    assert student["teacher_labelling_cpu_seconds"] > 0 and student["student_cpu_seconds"] > 0
+    assert not student["teacher_cache_hit"]
+    assert "Student task model: distilled from the fine-tuned teacher" in markdown
+    assert "| finetune (task distillation) | ran |" in markdown
+    state = json.load(open(os.path.join(out, pipeline.STATE_FILE)))
+    assert state["finetune"]["settings"]["method"] == "task_distillation"
+    assert state["finetune"]["summary"]["distillation"]["transfer_examples"]["labelled"] == 240
+    # The teacher's logits are cached beside the stages, not as one.
+    assert os.listdir(os.path.join(out, pipeline.LABEL_CACHE))
     # The Android bundle: the ids form, its threshold, vectors, and the forms' agreement.
     android = report["android"]
     assert os.path.isfile(os.path.join(android["bundle"], "assistant_vectors.tsv"))
@@ -137,14 +154,44 @@ def test_lost_output_and_changed_settings_redo_only_what_depends_on_them(tiny_co
     out = tiny_config.output_dir
     before = _mtimes(out)
     # The check reads the output rather than trusting the record.
-    os.remove(os.path.join(out, "tflite_ids", "model.tflite"))
-    changed = pipeline.dataclasses.replace(tiny_config, teacher_finetune_epochs=2)
+    os.remove(os.path.join(out, "teacher_tflite", "model.tflite"))
+    changed = pipeline.dataclasses.replace(tiny_config, oos_keep=0.9)
     _, status = _run(changed)
-    redone = {"tflite_ids", "android", "teacher_finetune", "teacher_tflite"}
+    # Neither redoes the teacher's fine-tuning, so the distilled student stays.
+    redone = {"android", "teacher_tflite"}
     assert status == {name: "ran" if name in redone else "skipped" for name in STAGES}
     after = _mtimes(out)
     assert after["tflite_text"] == before["tflite_text"]
     assert after["teacher_tflite"] > before["teacher_tflite"]
+
+
+def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny_config):
+    def stages(**changes):
+        cfg = pipeline.dataclasses.replace(tiny_config, **changes).resolved()
+        pipeline._validate_inputs(cfg)  # noqa: SLF001
+        return {stage.name: stage for stage in pipeline._stages(cfg)}  # noqa: SLF001
+
+    # A changed teacher redoes the student's task model (its fingerprint chains the teacher's).
+    assert stages()["finetune"].inputs == ("stage2", "teacher_finetune")
+    # --notask_distillation: plain fine-tuning, today's settings (an old record still matches).
+    plain = stages(task_distillation=False)["finetune"]
+    assert plain.inputs == ("stage2",)
+    assert set(plain.settings) == {"task", "data_dir", "epochs", "learning_rate", "batch_size",
+                                   "sequence_length", "seed", "normalization"}
+    assert plain.settings["epochs"] == tiny_config.finetune_epochs
+    # Without distillation the teacher may be left out altogether.
+    assert "teacher_finetune" not in stages(task_distillation=False, teacher_finetune_examples=0)
+    # A joint intent + slots model has no distillation loss: it is fine-tuned plainly.
+    assert not pipeline.distils(pipeline.dataclasses.replace(tiny_config, task="snips_joint"))
+
+
+def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tmp_path):
+    cfg = pipeline.dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"),
+                                       teacher_finetune_examples=0)
+    with pytest.raises(ValueError, match="teacher_finetune_examples=0.*Fix: pass "
+                                         "--teacher_finetune_examples=N.*--notask_distillation"):
+        pipeline.run_pipeline(cfg, log=lambda line: None)
+    assert not os.path.exists(tmp_path / "run")
 
 
 @pytest.mark.slow  # a second full tiny run: about 1 minute on 2 idle cores, 4 when loaded

@@ -144,7 +144,8 @@ def test_pipeline_starts_from_a_published_student(published, tmp_path, monkeypat
                                   pretrained_student=published["dir"]).resolved()
     stages = {stage.name: stage for stage in pipeline._stages(cfg)}
     assert not {"vocab", "stage1", "stage2"} & set(stages)
-    assert stages["finetune"].inputs == ()
+    # Only the fine-tuned teacher it distils from is left of its inputs.
+    assert stages["finetune"].inputs == ("teacher_finetune",)
     source = stages["finetune"].settings["student"]
     assert load_student_directory(source)[2]["pretrained"] == os.path.abspath(published["dir"])
     stats = pipeline._pretrained_vocab_stats(cfg)

@@ -1,5 +1,6 @@
-r"""The main job in one command: BERT -> student vocabulary -> Stage I -> Stage II -> fine-tuned
-task model -> quantized TFLite (text and ids in) -> report.md, report.json, tradeoff.png.
+r"""The main job in one command: BERT -> fine-tuned teacher; student vocabulary -> Stage I ->
+Stage II -> the student's task model distilled from the fine-tuned teacher (--notask_distillation:
+plain fine-tuning) -> quantized TFLite (text and ids in) -> report.md, report.json, tradeoff.png.
 
 The defaults are the embedded demo (`make demo`): the offline all-MiniLM-L6-v2 teacher, the
 corpus and SNIPS split shipped under data/, sized for about 20 minutes on 2 CPU cores.
