@@ -1,0 +1,93 @@
+"""benchmarks/reproduce.py on a tiny setting: a random 2-layer teacher, a 1x32 student, SNIPS."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "benchmarks", "reproduce.py")
+
+
+def _run(tiny_stage_inputs, output_dir, *args):
+    command = [
+        sys.executable, SCRIPT, f"--output_dir={output_dir}",
+        f"--teacher={tiny_stage_inputs['teacher_dir']}",
+        f"--train_files={tiny_stage_inputs['train_file']}", "--eval_lines=100",
+        "--vocab_size=300", "--vocab_max_lines=3000", "--stage1_new_parameter_steps=2",
+        "--stage1_steps=2", "--stage2_steps=2", "--batch_size=4", "--sequence_length=32",
+        "--eval_steps=2", "--evals_per_stage=2", "--student_size=1x32", "--tasks=snips",
+        "--finetune_epochs=1", "--max_train_examples=64", "--max_eval_examples=64", *args]
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def _check_task_row(row):
+    assert row["task"] == "snips" and row["split"] == "valid" and row["examples"] == 64
+    assert 0.0 <= row["float"] <= 1.0 and 0.0 <= row["int8"] <= 1.0
+    assert row["int8_size_mb"] > 0 and row["train_examples"] == 64
+    assert set(row["cpu_s"]) == {"finetune", "export"}
+
+
+def test_random_floor_report_and_rerun_skips(tiny_stage_inputs, tmp_path):
+    out = tmp_path / "reproduce"
+    _run(tiny_stage_inputs, out, "--variants=random")
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["variants"]) == ["random"] and report["tasks"] == ["snips"]
+    row = report["variants"]["random"]
+    assert row["stage1"] is None and row["stage2"] is None
+    _check_task_row(row["tasks"]["snips"])
+    assert row["average"]["int8"] == row["tasks"]["snips"]["int8"]
+    # No held-out text leaks into training: the split-off lines are the file's last 100.
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    assert manifest["counts"][0]["eval_lines"] == 100
+    for name in ("report.md", "tradeoff.png", "mlm_curves.png"):
+        assert (out / name).stat().st_size > 0
+    assert "skipped" in report["tfidf"] or "snips" in report["tfidf"]
+    stamp = (out / "random" / "result.json").stat().st_mtime_ns
+    log = _run(tiny_stage_inputs, out, "--variants=random")
+    assert "[random] finished earlier: skipped" in log
+    assert (out / "random" / "result.json").stat().st_mtime_ns == stamp
+
+
+def test_changed_settings_are_refused(tiny_stage_inputs, tmp_path):
+    out = tmp_path / "reproduce"
+    _run(tiny_stage_inputs, out, "--variants=random")
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, SCRIPT, f"--output_dir={out}",
+         f"--teacher={tiny_stage_inputs['teacher_dir']}",
+         f"--train_files={tiny_stage_inputs['train_file']}", "--eval_lines=50",
+         "--variants=random", "--tasks=snips"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode != 0
+    assert "Fix: use a new --output_dir" in done.stderr
+
+
+@pytest.mark.slow
+def test_method_and_floor(tiny_stage_inputs, tmp_path):
+    out = tmp_path / "reproduce"
+    _run(tiny_stage_inputs, out, "--variants=method,random")
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["variants"]) == ["method", "random"]
+    method = report["variants"]["method"]
+    assert method["stage1"]["run"] == "method"
+    assert method["stage1"]["new_parameter_steps"] == 2
+    assert set(method["stage1"]["end"]) == {"val_teacher_mlm_accuracy",
+                                            "val_student_mlm_accuracy",
+                                            "val_full_sv_student_mlm_accuracy"}
+    # Two held-out scores a phase: steps 1, 2 (new parameters), then 3, 4 (joint).
+    assert [s for s, _ in method["stage1"]["curves"]["full_sv_student_mlm_accuracy"]] == [
+        1, 2, 3, 4]
+    assert [s for s, _ in method["stage2"]["curves"]["mlm_accuracy"]] == [1, 2]
+    assert method["stage2"]["end"]["val_mlm_accuracy"] is not None
+    assert method["cpu_s"]["stage1"] > 0 and method["cpu_s"]["stage2"] > 0
+    _check_task_row(method["tasks"]["snips"])
+    # Same shape and vocabulary as the floor: the same int8 size.
+    assert method["int8_size_mb"] == pytest.approx(
+        report["variants"]["random"]["int8_size_mb"], rel=0.01)
+    assert "| method |" in (out / "report.md").read_text()
