@@ -87,6 +87,8 @@ STAGE2 = {
     "psv_const0.1": {},
     "psv_const0.5": {},
 }
+# Variants whose Stage II never runs the teacher: Stage I only supplies their vocabulary.
+NO_TEACHER = ("B_mlm_only",)
 DESCRIPTIONS = {
     "method": "Stage I + II, library defaults (p_sv ramp 0.1 -> 1.0)",
     "A_no_stage1": "Stage II with random student embeddings (method's Stage I teacher)",
@@ -484,12 +486,13 @@ def run_variant(output_dir, name, inputs, log=print):
         log(f"[{name}] Stage II")
         stage2_timing = run_stage2(output_dir, name, inputs["train_files"], inputs["eval_files"])
         stage1_dir = os.path.join(output_dir, stage1_name, "stage1")
-        result["stage1"] = {"run": stage1_name, **stage1_summary(stage1_dir)}
         result["stage2"] = stage2_summary(os.path.join(variant_dir, "stage2"))
-        # Stage I shared with `method` (A, B) is charged to it once, but listed here too.
-        result["cpu_s"]["stage1"] = stage1_timing["cpu_s"]
-        result["cpu_s"]["stage1_shared"] = stage1_name != name
         result["cpu_s"]["stage2"] = stage2_timing["cpu_s"]
+        if name not in NO_TEACHER:
+            result["stage1"] = {"run": stage1_name, **stage1_summary(stage1_dir)}
+            # A Stage I shared with `method` (A) is charged to it once, but listed here too.
+            result["cpu_s"]["stage1"] = stage1_timing["cpu_s"]
+            result["cpu_s"]["stage1_shared"] = stage1_name != name
         student_dir = os.path.join(variant_dir, "stage2", "export")
     for task in FLAGS.tasks:
         log(f"[{name}] {task}: fine-tune, export int8, score")
@@ -734,6 +737,8 @@ def main(argv):
     for name, row in previous.items():
         if name not in report["variants"] and row.get("settings") == report["settings"]:
             report["variants"][name] = row
+    report["variants"] = dict(sorted(report["variants"].items(),
+                                     key=lambda item: VARIANTS.index(item[0])))
     report["tfidf"] = tfidf_reference(output_dir, FLAGS.tasks)
     report["cpu_s_this_run"] = round(_cpu() - started, 1)
     write_json_atomic(report_path, report)
