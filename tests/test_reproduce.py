@@ -33,6 +33,7 @@ def _check_task_row(row):
     assert set(row["cpu_s"]) == {"finetune", "export"}
 
 
+@pytest.mark.slow
 def test_random_floor_report_rerun_skips_and_refuses_changes(tiny_stage_inputs, tmp_path):
     out = tmp_path / "reproduce"
     _run(tiny_stage_inputs, out, "--variants=random")
