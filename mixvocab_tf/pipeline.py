@@ -559,12 +559,14 @@ def _validate_inputs(cfg):
                 "teacher, but teacher_finetune_examples=0 turns the teacher's fine-tuning off. "
                 "Fix: pass --teacher_finetune_examples=N with N > 0 (the demo: 4000), or "
                 "--notask_distillation for plain fine-tuning on the gold labels.")
-        if cfg.distill_augment < 0 or cfg.distill_epochs < 1:
-            raise ValueError(f"distill_augment must be >= 0 and distill_epochs >= 1, got "
-                             f"{cfg.distill_augment} and {cfg.distill_epochs}.")
-        if cfg.distill_kd_weight < 0 or cfg.distill_temperature <= 0:
-            raise ValueError(f"distill_kd_weight must be >= 0 and distill_temperature > 0, "
-                             f"got {cfg.distill_kd_weight} and {cfg.distill_temperature}.")
+        from mixvocab_tf.tasks import task_distillation
+
+        try:
+            task_distillation.check_settings(
+                augment=cfg.distill_augment, epochs=cfg.distill_epochs,
+                kd_weight=cfg.distill_kd_weight, temperature=cfg.distill_temperature)
+        except ValueError as error:
+            raise ValueError(f"distill_{error} Fix: change the --distill_* flag.") from None
     if not 0.0 < cfg.oos_keep <= 1.0:
         raise ValueError(f"oos_keep must be in (0, 1], got {cfg.oos_keep}.")
     if not task.tfds_name and not os.path.isdir(task.split_path(cfg.data_dir, "train")):

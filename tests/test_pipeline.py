@@ -194,6 +194,19 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
     assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"distill_augment": -1}, "distill_augment must be >= 0, got -1"),
+    ({"distill_epochs": 0}, "distill_epochs must be >= 1, got 0"),
+    ({"distill_kd_weight": -0.5}, "distill_kd_weight \\(-0.5\\)"),
+    ({"distill_temperature": 0.0}, "distill_temperature must be > 0"),
+])
+def test_bad_distillation_settings_fail_before_any_stage(tiny_config, tmp_path, change, message):
+    cfg = pipeline.dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"), **change)
+    with pytest.raises(ValueError, match=message + ".*Fix: change the --distill_"):
+        pipeline.run_pipeline(cfg, log=lambda line: None)
+    assert not os.path.exists(tmp_path / "run")
+
+
 @pytest.mark.slow  # a second full tiny run: about 1 minute on 2 idle cores, 4 when loaded
 def test_force_redoes_every_stage(tiny_config, first_run):
     before = _mtimes(tiny_config.output_dir)

@@ -403,6 +403,22 @@ def _make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
         source, num_candidates=num_candidates, sequence_length=sequence_length)
 
 
+def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperature=2.0):
+    """Raises a ValueError naming the setting when a distillation setting is out of range.
+
+    `distill_task` calls it, and so does the pipeline before its hours of earlier stages.
+    """
+    if augment < 0:
+        raise ValueError(f"augment must be >= 0, got {augment}.")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    if kd_weight < 0 or hard_weight < 0 or kd_weight + hard_weight <= 0:
+        raise ValueError(f"kd_weight ({kd_weight}) and hard_weight ({hard_weight}) must be >= 0 "
+                         "and not both 0.")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}.")
+
+
 def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, augment=0,
                  replace_rate=0.3, replacer="embedding", num_candidates=15, mlm_teacher=None,
                  transfer_files=None, max_transfer_lines=None, kd_weight=1.0, hard_weight=1.0,
@@ -456,11 +472,8 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     task = task_registry.get_task(task_name)
     if task.type not in DISTILLABLE:
         raise ValueError(f"task distillation supports {DISTILLABLE}; {task.name} is {task.type}.")
-    if kd_weight < 0 or hard_weight < 0 or kd_weight + hard_weight <= 0:
-        raise ValueError(f"kd_weight ({kd_weight}) and hard_weight ({hard_weight}) must be >= 0 "
-                         "and not both 0.")
-    if augment < 0:
-        raise ValueError(f"augment must be >= 0, got {augment}")
+    check_settings(augment=augment, epochs=epochs, kd_weight=kd_weight,
+                   hard_weight=hard_weight, temperature=temperature)
     keras.utils.set_random_seed(seed)
     teacher = load_task_model(teacher_dir)
     if teacher.task_type != task.type:

@@ -72,6 +72,19 @@ def test_kl_is_zero_when_student_equals_teacher():
         expected[weights == 1].mean(), rel=1e-4)
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"augment": -1}, "augment must be >= 0"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"kd_weight": 0.0, "hard_weight": 0.0}, "not both 0"),
+    ({"hard_weight": -1.0}, "must be >= 0"),
+    ({"temperature": -2.0}, "temperature must be > 0"),
+])
+def test_out_of_range_settings_are_named(settings, message):
+    td.check_settings()  # the defaults pass
+    with pytest.raises(ValueError, match=message):
+        td.check_settings(**settings)
+
+
 def test_hard_loss_averages_over_labelled_rows():
     logits = np.random.RandomState(2).normal(size=(4, 3)).astype(np.float32)
     labels = np.array([0, 2, 1, 1])
