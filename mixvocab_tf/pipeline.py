@@ -306,9 +306,7 @@ def _run_android_bundle(cfg, d, directory):
     examples = task.read(cfg.data_dir, task_registry.default_eval_split(task))
     texts = list(examples.texts)
     # The threshold: confidences of the ids form on the eval split, read as the app reads them.
-    work = os.path.join(cfg.output_dir, ".android_calibration")
-    assistant.write_android_bundle(d["finetune"], d["tflite_ids"], work, 0.0, texts[:1])
-    bundle = assistant.AssistantBundle.load(work)
+    bundle = assistant.AssistantBundle.from_export(d["finetune"], d["tflite_ids"])
     logits, _ = bundle.run(bundle.encode(texts))
     confidences = [float(assistant.softmax64(row).max()) for row in logits]
     correct = [bundle.assistant.intents[int(row.argmax())] == gold
@@ -321,7 +319,6 @@ def _run_android_bundle(cfg, d, directory):
         **assistant.threshold_report(threshold, confidences, correct, []),
     }
     del calibration["out_of_scope_refused"]
-    shutil.rmtree(work, ignore_errors=True)
     mediapipe = cfg.mediapipe_python if task.type == "classification" else ""
     summary = assistant.write_android_bundle(
         d["finetune"], d["tflite_ids"], directory, threshold, texts,

@@ -284,6 +284,23 @@ class AssistantBundle:
                               config["threshold"], config.get("max_chars", MAX_CHARS))
         return cls(directory, config, assistant, read("vocab.txt"))
 
+    @classmethod
+    def from_export(cls, model_dir, ids_export_dir, threshold=0.0, replies_path=DEFAULT_REPLIES):
+        """The bundle `write_android_bundle` would write, read in place (nothing is written).
+
+        For scoring the ids form as the app runs it before the bundle exists, e.g. to choose
+        the out-of-scope threshold.
+        """
+        from mixvocab_tf.tasks.task_model import load_task_model
+
+        task_model = load_task_model(model_dir)
+        export = _ids_export_report(ids_export_dir)
+        slot_labels = task_model.config.get("slot_labels")
+        assistant = Assistant(list(task_model.labels), slot_labels, read_replies(replies_path),
+                              threshold, MAX_CHARS)
+        return cls(ids_export_dir, bundle_config(task_model, export["sequence_length"], threshold),
+                   assistant, list(task_model.vocabulary))
+
     def aligner(self):
         from mixvocab_tf.tasks.tagging import WordAligner
 
@@ -313,10 +330,10 @@ class AssistantBundle:
             starts)
 
 
-def write_bundle_config(directory, task_model, sequence_length, threshold, calibration=None):
-    """Writes `assistant.json`: what the app needs besides the model, labels and vocabulary."""
+def bundle_config(task_model, sequence_length, threshold, calibration=None):
+    """The content of `assistant.json`: what the app needs besides the model, labels, vocabulary."""
     joint = task_model.config.get("slot_labels") is not None
-    config = {
+    return {
         "task": task_model.config["task"],
         "type": task_model.task_type,
         "sequence_length": int(sequence_length),
@@ -335,6 +352,11 @@ def write_bundle_config(directory, task_model, sequence_length, threshold, calib
             ["slot_logits", "slot_probabilities"] if joint else []),
         "calibration": calibration,
     }
+
+
+def write_bundle_config(directory, task_model, sequence_length, threshold, calibration=None):
+    """Writes `assistant.json` (`bundle_config`) into `directory`; returns it."""
+    config = bundle_config(task_model, sequence_length, threshold, calibration)
     write_json_atomic(os.path.join(directory, CONFIG_FILE), config)
     return config
 
@@ -347,6 +369,15 @@ def _write_properties(path, config):
     value = lambda v: "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
     write_text_atomic(path, "# Written by mixvocab-tf with assistant.json; read by the app.\n"
                       + "".join(f"{k}={value(config[k])}\n" for k in keys))
+
+
+def _ids_export_report(ids_export_dir):
+    with open(os.path.join(ids_export_dir, "export_report.json"), encoding="utf-8") as f:
+        export = json.load(f)
+    if export["input_form"] != "ids":
+        raise ValueError(f"{ids_export_dir} is the {export['input_form']} form; the app runs "
+                         "the ids form. Fix: pass the --input=ids export.")
+    return export
 
 
 def write_android_bundle(model_dir, ids_export_dir, output_dir, threshold, texts,
@@ -378,11 +409,7 @@ def write_android_bundle(model_dir, ids_export_dir, output_dir, threshold, texts
     from mixvocab_tf.tasks.task_model import load_task_model
 
     task_model = load_task_model(model_dir)
-    with open(os.path.join(ids_export_dir, "export_report.json"), encoding="utf-8") as f:
-        export = json.load(f)
-    if export["input_form"] != "ids":
-        raise ValueError(f"{ids_export_dir} is the {export['input_form']} form; the app runs "
-                         "the ids form. Fix: pass the --input=ids export.")
+    export = _ids_export_report(ids_export_dir)
     sequence_length = export["sequence_length"]
     joint = task_model.task_type == task_registry.INTENT_AND_SLOTS
     output_dir = os.path.abspath(output_dir)

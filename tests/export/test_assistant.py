@@ -108,7 +108,7 @@ def joint_bundle(tmp_path_factory, data_dir, bert_vocab, write_tiny_student):
     texts += ["Play Daft Punk on Spotify", "PLAY THE BEATLES ON DEEZER", "play café del mar"]
     summary = assistant.write_android_bundle(model_dir, export, str(root / "bundle"), 0.5, texts)
     return {"config": config, "report": report, "summary": summary, "model_dir": model_dir,
-            "bundle": str(root / "bundle")}
+            "bundle": str(root / "bundle"), "export": export, "texts": texts}
 
 
 def test_joint_model_learns_both_heads_and_exports_both_outputs(joint_bundle):
@@ -125,6 +125,19 @@ def test_joint_model_learns_both_heads_and_exports_both_outputs(joint_bundle):
             "assistant_vectors.tsv"} <= set(summary["files"])
     assert summary["answers"]["intent"] > 100
     assert {"empty", "too_long", "no_known_word"} <= set(summary["answers"])
+
+
+def test_an_export_read_in_place_answers_as_its_written_bundle(joint_bundle):
+    written = assistant.AssistantBundle.load(joint_bundle["bundle"])
+    in_place = assistant.AssistantBundle.from_export(joint_bundle["model_dir"],
+                                                     joint_bundle["export"], threshold=0.5)
+    config = {k: v for k, v in written.config.items() if k != "mediapipe_metadata"}
+    assert in_place.config == config
+    assert in_place.vocabulary == written.vocabulary
+    texts = joint_bundle["texts"][:40]
+    for got, want in zip(in_place.run(in_place.encode(texts)), written.run(written.encode(texts))):
+        np.testing.assert_array_equal(got, want)
+    assert in_place.answer(texts[-3]) == written.answer(texts[-3])
 
 
 def test_java_core_gives_the_python_answer_on_every_vector(joint_bundle, run_java_core):
