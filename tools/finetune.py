@@ -65,6 +65,10 @@ flags.DEFINE_enum("train_selection", "random", finetuning.TRAIN_SELECTIONS,
 flags.DEFINE_integer("examples_per_class", None,
                      "Few-shot training: this many examples of every label (e.g. 10 for "
                      "BANKING77 10-shot), seeded by --seed.")
+flags.DEFINE_integer("slot_swap_augment", 0,
+                     "Slot tasks (*_slots, *_joint): add this many variants of every training "
+                     "utterance with slot values swapped for others of the same type.")
+flags.DEFINE_float("slot_swap_rate", 0.5, "Probability that a slot span of a variant is swapped.")
 flags.DEFINE_string("teacher_dir", None, "A fine-tuned teacher task model for soft labels.")
 flags.DEFINE_float("kd_weight", 0.5, "Weight of the soft-label loss (hard labels: 1 - it).")
 flags.DEFINE_float("temperature", 2.0, "Distillation temperature.")
@@ -113,7 +117,8 @@ def _main():
         warmup_fraction=FLAGS.warmup_fraction, weight_decay=FLAGS.weight_decay,
         skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling, normalization=FLAGS.normalization,
         bucket_by_length=FLAGS.bucket_by_length,
-        examples_per_class=FLAGS.examples_per_class, verbose=2)
+        examples_per_class=FLAGS.examples_per_class, slot_swap_augment=FLAGS.slot_swap_augment,
+        slot_swap_rate=FLAGS.slot_swap_rate, verbose=2)
     print(f"wrote {os.path.abspath(FLAGS.output_dir)} "
           f"({config['parameters']:,} parameters, {config['training']['examples']} examples, "
           f"{config['training']['seconds']} s)")

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf.preprocessing.normalization import check_normalization
+from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import joint
@@ -183,7 +184,8 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
              dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
              embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
              skip_empty=False, pooling=heads.POOLING_MEAN, bucket_by_length=True,
-             examples_per_class=None, normalization="bert", verbose=1):
+             examples_per_class=None, normalization="bert", slot_swap_augment=0,
+             slot_swap_rate=0.5, verbose=1):
     """Fine-tunes `model_path` on `task_name` and writes a task model directory.
 
     Args:
@@ -216,6 +218,10 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       normalization: "bert" (BERT's: NFD, accents stripped) or "mediapipe" (tokenise exactly
         as MediaPipe Tasks does on the device: ASCII lower-casing, accents kept; sentence and
         pair classification only). Saved in the task config; evaluation and export follow it.
+      slot_swap_augment, slot_swap_rate: slot tasks (tagging or joint): add this many
+        variants of every training utterance with slot values swapped for others of the same
+        type (`augmentation.swap_slot_values`), each span swapped with probability
+        `slot_swap_rate`; epochs are over the enlarged set.
       verbose: Keras fit verbosity.
 
     Returns:
@@ -233,7 +239,11 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
             max_train_examples=max_train_examples, dropout=dropout,
             warmup_fraction=warmup_fraction, weight_decay=weight_decay, eval_split=eval_split,
             max_eval_examples=max_eval_examples, seed=seed, normalization=normalization,
-            skip_empty=skip_empty, verbose=verbose)
+            skip_empty=skip_empty, slot_swap_augment=slot_swap_augment,
+            slot_swap_rate=slot_swap_rate, verbose=verbose)
+    if slot_swap_augment and task.type != task_registry.TAGGING:
+        raise ValueError(f"slot_swap_augment needs slot tags; {task.name} is {task.type}. "
+                         "Fix: use it with a *_slots or *_joint task, or leave it at 0.")
     if not 0.0 <= kd_weight <= 1.0:
         raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
     if pooling not in heads.POOLINGS:
@@ -252,6 +262,10 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     if examples_per_class is not None:
         train = select_per_class(train, examples_per_class, seed)
     train = select_examples(train, max_train_examples, train_selection, seed)
+    labelled = len(train)
+    if slot_swap_augment:
+        train = train.concatenate(augmentation.swap_slot_values(
+            train, slot_swap_augment, slot_swap_rate, seed))
     labels = _label_list(task, train)
 
     backbone, vocabulary, lower_case = load_encoder(model_path)
@@ -319,7 +333,9 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         "encoder": {"path": str(model_path), "parameters": int(backbone.count_params())},
         "parameters": int(model.count_params()),
         "training": {
-            "examples": len(train), "skipped_lines": train.skipped, "epochs": fit_epochs,
+            "examples": labelled, "skipped_lines": train.skipped, "epochs": fit_epochs,
+            "slot_swap_augment": slot_swap_augment, "slot_swap_rate": slot_swap_rate,
+            "training_examples": len(train),
             "steps": int(total_steps), "batch_size": batch_size, "learning_rate": learning_rate,
             "max_train_examples": max_train_examples, "train_selection": train_selection,
             "examples_per_class": examples_per_class,

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf.preprocessing.normalization import check_normalization
+from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import metrics as metrics_lib
 from mixvocab_tf.tasks import readers
@@ -125,7 +126,8 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
                    batch_size=32, learning_rate=3e-4, sequence_length=32,
                    max_train_examples=None, slot_weight=1.0, dropout=0.1, warmup_fraction=0.1,
                    weight_decay=0.01, eval_split=None, max_eval_examples=None, seed=0,
-                   normalization="mediapipe", skip_empty=False, verbose=1):
+                   normalization="mediapipe", skip_empty=False, slot_swap_augment=0,
+                   slot_swap_rate=0.5, verbose=1):
     """Fine-tunes `model_path` on a joint intent + slot task; writes a task model directory.
 
     Args:
@@ -143,6 +145,10 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
       normalization: "mediapipe" (default: the tokenisation of MediaPipe and of the Android
         app; the same ids on every runtime) or "bert".
       skip_empty: skip and count empty data lines instead of failing.
+      slot_swap_augment: add this many variants of every training utterance with slot values
+        swapped for others of the same type (`augmentation.swap_slot_values`; gold tags and
+        intents kept); epochs are over the enlarged set.
+      slot_swap_rate: the probability that a slot span of a variant is swapped.
       verbose: Keras fit verbosity.
 
     Returns:
@@ -160,6 +166,10 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
     train = select_examples(train, max_train_examples, "random", seed)
     intents = sorted(set(train.labels))
     tags = ["O"] + sorted({t for row in train.tags for t in row} - {"O"})
+    labelled = len(train)
+    if slot_swap_augment:
+        train = train.concatenate(augmentation.swap_slot_values(
+            train, slot_swap_augment, slot_swap_rate, seed))
 
     backbone, vocabulary, lower_case = load_encoder(model_path)
     encoder = InputEncoder(vocabulary, lower_case, sequence_length, normalization)
@@ -206,7 +216,9 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
         "encoder": {"path": str(model_path), "parameters": int(backbone.count_params())},
         "parameters": int(model.count_params()),
         "training": {
-            "examples": len(train), "skipped_lines": train.skipped, "epochs": fit_epochs,
+            "examples": labelled, "skipped_lines": train.skipped, "epochs": fit_epochs,
+            "slot_swap_augment": slot_swap_augment, "slot_swap_rate": slot_swap_rate,
+            "training_examples": len(train),
             "steps": int(total_steps), "batch_size": batch_size, "learning_rate": learning_rate,
             "max_train_examples": max_train_examples, "slot_weight": slot_weight,
             "dropout": dropout, "warmup_fraction": warmup_fraction,

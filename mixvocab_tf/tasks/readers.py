@@ -66,6 +66,16 @@ class Examples:
             groups=cut(self.groups),
         )
 
+    def concatenate(self, *others, source=None):
+        """These examples followed by `others`' (the columns this one has; groups dropped)."""
+        parts = (self,) + others
+        joined = lambda name: (None if getattr(self, name) is None
+                               else [v for p in parts for v in getattr(p, name)])
+        return dataclasses.replace(
+            self, texts=joined("texts"), text_pairs=joined("text_pairs"),
+            labels=joined("labels"), tags=joined("tags"), groups=None,
+            source=source or " + ".join(p.source for p in parts), skipped=self.skipped)
+
     def select(self, indices):
         """Returns the examples at `indices`, in that order."""
         pick = lambda column: None if column is None else [column[i] for i in indices]

@@ -230,11 +230,8 @@ def build_transfer_set(train, augment=0, replace_rate=0.3, replacer=None, texts=
             texts=texts, text_pairs=pairs, tags=tags, source="transfer files",
             labels=fill(train.labels, train.labels[0] if train.labels else None)))
         origin.append(np.full(len(texts), UNLABELLED))
-    joined = lambda name: (None if getattr(train, name) is None
-                           else [v for p in parts for v in getattr(p, name)])
     examples = dataclasses.replace(
-        train, texts=joined("texts"), text_pairs=joined("text_pairs"), labels=joined("labels"),
-        tags=joined("tags"), groups=None, source=f"transfer set from {train.source}", skipped=0)
+        train.concatenate(*parts[1:], source=f"transfer set from {train.source}"), skipped=0)
     return examples, np.concatenate(origin)
 
 

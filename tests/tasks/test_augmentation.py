@@ -115,3 +115,34 @@ def test_masked_lm_replacer_from_a_teacher_with_a_head(tiny_stage_inputs, slots)
                 changed += 1
                 assert b in teacher.vocabulary and b.isalpha() and b != a.lower()
     assert changed >= 16
+
+
+def test_slot_swaps_keep_context_words_intents_and_well_formed_tags(data_dir):
+    from mixvocab_tf.tasks.metrics import bio_spans
+
+    train = task_registry.get_task("snips_joint").read(data_dir, "train").take(300)
+    values = augmentation.slot_values(train)
+    variants = augmentation.swap_slot_values(train, 2, rate=0.5, seed=3)
+    assert len(variants) == 600 and variants.labels == train.labels * 2
+    assert variants.texts != train.texts * 2  # something was swapped
+    swapped = 0
+    for i, (text, tags) in enumerate(zip(variants.texts, variants.tags)):
+        original = i % len(train)
+        words, old_words = text.split(), train.texts[original].split()
+        old_tags = train.tags[original]
+        assert len(words) == len(tags)
+        # The words outside slots are the original's, in order; the slot types too.
+        assert [w for w, t in zip(words, tags) if t == "O"] == \
+               [w for w, t in zip(old_words, old_tags) if t == "O"]
+        spans, old_spans = bio_spans(tags), bio_spans(old_tags)
+        assert [s[0] for s in spans] == [s[0] for s in old_spans]
+        for (kind, begin, end), (_, old_begin, old_end) in zip(spans, old_spans):
+            assert tags[begin] == f"B-{kind}"  # rebuilt BIO: B- first, I- after
+            value = tuple(words[begin:end])
+            assert value in values[kind]  # a value of the same type seen in training
+            swapped += value != tuple(old_words[old_begin:old_end])
+    assert swapped > 300
+    again = augmentation.swap_slot_values(train, 2, rate=0.5, seed=3)
+    assert again.texts == variants.texts  # seeded
+    with pytest.raises(ValueError, match="needs slot-tagged examples"):
+        augmentation.swap_slot_values(task_registry.get_task("snips").read(data_dir, "train"), 1)

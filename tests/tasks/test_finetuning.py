@@ -189,8 +189,9 @@ def test_bucketed_tagging_finetunes_the_tiny_student(student_dir, data_dir, tmp_
     config = finetuning.finetune(
         "snips_slots", student_dir, os.path.join(data_dir, "tasks"), str(tmp_path / "slots"),
         epochs=1, batch_size=32, learning_rate=1e-3, sequence_length=32, max_train_examples=300,
-        max_eval_examples=100, verbose=0)
+        max_eval_examples=100, slot_swap_augment=1, verbose=0)
     assert config["training"]["bucket_by_length"] is True
+    assert (config["training"]["examples"], config["training"]["training_examples"]) == (300, 600)
     assert np.isfinite(config["training"]["final_loss"])
     assert 0.0 <= config["eval"]["metrics"]["slot_f1"] <= 1.0
 
@@ -216,6 +217,9 @@ def test_mediapipe_normalization_trains_and_scores_as_the_device(student_dir, da
     with pytest.raises(ValueError, match="classification"):
         finetuning.finetune("snips_slots", student_dir, tasks, str(tmp_path / "slots"),
                             normalization="mediapipe", verbose=0)
+    with pytest.raises(ValueError, match="slot_swap_augment needs slot tags.*Fix"):
+        finetuning.finetune("snips", student_dir, tasks, str(tmp_path / "swap"),
+                            slot_swap_augment=1, verbose=0)
 
 
 @pytest.mark.slow
