@@ -52,6 +52,10 @@ flags.DEFINE_float("finetune_learning_rate", _DEFAULTS.finetune_learning_rate,
                    "Student fine-tuning peak rate.")
 flags.DEFINE_integer("finetune_sequence_length", _DEFAULTS.finetune_sequence_length,
                      "Task model (and TFLite) sequence length.")
+flags.DEFINE_integer("joint_epochs", _DEFAULTS.joint_epochs,
+                     "Student epochs on a joint intent + slot task (--task=snips_joint).")
+flags.DEFINE_float("joint_learning_rate", _DEFAULTS.joint_learning_rate,
+                   "Student peak rate on a joint intent + slot task.")
 flags.DEFINE_integer("teacher_finetune_examples", _DEFAULTS.teacher_finetune_examples,
                      "Training utterances of the fine-tuned teacher: the report's teacher row "
                      "and the student's task teacher (0: neither; needs --notask_distillation).")

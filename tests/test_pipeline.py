@@ -181,8 +181,13 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     assert plain.settings["epochs"] == tiny_config.finetune_epochs
     # Without distillation the teacher may be left out altogether.
     assert "teacher_finetune" not in stages(task_distillation=False, teacher_finetune_examples=0)
-    # A joint intent + slots model has no distillation loss: it is fine-tuned plainly.
+    # A joint intent + slots model has no distillation loss: it is fine-tuned plainly, with
+    # its own epochs and rate (the slot head needs many more than the intent).
     assert not pipeline.distils(pipeline.dataclasses.replace(tiny_config, task="snips_joint"))
+    joint = stages(task="snips_joint", joint_epochs=5, joint_learning_rate=2e-3)["finetune"]
+    assert joint.inputs == ("stage2",)
+    assert (joint.settings["epochs"], joint.settings["learning_rate"]) == (5, 2e-3)
+    assert pipeline.PipelineConfig().joint_epochs == 12
 
 
 def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tmp_path):
