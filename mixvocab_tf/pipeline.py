@@ -158,8 +158,8 @@ class PipelineConfig:
     teacher_finetune_examples: int = 4000
     teacher_finetune_epochs: int = 2
     task_distillation: bool = True
-    distill_augment: int = 0
-    distill_epochs: int = 2
+    distill_augment: int = 1
+    distill_epochs: int = 3
     distill_kd_weight: float = 1.0
     distill_temperature: float = 2.0
     quantization: str = "dynamic_int8"

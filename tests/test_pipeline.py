@@ -118,12 +118,13 @@ def test_every_stage_runs_and_the_report_is_complete(tiny_config, first_run):
     assert pipeline.format_table(report) in markdown and "BERT-Tiny" in markdown
     assert all(report["stages"][name]["status"] == "ran" for name in STAGES)
     assert list(report["stages"]) == STAGES  # the teacher first: the student distils from it
-    # The student's task model is distilled from the fine-tuned teacher, on the 240 examples.
+    # The student's task model is distilled from the fine-tuned teacher, on the 240 examples
+    # and (the default) one word-replaced variant of each.
     student = report["student_task_model"]
-    assert student["method"] == "task_distillation" and student["augment"] == 0
+    assert student["method"] == "task_distillation" and student["augment"] == 1
     assert student["teacher_dir"] == os.path.join(out, "teacher_finetune")
     assert student["teacher_examples"] == 64
-    assert student["transfer_examples"] == {"labelled": 240, "augmented": 0, "unlabelled": 0}
+    assert student["transfer_examples"] == {"labelled": 240, "augmented": 240, "unlabelled": 0}
     assert student["teacher_labelling_cpu_seconds"] > 0 and student["student_cpu_seconds"] > 0
     assert not student["teacher_cache_hit"]
     assert "Student task model: distilled from the fine-tuned teacher" in markdown
