@@ -56,6 +56,9 @@ flags.DEFINE_integer("joint_epochs", _DEFAULTS.joint_epochs,
                      "Student epochs on a joint intent + slot task (--task=snips_joint).")
 flags.DEFINE_float("joint_learning_rate", _DEFAULTS.joint_learning_rate,
                    "Student peak rate on a joint intent + slot task.")
+flags.DEFINE_integer("joint_slot_swap_augment", _DEFAULTS.joint_slot_swap_augment,
+                     "Joint task distillation: slot-swapped variants of every training "
+                     "utterance (gold intent and tags kept) in the transfer set.")
 flags.DEFINE_integer("teacher_finetune_examples", _DEFAULTS.teacher_finetune_examples,
                      "Training utterances of the fine-tuned teacher: the report's teacher row "
                      "and the student's task teacher (0: neither; needs --notask_distillation).")
@@ -64,8 +67,8 @@ flags.DEFINE_integer("teacher_finetune_epochs", _DEFAULTS.teacher_finetune_epoch
 flags.DEFINE_bool("task_distillation", _DEFAULTS.task_distillation,
                   "Distil the student's task model from the fine-tuned teacher (KL to its "
                   "softened probabilities + the gold labels); --notask_distillation: plain "
-                  "fine-tuning on the gold labels. Classification tasks (snips_joint is "
-                  "fine-tuned plainly).")
+                  "fine-tuning on the gold labels. Classification and joint intent + slot "
+                  "tasks.")
 flags.DEFINE_integer("distill_augment", _DEFAULTS.distill_augment,
                      "Task distillation: word-replaced variants of every training utterance "
                      "(each one a teacher labelling pass and student steps more).")

@@ -155,6 +155,7 @@ class PipelineConfig:
     finetune_sequence_length: int = 32
     joint_epochs: int = 12
     joint_learning_rate: float = 1e-3
+    joint_slot_swap_augment: int = 1
     teacher_finetune_examples: int = 4000
     teacher_finetune_epochs: int = 2
     task_distillation: bool = True
@@ -392,7 +393,28 @@ def _stages(cfg):
     finetune_settings = {"task": cfg.task, "data_dir": cfg.data_dir,
                          "epochs": cfg.finetune_epochs,
                          "learning_rate": cfg.finetune_learning_rate, **finetune_common}
-    if distils(cfg):
+    if distils(cfg) and _is_joint(cfg.task):
+        from mixvocab_tf.tasks.joint_distillation import distill_joint
+
+        finetune_settings.update(
+            epochs=cfg.joint_epochs, learning_rate=cfg.joint_learning_rate,
+            method="task_distillation",
+            distillation={"augment": cfg.distill_augment,
+                          "slot_swap_augment": cfg.joint_slot_swap_augment,
+                          "kd_weight": cfg.distill_kd_weight, "hard_weight": 1.0,
+                          "temperature": cfg.distill_temperature})
+        finetune_inputs = ("stage2", "teacher_finetune")
+
+        def run_finetune(directory):
+            distill_joint(
+                cfg.task, student_source, d["teacher_finetune"], cfg.data_dir, directory,
+                augment=cfg.distill_augment, slot_swap_augment=cfg.joint_slot_swap_augment,
+                kd_weight=cfg.distill_kd_weight, hard_weight=1.0,
+                temperature=cfg.distill_temperature, epochs=cfg.joint_epochs,
+                batch_size=cfg.finetune_batch_size, learning_rate=cfg.joint_learning_rate,
+                sequence_length=cfg.finetune_sequence_length,
+                cache_dir=os.path.join(out, LABEL_CACHE), seed=cfg.seed, verbose=verbose)
+    elif distils(cfg):
         from mixvocab_tf.tasks.task_distillation import distill_task
 
         # The plain settings keep their keys, so a --notask_distillation run keeps its record.
@@ -505,13 +527,13 @@ def _from_pretrained(cfg, stages, source):
 def distils(cfg):
     """Whether the student's task model is distilled from the fine-tuned teacher.
 
-    `task_distillation` on a task `distill_task` takes; a joint intent + slots task is
-    fine-tuned plainly (its two heads have no distillation loss).
+    `task_distillation` on a classification task (`distill_task`) or a joint intent + slots
+    task (`distill_joint`).
     """
     from mixvocab_tf.tasks import task_registry
 
-    return bool(cfg.task_distillation) and (
-        task_registry.get_task(cfg.task).type == task_registry.CLASSIFICATION)
+    return bool(cfg.task_distillation) and task_registry.get_task(cfg.task).type in (
+        task_registry.CLASSIFICATION, task_registry.INTENT_AND_SLOTS)
 
 
 def _is_joint(task_name):

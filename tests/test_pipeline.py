@@ -182,13 +182,15 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     assert plain.settings["epochs"] == tiny_config.finetune_epochs
     # Without distillation the teacher may be left out altogether.
     assert "teacher_finetune" not in stages(task_distillation=False, teacher_finetune_examples=0)
-    # A joint intent + slots model has no distillation loss: it is fine-tuned plainly, with
-    # its own epochs and rate (the slot head needs many more than the intent).
-    assert not pipeline.distils(pipeline.dataclasses.replace(tiny_config, task="snips_joint"))
-    joint = stages(task="snips_joint", joint_epochs=5, joint_learning_rate=2e-3)["finetune"]
-    assert joint.inputs == ("stage2",)
+    # A joint intent + slots model distils both heads (distill_joint), with its own epochs
+    # and rate (the slot head needs many more than the intent) and slot-swapped variants.
+    joint = stages(task="snips_joint", joint_epochs=5, joint_learning_rate=2e-3,
+                   joint_slot_swap_augment=2)["finetune"]
+    assert joint.inputs == ("stage2", "teacher_finetune")
     assert (joint.settings["epochs"], joint.settings["learning_rate"]) == (5, 2e-3)
-    assert pipeline.PipelineConfig().joint_epochs == 12
+    assert joint.settings["distillation"]["slot_swap_augment"] == 2
+    plain_joint = stages(task="snips_joint", task_distillation=False, joint_epochs=5)["finetune"]
+    assert plain_joint.inputs == ("stage2",) and plain_joint.settings["epochs"] == 5
 
 
 def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tmp_path):

@@ -15,6 +15,14 @@ Usage:
   python tools/distill_task.py --student=runs/stage2 --teacher_dir=runs/snips_minilm \
     --task=snips --data_dir=../shared/data --output_dir=runs/snips_kd --augment=4
 
+  # The assistant's joint intent + slot model: the teacher fine-tuned on snips_joint; the
+  # transfer set adds slot-swapped variants (gold labels kept):
+  python tools/finetune.py --model=<MiniLM dir> --task=snips_joint --data_dir=../shared/data \
+    --output_dir=runs/snips_joint_minilm --epochs=2 --learning_rate=2e-4 --sequence_length=32
+  python tools/distill_task.py --student=runs/stage2 --teacher_dir=runs/snips_joint_minilm \
+    --task=snips_joint --data_dir=../shared/data --output_dir=runs/snips_joint_kd \
+    --slot_swap_augment=1 --epochs=6 --learning_rate=1e-3
+
   # BANKING77 10-shot: its 770 utterances, their variants and general text only:
   python tools/distill_task.py --student=runs/stage2 --teacher_dir=runs/banking77_minilm \
     --task=banking77 --data_dir=../shared/data --output_dir=runs/banking77_kd \
@@ -35,7 +43,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mixvocab_tf.cli import exit_on_bad_input  # noqa: E402
 from mixvocab_tf.tasks import evaluation  # noqa: E402
 from mixvocab_tf.tasks import readers  # noqa: E402
+from mixvocab_tf.tasks import joint_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_distillation  # noqa: E402
+from mixvocab_tf.tasks import task_registry  # noqa: E402
 from mixvocab_tf.training.text_data import CorpusError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -61,10 +71,17 @@ flags.DEFINE_float("hard_weight", 1.0, "Weight of the gold-label cross-entropy."
 flags.DEFINE_float("temperature", 2.0, "Distillation temperature T.")
 flags.DEFINE_bool("hard_labels_on_augmented", False,
                   "Also train variants on their original's gold label.")
-flags.DEFINE_integer("epochs", 2, "Passes over the transfer set.")
+flags.DEFINE_integer("slot_swap_augment", 1,
+                     "Joint intent + slot tasks: slot-swapped variants of every training "
+                     "utterance (gold intent and tags kept).")
+flags.DEFINE_float("slot_swap_rate", 0.5, "Probability that a slot span of a variant is swapped.")
+flags.DEFINE_float("slot_weight", 1.0, "Joint tasks: weight of the slot terms.")
+flags.DEFINE_integer("epochs", None,
+                     "Passes over the transfer set (default: 2; joint intent + slot tasks 6).")
 flags.DEFINE_integer("train_steps", None, "Optimizer steps instead of --epochs.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_float("learning_rate", 1e-4, "Peak AdamW learning rate.")
+flags.DEFINE_float("learning_rate", None,
+                   "Peak AdamW learning rate (default: 1e-4; joint intent + slot tasks 1e-3).")
 flags.DEFINE_float("dropout", 0.1, "Head dropout.")
 flags.DEFINE_integer("sequence_length", None, "The student's L (default: the teacher's).")
 flags.DEFINE_integer("max_train_examples", None, "Use at most this many labelled examples.")
@@ -91,20 +108,43 @@ def _main():
     if not task:
         with open(os.path.join(FLAGS.teacher_dir, "task_config.json"), encoding="utf-8") as f:
             task = json.load(f)["task"]
+    if task_registry.get_task(task).type == task_registry.INTENT_AND_SLOTS:
+        config = joint_distillation.distill_joint(
+            task, FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir,
+            augment=FLAGS.augment, slot_swap_augment=FLAGS.slot_swap_augment,
+            slot_swap_rate=FLAGS.slot_swap_rate, replace_rate=FLAGS.replace_rate,
+            replacer=FLAGS.replacer, num_candidates=FLAGS.num_candidates,
+            mlm_teacher=FLAGS.mlm_teacher, transfer_files=FLAGS.transfer_files,
+            max_transfer_lines=FLAGS.max_transfer_lines, kd_weight=FLAGS.kd_weight,
+            hard_weight=FLAGS.hard_weight, slot_weight=FLAGS.slot_weight,
+            temperature=FLAGS.temperature,
+            hard_labels_on_augmented=FLAGS.hard_labels_on_augmented,
+            epochs=FLAGS.epochs or 6, train_steps=FLAGS.train_steps,
+            batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate or 1e-3,
+            dropout=FLAGS.dropout, sequence_length=FLAGS.sequence_length,
+            max_train_examples=FLAGS.max_train_examples, eval_split=FLAGS.eval_split,
+            max_eval_examples=FLAGS.max_eval_examples, cache_dir=FLAGS.cache_dir,
+            seed=FLAGS.seed, verbose=2)
+        _report(config)
+        return
     config = task_distillation.distill_task(
         task, FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir,
         augment=FLAGS.augment, replace_rate=FLAGS.replace_rate, replacer=FLAGS.replacer,
         num_candidates=FLAGS.num_candidates, mlm_teacher=FLAGS.mlm_teacher,
         transfer_files=FLAGS.transfer_files, max_transfer_lines=FLAGS.max_transfer_lines,
         kd_weight=FLAGS.kd_weight, hard_weight=FLAGS.hard_weight, temperature=FLAGS.temperature,
-        hard_labels_on_augmented=FLAGS.hard_labels_on_augmented, epochs=FLAGS.epochs,
+        hard_labels_on_augmented=FLAGS.hard_labels_on_augmented, epochs=FLAGS.epochs or 2,
         train_steps=FLAGS.train_steps, batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate, dropout=FLAGS.dropout,
+        learning_rate=FLAGS.learning_rate or 1e-4, dropout=FLAGS.dropout,
         sequence_length=FLAGS.sequence_length, max_train_examples=FLAGS.max_train_examples,
         examples_per_class=FLAGS.examples_per_class, pooling=FLAGS.pooling,
         bucket_by_length=FLAGS.bucket_by_length,
         eval_split=FLAGS.eval_split, max_eval_examples=FLAGS.max_eval_examples,
         cache_dir=FLAGS.cache_dir, seed=FLAGS.seed, verbose=2)
+    _report(config)
+
+
+def _report(config):
     report = config["distillation"]
     print(f"wrote {os.path.abspath(FLAGS.output_dir)}: transfer set {report['transfer_examples']}")
     print(f"teacher pass: {report['teacher_cpu_seconds']} CPU s "

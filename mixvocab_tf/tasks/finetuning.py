@@ -231,8 +231,9 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     if task.type == task_registry.INTENT_AND_SLOTS:
         # Two heads, two losses: their own module.
         if teacher_dir:
-            raise ValueError("task-specific distillation is not implemented for joint intent "
-                             "+ slot tasks. Fix: leave --teacher_dir empty.")
+            raise ValueError("finetune's soft labels take one head; a joint intent + slot "
+                             "task distils both with tools/distill_task.py "
+                             f"--task={task.name}. Fix: leave --teacher_dir empty here.")
         return joint.finetune_joint(
             task_name, model_path, data_dir, output_dir, epochs=epochs, train_steps=train_steps,
             batch_size=batch_size, learning_rate=learning_rate, sequence_length=sequence_length,

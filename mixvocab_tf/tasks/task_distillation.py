@@ -385,7 +385,7 @@ def _check_gold_labels(task_type, train, labels, teacher_dir):
             "not predict. Fix: distil from a teacher fine-tuned on the same task and data.")
 
 
-def _make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
+def make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
     if kind == "embedding":
         return augmentation.EmbeddingNeighbours.from_task_model(teacher, num_candidates)
     if kind != "mlm":
@@ -468,7 +468,10 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     """
     task = task_registry.get_task(task_name)
     if task.type not in DISTILLABLE:
-        raise ValueError(f"task distillation supports {DISTILLABLE}; {task.name} is {task.type}.")
+        fix = (" Fix: joint_distillation.distill_joint (tools/distill_task.py picks it)."
+               if task.type == task_registry.INTENT_AND_SLOTS else "")
+        raise ValueError(f"task distillation supports {DISTILLABLE}; {task.name} is "
+                         f"{task.type}.{fix}")
     check_settings(augment=augment, epochs=epochs, kd_weight=kd_weight,
                    hard_weight=hard_weight, temperature=temperature)
     keras.utils.set_random_seed(seed)
@@ -486,7 +489,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     _check_gold_labels(task.type, train, labels, teacher_dir)
 
     cpu = time.process_time()
-    swapper = (_make_replacer(replacer, teacher, num_candidates, mlm_teacher,
+    swapper = (make_replacer(replacer, teacher, num_candidates, mlm_teacher,
                               teacher.sequence_length) if augment else None)
     texts, pairs, files = [], None, []
     if transfer_files:
