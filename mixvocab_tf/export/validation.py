@@ -68,8 +68,25 @@ def max_abs_diff(task_model, runner, texts, sequence_length):
             if k in actual}
 
 
+def _binary_scores(task_model, gold, predictions):
+    """The task's F1 / Matthews correlation (MRPC, CoLA) of each model's predictions."""
+    try:
+        task = task_registry.get_task(task_model.config.get("task", ""))
+    except (KeyError, ValueError):  # a task this registry does not know: accuracy only
+        return {}
+    wanted = [m for m in ("f1", "matthews_corr") if m in task.metrics]
+    if not wanted:
+        return {}
+    labels = task_model.labels
+    positive = labels.index(task.positive_label) if task.positive_label in labels else 1
+    functions = {"f1": metrics_lib.binary_f1, "matthews_corr": metrics_lib.matthews_corrcoef}
+    return {name: {k: functions[name](gold, p, positive) for k, p in predictions.items()}
+            for name in wanted}
+
+
 def task_scores(task_model, runner, examples, sequence_length):
-    """Keras and TFLite scores on `examples` (classification and tagging tasks).
+    """Keras and TFLite scores on `examples` (classification, sentence pairs in the ids form,
+    tagging and joint tasks).
 
     Returns:
       {"metric": name, "examples": N, "keras": value, "tflite": value}, or None for task
@@ -77,20 +94,23 @@ def task_scores(task_model, runner, examples, sequence_length):
     """
     encoder = InputEncoder.for_task_model(task_model, sequence_length)
     task_type = task_model.task_type
-    if task_type == task_registry.CLASSIFICATION:
+    pairs = task_type == task_registry.PAIR_CLASSIFICATION
+    if task_type == task_registry.CLASSIFICATION or (pairs and runner.input_form == "ids"):
+        # Sentence pairs export in the ids form only: the pair is encoded here, as in training.
         index = {label: i for i, label in enumerate(task_model.labels)}
         gold = np.array([index.get(label, -1) for label in examples.labels])
-        features = encoder.encode_texts(examples.texts)
+        features = encoder.encode_texts(examples.texts, examples.text_pairs if pairs else None)
         keras_probs = keras_outputs(task_model, features)["probabilities"]
         tflite_probs = np.concatenate([
             tflite_outputs(runner, examples.texts[i:i + 64],
                            {k: v[i:i + 64] for k, v in features.items()})["probabilities"]
             for i in range(0, len(examples), 64)])
-        return {"metric": "accuracy", "examples": len(gold),
-                "keras": metrics_lib.accuracy(gold, keras_probs.argmax(-1)),
-                "tflite": metrics_lib.accuracy(gold, tflite_probs.argmax(-1)),
-                "prediction_agreement": float(np.mean(
-                    keras_probs.argmax(-1) == tflite_probs.argmax(-1)))}
+        predictions = {"keras": keras_probs.argmax(-1), "tflite": tflite_probs.argmax(-1)}
+        scores = {"metric": "accuracy", "examples": len(gold),
+                  **{k: metrics_lib.accuracy(gold, p) for k, p in predictions.items()},
+                  "prediction_agreement": float(np.mean(
+                      predictions["keras"] == predictions["tflite"]))}
+        return {**scores, **_binary_scores(task_model, gold, predictions)}
     if task_type == task_registry.INTENT_AND_SLOTS:
         features = joint.encode(encoder, examples)
         texts = list(examples.texts)

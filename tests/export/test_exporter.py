@@ -170,3 +170,29 @@ def test_failed_export_leaves_no_partial_output(snips_model_dir, data_dir, tmp_p
         exporter.export_tflite(snips_model_dir, str(tmp_path / "q"), quantization="full_int8",
                                sequence_length=L)
     assert sorted(os.listdir(tmp_path)) == ["out", "pair"]
+
+
+def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tmp_path,
+                                                                      write_tiny_student):
+    from mixvocab_tf.tasks import evaluation
+    from mixvocab_tf.tasks import finetuning
+    from mixvocab_tf.tasks import task_registry
+    from mixvocab_tf.tasks.encoder import read_vocabulary
+
+    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
+    student = write_tiny_student(tmp_path / "student", vocabulary)
+    model_dir = str(tmp_path / "mrpc")
+    finetuning.finetune("mrpc", student, data_dir, model_dir, train_steps=20, batch_size=32,
+                        learning_rate=5e-3, sequence_length=64, max_train_examples=640,
+                        eval_split="none", verbose=0)
+    report = _export(model_dir, str(tmp_path / "ids"), data_dir, input_form="ids",
+                     sequence_length=64, max_eval_examples=120)
+    scores = report["accuracy"]
+    assert scores["examples"] == 120 and scores["prediction_agreement"] >= 0.95
+    # The Keras side is the evaluator's number on the same (seeded) 120 pairs.
+    task = task_registry.get_task("mrpc")
+    examples = evaluation.subsample(task.read(data_dir, "dev"), 120)
+    expected, _ = evaluation.classification_scores(load_task_model(model_dir), task, examples)
+    assert scores["keras"] == pytest.approx(expected["accuracy"])
+    assert scores["f1"]["keras"] == pytest.approx(expected["f1"])
+    assert abs(scores["f1"]["tflite"] - scores["f1"]["keras"]) <= 0.05
