@@ -146,7 +146,7 @@ def task_scores(task_model, runner, examples, sequence_length):
         scores = {}
         for name, logits in (("keras", keras_logits), ("tflite", tflite_logits)):
             ids = tagging.word_predictions(logits, features["word_starts"],
-                                           [len(w) for w in word_lists], fill=fill)
+                                           [len(w) for w in word_lists], fill=fill, tags=labels)
             predicted = [[labels[i] for i in row] for row in ids]
             scores[name] = metrics_lib.span_f1(examples.tags, predicted)["f1"]
         return {"metric": "slot_f1", "examples": len(texts), **scores}

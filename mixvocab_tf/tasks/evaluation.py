@@ -106,7 +106,7 @@ def tagging_scores(task_model, examples, batch_size=64):
     labels = task_model.labels
     fill = labels.index("O") if "O" in labels else 0
     predicted_ids = tagging.word_predictions(
-        logits, features["word_starts"], [len(w) for w in word_lists], fill=fill)
+        logits, features["word_starts"], [len(w) for w in word_lists], fill=fill, tags=labels)
     predicted = [[labels[i] for i in ids] for ids in predicted_ids]
     spans = metrics_lib.span_f1(examples.tags, predicted)
     gold_tags = {t for tags in examples.tags for t in tags}

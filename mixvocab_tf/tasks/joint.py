@@ -96,7 +96,8 @@ def predict(model, features, batch_size=64):
 def decode_predictions(intent_logits, slot_logits, word_starts, word_counts, intents, tags):
     """(intent names, per-sentence word tags) from the two outputs."""
     fill = tags.index("O") if "O" in tags else 0
-    tag_ids = tagging.word_predictions(slot_logits, word_starts, word_counts, fill=fill)
+    tag_ids = tagging.word_predictions(slot_logits, word_starts, word_counts, fill=fill,
+                                       tags=tags)
     return ([intents[i] for i in np.asarray(intent_logits).argmax(-1)],
             [[tags[i] for i in row] for row in tag_ids])
 

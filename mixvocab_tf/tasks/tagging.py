@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
+from mixvocab_tf.tasks.bio_decoding import bio_viterbi
 from mixvocab_tf.preprocessing.normalization import check_normalization
 
 _PAD, _UNK, _CLS, _SEP = "[PAD]", "[UNK]", "[CLS]", "[SEP]"
@@ -140,7 +141,7 @@ def tag_targets(word_starts, tag_ids_batch, sequence_length):
     return labels, weights
 
 
-def word_predictions(token_logits, word_starts, word_counts, fill=0):
+def word_predictions(token_logits, word_starts, word_counts, fill=0, tags=None):
     """Reads each word's predicted tag id at its first sub-token.
 
     Args:
@@ -148,11 +149,21 @@ def word_predictions(token_logits, word_starts, word_counts, fill=0):
       word_starts: [N, W].
       word_counts: number of words of each sentence.
       fill: the tag id given to truncated words (the "O" tag, usually).
+      tags: the tag names: decode each sentence with `bio_viterbi` (logits only); None:
+        each word's argmax.
 
     Returns:
       per sentence, a list of tag ids, one a word.
     """
     token_logits = np.asarray(token_logits)
+    if tags is not None and token_logits.ndim == 3:
+        out = []
+        for row, count in enumerate(word_counts):
+            starts = np.asarray(word_starts[row, :count])
+            kept = starts[starts >= 0]  # truncation cuts a suffix of the words
+            path = bio_viterbi(token_logits[row, kept], tags)
+            out.append(path + [fill] * (len(starts) - len(kept)))
+        return out
     token_tags = token_logits.argmax(-1) if token_logits.ndim == 3 else token_logits
     out = []
     for row, count in enumerate(word_counts):

@@ -148,7 +148,7 @@ def test_java_core_gives_the_python_answer_on_every_vector(joint_bundle, run_jav
     result = run_java_core({"bundle": bundle, "vocab": os.path.join(bundle, "vocab.txt"),
                             "vectors": os.path.join(bundle, "test_vectors.tsv")})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "OK (10 tests)" in result.stdout
+    assert "OK (11 tests)" in result.stdout
     checked = int(result.stdout.split("assistant vectors checked: ")[1].split(",")[0])
     assert checked == joint_bundle["summary"]["vectors"]
     assert int(result.stdout.split("with slots: ")[1].split()[0]) > 50

@@ -58,7 +58,7 @@ def test_java_core_tests_pass_and_tokenizer_matches_every_vector(
                        sequence_length, lower_case=lower_case, normalization=normalization)
     result = run_java_core({"vocab": bert_vocab_path, "vectors": vectors})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "OK (10 tests)" in result.stdout
+    assert "OK (11 tests)" in result.stdout
 
 
 def test_app_replies_cover_every_snips_intent(data_dir):

@@ -25,8 +25,9 @@ import java.util.regex.Pattern;
  *       pieces are all [UNK] is "no_known_word".
  *   <li>Intent: argmax of the intent logits; its softmax (in double) is the confidence; below
  *       the calibrated threshold the answer is "out_of_scope".
- *   <li>Slots (joint models): each whitespace-separated word takes the argmax tag at its first
- *       piece; BIO tags become spans as conlleval reads them (an I- without a B- starts one);
+ *   <li>Slots (joint models): each whitespace-separated word is read at its first piece
+ *       and the sentence takes the best valid BIO sequence ({@link #decodeTags}); BIO tags
+ *       become spans as conlleval reads them (an I- without a B- starts one);
  *       a slot's value is the user's own text from its first word to its last.
  *   <li>Reply: the intent's first template (file order) whose {slot} placeholders all have a
  *       value; a slot found twice reads "a and b". Reserved keys hold the other answers.
@@ -175,11 +176,7 @@ public final class Assistant {
     }
     List<String[]> slots = List.of();
     if (slotTags != null && slotLogits != null) {
-      List<String> tags = new ArrayList<>();
-      for (int start : encoding.wordStarts) {
-        tags.add(start >= 0 ? slotTags.get(argmax(slotLogits[start])) : "O");
-      }
-      slots = decodeSlots(text, tags);
+      slots = decodeSlots(text, decodeTags(slotLogits, encoding.wordStarts, slotTags));
     }
     return new Answer("intent", say(intent, slots), intent, confidence, slots);
   }
@@ -208,6 +205,96 @@ public final class Assistant {
       }
     }
     return best;
+  }
+
+  /**
+   * Each word's tag: the best valid BIO sequence of the words' log-softmax scores at their first
+   * pieces, every I-x after a B-x or I-x (Viterbi, in double; ties to the lower tag id, as the
+   * Python reference `bio_decoding.bio_viterbi` breaks them). Words cut off by truncation
+   * (start -1, always a suffix) read "O".
+   */
+  static List<String> decodeTags(float[][] slotLogits, int[] wordStarts, List<String> tags) {
+    int kept = 0;
+    while (kept < wordStarts.length && wordStarts[kept] >= 0) {
+      kept++;
+    }
+    int n = tags.size();
+    boolean[][] allowed = new boolean[n][n];
+    boolean[] first = new boolean[n];
+    for (int j = 0; j < n; j++) {
+      String tag = tags.get(j);
+      boolean inside = tag.startsWith("I-");
+      first[j] = !inside;
+      for (int i = 0; i < n; i++) {
+        String prev = tags.get(i);
+        allowed[i][j] = !inside || prev.equals(tag) || prev.equals("B-" + tag.substring(2));
+      }
+    }
+    List<String> out = new ArrayList<>();
+    if (kept > 0) {
+      double[] best = new double[n];
+      int[][] back = new int[kept][n];
+      double[] scores = logSoftmax(slotLogits[wordStarts[0]]);
+      for (int j = 0; j < n; j++) {
+        best[j] = first[j] ? scores[j] : Double.NEGATIVE_INFINITY;
+      }
+      for (int w = 1; w < kept; w++) {
+        scores = logSoftmax(slotLogits[wordStarts[w]]);
+        double[] next = new double[n];
+        for (int j = 0; j < n; j++) {
+          int from = 0;
+          double value = Double.NEGATIVE_INFINITY;
+          boolean seen = false;
+          for (int i = 0; i < n; i++) {
+            double candidate = allowed[i][j] ? best[i] : Double.NEGATIVE_INFINITY;
+            if (!seen || candidate > value) {
+              value = candidate;
+              from = i;
+              seen = true;
+            }
+          }
+          back[w][j] = from;
+          next[j] = value + scores[j];
+        }
+        best = next;
+      }
+      int[] path = new int[kept];
+      int last = 0;
+      for (int j = 1; j < n; j++) {
+        if (best[j] > best[last]) {
+          last = j;
+        }
+      }
+      path[kept - 1] = last;
+      for (int w = kept - 1; w > 0; w--) {
+        path[w - 1] = back[w][path[w]];
+      }
+      for (int id : path) {
+        out.add(tags.get(id));
+      }
+    }
+    for (int w = kept; w < wordStarts.length; w++) {
+      out.add("O");
+    }
+    return out;
+  }
+
+  /** log(softmax(logits)) in double, max-subtracted. */
+  static double[] logSoftmax(float[] logits) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (float v : logits) {
+      max = Math.max(max, v);
+    }
+    double sum = 0;
+    for (float v : logits) {
+      sum += Math.exp((double) v - max);
+    }
+    double log = Math.log(sum);
+    double[] out = new double[logits.length];
+    for (int i = 0; i < logits.length; i++) {
+      out[i] = (double) logits[i] - max - log;
+    }
+    return out;
   }
 
   /** Softmax in double, max-subtracted (as the Python reference computes it). */

@@ -84,6 +84,19 @@ public class AssistantTest {
   }
 
   @Test
+  public void slotTagsAreTheBestValidBioSequence() {
+    // Argmax reads "O I-artist"; the valid sequence "B-artist I-artist" scores higher.
+    float[][] logits = {{2f, 1.5f, 0f, 0f}, {0f, 0f, 3f, 0f}, {9f, 0f, 0f, 0f}};
+    assertEquals(Arrays.asList("B-artist", "I-artist", "O"),
+        Assistant.decodeTags(logits, new int[] {0, 1, -1}, TAGS));
+    // No sentence starts inside a span; ties go to the lower tag id.
+    assertEquals(Arrays.asList("O"),
+        Assistant.decodeTags(new float[][] {{0f, 0f, 5f, 0f}}, new int[] {0}, TAGS));
+    assertEquals(Arrays.asList("O", "O"),
+        Assistant.decodeTags(logits, new int[] {-1, -1}, TAGS));
+  }
+
+  @Test
   public void bioDecodingFollowsConlleval() {
     String text = "a b c d e";
     List<String[]> slots = Assistant.decodeSlots(
