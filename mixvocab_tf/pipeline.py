@@ -179,7 +179,12 @@ class PipelineConfig:
         train_files = self.train_files
         if not train_files:
             train_files = [os.path.join(DEFAULT_DATA_DIR, "corpus", "*.txt")]
-            utterances = os.path.join(data_dir, self.task, "train", "seq.in")
+            from mixvocab_tf.tasks import task_registry
+
+            # The task's folder: snips, snips_slots and snips_joint share data/tasks/snips,
+            # so switching between them keeps stages 0-II.
+            folder = getattr(task_registry.get_task(self.task), "subdir", None) or self.task
+            utterances = os.path.join(data_dir, folder, "train", "seq.in")
             if os.path.isfile(utterances):
                 train_files.append(utterances)
         if isinstance(train_files, str):

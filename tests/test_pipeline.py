@@ -191,6 +191,11 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     assert joint.settings["distillation"]["slot_swap_augment"] == 2
     plain_joint = stages(task="snips_joint", task_distillation=False, joint_epochs=5)["finetune"]
     assert plain_joint.inputs == ("stage2",) and plain_joint.settings["epochs"] == 5
+    # snips and snips_joint read the same folder: stages 0-II are shared (same corpus files).
+    assert (pipeline.PipelineConfig(task="snips_joint").resolved().train_files
+            == pipeline.PipelineConfig(task="snips").resolved().train_files)
+    assert any(f.endswith(os.path.join("snips", "train", "seq.in"))
+               for f in pipeline.PipelineConfig(task="snips_joint").resolved().train_files)
 
 
 def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tmp_path):
