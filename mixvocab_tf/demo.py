@@ -53,12 +53,15 @@ flags.DEFINE_float("finetune_learning_rate", _DEFAULTS.finetune_learning_rate,
 flags.DEFINE_integer("finetune_sequence_length", _DEFAULTS.finetune_sequence_length,
                      "Task model (and TFLite) sequence length.")
 flags.DEFINE_integer("joint_epochs", _DEFAULTS.joint_epochs,
-                     "Student epochs on a joint intent + slot task (--task=snips_joint).")
+                     "Student epochs of plain training on a joint intent + slot task "
+                     "(--task=snips_joint --notask_distillation).")
 flags.DEFINE_float("joint_learning_rate", _DEFAULTS.joint_learning_rate,
                    "Student peak rate on a joint intent + slot task.")
 flags.DEFINE_integer("joint_slot_swap_augment", _DEFAULTS.joint_slot_swap_augment,
                      "Joint task distillation: slot-swapped variants of every training "
                      "utterance (gold intent and tags kept) in the transfer set.")
+flags.DEFINE_integer("joint_distill_epochs", _DEFAULTS.joint_distill_epochs,
+                     "Joint task distillation: passes over the transfer set.")
 flags.DEFINE_integer("teacher_finetune_examples", _DEFAULTS.teacher_finetune_examples,
                      "Training utterances of the fine-tuned teacher: the report's teacher row "
                      "and the student's task teacher (0: neither; needs --notask_distillation).")
