@@ -60,6 +60,8 @@ flags.DEFINE_float("joint_learning_rate", _DEFAULTS.joint_learning_rate,
 flags.DEFINE_integer("joint_slot_swap_augment", _DEFAULTS.joint_slot_swap_augment,
                      "Joint task distillation: slot-swapped variants of every training "
                      "utterance (gold intent and tags kept) in the transfer set.")
+flags.DEFINE_integer("joint_batch_size", _DEFAULTS.joint_batch_size,
+                     "Student batch on a joint intent + slot task (plain or distilled).")
 flags.DEFINE_integer("joint_distill_epochs", _DEFAULTS.joint_distill_epochs,
                      "Joint task distillation: passes over the transfer set.")
 flags.DEFINE_integer("teacher_finetune_examples", _DEFAULTS.teacher_finetune_examples,

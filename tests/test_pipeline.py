@@ -189,6 +189,7 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     assert joint.inputs == ("stage2", "teacher_finetune")
     assert (joint.settings["epochs"], joint.settings["learning_rate"]) == (5, 2e-3)
     assert joint.settings["distillation"]["slot_swap_augment"] == 2
+    assert joint.settings["batch_size"] == pipeline.PipelineConfig().joint_batch_size == 16
     plain_joint = stages(task="snips_joint", task_distillation=False, joint_epochs=5)["finetune"]
     assert plain_joint.inputs == ("stage2",) and plain_joint.settings["epochs"] == 5
     # snips and snips_joint read the same folder: stages 0-II are shared (same corpus files).
@@ -241,3 +242,17 @@ def test_tool_reports_bad_input_in_one_line(tmp_path):
     error = [line for line in result.stderr.splitlines() if "run_pipeline.py: error" in line]
     assert len(error) == 1 and "missing" in error[0] and "Fix" in error[0]
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_report_names_the_slot_swapped_variants_of_a_joint_transfer_set():
+    student = {"method": "task_distillation", "teacher_examples": 4000, "augment": 0,
+               "transfer_examples": {"labelled": 13084, "slot_swapped": 13084, "augmented": 0,
+                                     "unlabelled": 0},
+               "teacher_cache_hit": False, "augment_cpu_seconds": 0.2, "kd_weight": 1.0,
+               "temperature": 2.0, "hard_weight": 1.0, "epochs": 6,
+               "teacher_labelling_cpu_seconds": 222.4, "student_cpu_seconds": 980.0,
+               "student_wall_seconds": 700.0}
+    line = pipeline._student_lines(student)[0]  # noqa: SLF001
+    assert "transfer set 26,168 examples (13,084 labelled, 13,084 slot-swapped variants" in line
+    del student["transfer_examples"]["slot_swapped"]
+    assert "slot-swapped" not in pipeline._student_lines(student)[0]  # noqa: SLF001
