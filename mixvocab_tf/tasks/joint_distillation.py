@@ -53,6 +53,7 @@ from mixvocab_tf.tasks.task_distillation import WeightedKLDivergence
 from mixvocab_tf.tasks.task_distillation import WordGather
 from mixvocab_tf.tasks.task_distillation import build_transfer_set
 from mixvocab_tf.tasks.task_distillation import check_settings
+from mixvocab_tf.tasks.task_distillation import distillation_record
 from mixvocab_tf.tasks.task_distillation import make_replacer
 from mixvocab_tf.tasks.task_distillation import read_transfer_texts
 from mixvocab_tf.tasks.task_distillation import teacher_cache_key
@@ -311,21 +312,14 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
             "final_loss": float(history.history["loss"][-1]),
             "seconds": round(student_wall, 1),
         },
-        "distillation": {
-            "teacher_dir": str(teacher_dir), "kd_weight": kd_weight, "hard_weight": hard_weight,
-            "temperature": temperature, "augment": augment, "replace_rate": replace_rate,
-            "replacer": replacer if augment else None, "num_candidates": num_candidates,
-            "slot_swap_augment": slot_swap_augment, "slot_swap_rate": slot_swap_rate,
-            "hard_labels_on_augmented": hard_labels_on_augmented,
-            "transfer_files": files, "transfer_examples": counts,
-            "augment_cpu_seconds": round(augment_cpu, 2),
-            "teacher_cpu_seconds": teacher_info["cpu_seconds"],
-            "teacher_wall_seconds": teacher_info["wall_seconds"],
-            "student_cpu_seconds": round(student_cpu, 2),
-            "student_wall_seconds": round(student_wall, 2),
-            "teacher_cache_file": teacher_info["cache_file"],
-            "teacher_cache_hit": teacher_info["cache_hit"],
-        },
+        "distillation": distillation_record(
+            teacher_dir, {
+                "kd_weight": kd_weight, "hard_weight": hard_weight, "slot_weight": slot_weight,
+                "temperature": temperature, "augment": augment, "replace_rate": replace_rate,
+                "replacer": replacer if augment else None, "num_candidates": num_candidates,
+                "slot_swap_augment": slot_swap_augment, "slot_swap_rate": slot_swap_rate,
+                "hard_labels_on_augmented": hard_labels_on_augmented},
+            files, counts, augment_cpu, teacher_info, student_cpu, student_wall),
     }
     if eval_split != "none":
         split = eval_split or task_registry.default_eval_split(task)

@@ -400,6 +400,23 @@ def make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
         source, num_candidates=num_candidates, sequence_length=sequence_length)
 
 
+def distillation_record(teacher_dir, settings, files, counts, augment_cpu, teacher_info,
+                        student_cpu, student_wall):
+    """The "distillation" entry of a distilled task model's config: the teacher, the
+    settings, the transfer set and the costs of each pass (the pipeline's report reads it)."""
+    return {
+        "teacher_dir": str(teacher_dir), **settings,
+        "transfer_files": files, "transfer_examples": counts,
+        "augment_cpu_seconds": round(augment_cpu, 2),
+        "teacher_cpu_seconds": teacher_info["cpu_seconds"],
+        "teacher_wall_seconds": teacher_info["wall_seconds"],
+        "student_cpu_seconds": round(student_cpu, 2),
+        "student_wall_seconds": round(student_wall, 2),
+        "teacher_cache_file": teacher_info["cache_file"],
+        "teacher_cache_hit": teacher_info["cache_hit"],
+    }
+
+
 def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperature=2.0):
     """Raises a ValueError naming the setting when a distillation setting is out of range.
 
@@ -560,20 +577,13 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
             "final_loss": float(history.history["loss"][-1]),
             "seconds": round(student_wall, 1),
         },
-        "distillation": {
-            "teacher_dir": str(teacher_dir), "kd_weight": kd_weight, "hard_weight": hard_weight,
-            "temperature": temperature, "augment": augment, "replace_rate": replace_rate,
-            "replacer": replacer if augment else None, "num_candidates": num_candidates,
-            "hard_labels_on_augmented": hard_labels_on_augmented,
-            "transfer_files": files, "transfer_examples": counts,
-            "augment_cpu_seconds": round(augment_cpu, 2),
-            "teacher_cpu_seconds": teacher_info["cpu_seconds"],
-            "teacher_wall_seconds": teacher_info["wall_seconds"],
-            "student_cpu_seconds": round(student_cpu, 2),
-            "student_wall_seconds": round(student_wall, 2),
-            "teacher_cache_file": teacher_info["cache_file"],
-            "teacher_cache_hit": teacher_info["cache_hit"],
-        },
+        "distillation": distillation_record(
+            teacher_dir, {
+                "kd_weight": kd_weight, "hard_weight": hard_weight, "temperature": temperature,
+                "augment": augment, "replace_rate": replace_rate,
+                "replacer": replacer if augment else None, "num_candidates": num_candidates,
+                "hard_labels_on_augmented": hard_labels_on_augmented},
+            files, counts, augment_cpu, teacher_info, student_cpu, student_wall),
     }
     if eval_split != "none":
         split = eval_split or task_registry.default_eval_split(task)
