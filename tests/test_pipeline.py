@@ -184,14 +184,19 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     assert "teacher_finetune" not in stages(task_distillation=False, teacher_finetune_examples=0)
     # A joint intent + slots model distils both heads (distill_joint), with its own epochs
     # and rate (the slot head needs many more than the intent) and slot-swapped variants.
-    joint = stages(task="snips_joint", joint_distill_epochs=5, joint_learning_rate=2e-3,
-                   joint_slot_swap_augment=2)["finetune"]
+    assert stages(task="snips_joint")["finetune"].inputs == ("stage2",)  # plain by default
+    joint = stages(task="snips_joint", joint_task_distillation=True, joint_distill_epochs=5,
+                   joint_learning_rate=2e-3, joint_slot_swap_augment=2)["finetune"]
     assert joint.inputs == ("stage2", "teacher_finetune")
     assert (joint.settings["epochs"], joint.settings["learning_rate"]) == (5, 2e-3)
     assert joint.settings["distillation"]["slot_swap_augment"] == 2
     assert joint.settings["batch_size"] == pipeline.PipelineConfig().joint_batch_size == 16
     plain_joint = stages(task="snips_joint", task_distillation=False, joint_epochs=5)["finetune"]
     assert plain_joint.inputs == ("stage2",) and plain_joint.settings["epochs"] == 5
+    assert plain_joint.settings["batch_size"] == 16
+    # The joint teacher trains at a higher rate and batch 16; the intent teacher keeps its key set.
+    assert stages(task="snips_joint")["teacher_finetune"].settings["learning_rate"] == 2e-4
+    assert "learning_rate" not in stages()["teacher_finetune"].settings
     # snips and snips_joint read the same folder: stages 0-II are shared (same corpus files).
     assert (pipeline.PipelineConfig(task="snips_joint").resolved().train_files
             == pipeline.PipelineConfig(task="snips").resolved().train_files)
@@ -213,8 +218,10 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
     ({"distill_epochs": 0}, "distill_epochs must be >= 1, got 0"),
     ({"distill_kd_weight": -0.5}, "distill_kd_weight \\(-0.5\\)"),
     ({"distill_temperature": 0.0}, "distill_temperature must be > 0"),
-    ({"task": "snips_joint", "joint_distill_epochs": 0}, "joint_distill_epochs \\(0\\) must be"),
-    ({"task": "snips_joint", "joint_slot_swap_augment": -1}, "joint_slot_swap_augment \\(-1\\)"),
+    ({"task": "snips_joint", "joint_task_distillation": True, "joint_distill_epochs": 0},
+     "joint_distill_epochs \\(0\\) must be"),
+    ({"task": "snips_joint", "joint_task_distillation": True, "joint_slot_swap_augment": -1},
+     "joint_slot_swap_augment \\(-1\\)"),
 ])
 def test_bad_distillation_settings_fail_before_any_stage(tiny_config, tmp_path, change, message):
     cfg = pipeline.dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"), **change)
