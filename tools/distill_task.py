@@ -109,6 +109,9 @@ def _main():
         with open(os.path.join(FLAGS.teacher_dir, "task_config.json"), encoding="utf-8") as f:
             task = json.load(f)["task"]
     if task_registry.get_task(task).type == task_registry.INTENT_AND_SLOTS:
+        if FLAGS.examples_per_class is not None:
+            raise ValueError("--examples_per_class picks k examples a label of a classification "
+                             f"task; {task} has slots too. Fix: use --max_train_examples.")
         config = joint_distillation.distill_joint(
             task, FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir,
             augment=FLAGS.augment, slot_swap_augment=FLAGS.slot_swap_augment,
