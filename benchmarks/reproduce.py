@@ -23,7 +23,8 @@ batch, sequence length, data and seed) and is then fine-tuned the same way on ev
 
 Each variant's student is fine-tuned (`finetuning.finetune`, gold labels only) on every task of
 `--tasks` (`sst2`: SST-2 dev; `banking77_10shot`: BANKING77, 10 examples a label, valid;
-`snips`: SNIPS valid; `mrpc`: MRPC dev), exported as dynamic-int8 TFLite with text in
+`snips`: SNIPS valid; `mrpc`: MRPC dev), exported as dynamic-int8 TFLite with text in (MRPC:
+ids in, since the text form takes one string; the pair is encoded as in training)
 (`export_tflite`) and scored again by the TFLite model on the same split. A TF-IDF + logistic
 regression row is added per task when scikit-learn is installed (else the report says so).
 
@@ -350,11 +351,14 @@ def _data_dir():
 
 
 def run_task(variant_dir, student_dir, task):
-    """Fine-tunes, exports int8 (text in) and scores `task`; returns the task's row."""
+    """Fine-tunes, exports int8 (text in; sentence pairs ids in, the text form takes one
+    string) and scores `task`; returns the task's row."""
     from mixvocab_tf.export import export_tflite
+    from mixvocab_tf.tasks import task_registry
     from mixvocab_tf.tasks.finetuning import finetune
 
     registry_name, overrides = TASKS[task]
+    pairs = task_registry.get_task(registry_name).type == task_registry.PAIR_CLASSIFICATION
     overrides = dict(overrides)
     sequence_length = overrides.pop("sequence_length")
     fewshot = "examples_per_class" in overrides
@@ -368,7 +372,8 @@ def run_task(variant_dir, student_dir, task):
         sequence_length=sequence_length, max_train_examples=FLAGS.max_train_examples or None,
         max_eval_examples=max_eval, seed=FLAGS.seed, verbose=2, **overrides))
     export_timing = _timed(os.path.join(base, "int8_" + TIMING_FILE), lambda: export_tflite(
-        finetune_dir, int8_dir, quantization="dynamic_int8", input_form="text",
+        finetune_dir, int8_dir, quantization="dynamic_int8",
+        input_form="ids" if pairs else "text",
         sequence_length=sequence_length, data_dir=_data_dir(), max_eval_examples=max_eval,
         measure_latency=False))
     config = _read_json(os.path.join(finetune_dir, "task_config.json"))
@@ -574,7 +579,8 @@ def markdown(report):
              f"{report['settings']['stage2_steps']} steps (batch "
              f"{report['settings']['batch_size']}, L={report['settings']['sequence_length']}"
              f"){' (--quick: a smoke budget)' if report['quick'] else ''}. Scores: float = "
-             "Keras, int8 = the dynamic-int8 TFLite model (text in), both on the same split. "
+             "Keras, int8 = the dynamic-int8 TFLite model (text in; MRPC ids in), both on the "
+             "same split. "
              "Held-out masked-LM accuracy on the split-off corpus lines.", "",
              "| variant | int8 MB | " + " | ".join(f"{t} float / int8" for t in tasks)
              + " | average float / int8 | Stage I end (p_sv 1.0) | Stage II end "
