@@ -108,42 +108,31 @@ def _main():
     if not task:
         with open(os.path.join(FLAGS.teacher_dir, "task_config.json"), encoding="utf-8") as f:
             task = json.load(f)["task"]
+    # The flags both kinds of distillation take.
+    common = dict(
+        augment=FLAGS.augment, replace_rate=FLAGS.replace_rate, replacer=FLAGS.replacer,
+        num_candidates=FLAGS.num_candidates, mlm_teacher=FLAGS.mlm_teacher,
+        transfer_files=FLAGS.transfer_files, max_transfer_lines=FLAGS.max_transfer_lines,
+        kd_weight=FLAGS.kd_weight, hard_weight=FLAGS.hard_weight, temperature=FLAGS.temperature,
+        hard_labels_on_augmented=FLAGS.hard_labels_on_augmented, train_steps=FLAGS.train_steps,
+        batch_size=FLAGS.batch_size, dropout=FLAGS.dropout,
+        sequence_length=FLAGS.sequence_length, max_train_examples=FLAGS.max_train_examples,
+        eval_split=FLAGS.eval_split, max_eval_examples=FLAGS.max_eval_examples,
+        cache_dir=FLAGS.cache_dir, seed=FLAGS.seed, verbose=2)
+    paths = (task, FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir)
     if task_registry.get_task(task).type == task_registry.INTENT_AND_SLOTS:
         if FLAGS.examples_per_class is not None:
             raise ValueError("--examples_per_class picks k examples a label of a classification "
                              f"task; {task} has slots too. Fix: use --max_train_examples.")
         config = joint_distillation.distill_joint(
-            task, FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir,
-            augment=FLAGS.augment, slot_swap_augment=FLAGS.slot_swap_augment,
-            slot_swap_rate=FLAGS.slot_swap_rate, replace_rate=FLAGS.replace_rate,
-            replacer=FLAGS.replacer, num_candidates=FLAGS.num_candidates,
-            mlm_teacher=FLAGS.mlm_teacher, transfer_files=FLAGS.transfer_files,
-            max_transfer_lines=FLAGS.max_transfer_lines, kd_weight=FLAGS.kd_weight,
-            hard_weight=FLAGS.hard_weight, slot_weight=FLAGS.slot_weight,
-            temperature=FLAGS.temperature,
-            hard_labels_on_augmented=FLAGS.hard_labels_on_augmented,
-            epochs=FLAGS.epochs or 6, train_steps=FLAGS.train_steps,
-            batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate or 1e-3,
-            dropout=FLAGS.dropout, sequence_length=FLAGS.sequence_length,
-            max_train_examples=FLAGS.max_train_examples, eval_split=FLAGS.eval_split,
-            max_eval_examples=FLAGS.max_eval_examples, cache_dir=FLAGS.cache_dir,
-            seed=FLAGS.seed, verbose=2)
-        _report(config)
-        return
-    config = task_distillation.distill_task(
-        task, FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir,
-        augment=FLAGS.augment, replace_rate=FLAGS.replace_rate, replacer=FLAGS.replacer,
-        num_candidates=FLAGS.num_candidates, mlm_teacher=FLAGS.mlm_teacher,
-        transfer_files=FLAGS.transfer_files, max_transfer_lines=FLAGS.max_transfer_lines,
-        kd_weight=FLAGS.kd_weight, hard_weight=FLAGS.hard_weight, temperature=FLAGS.temperature,
-        hard_labels_on_augmented=FLAGS.hard_labels_on_augmented, epochs=FLAGS.epochs or 2,
-        train_steps=FLAGS.train_steps, batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate or 1e-4, dropout=FLAGS.dropout,
-        sequence_length=FLAGS.sequence_length, max_train_examples=FLAGS.max_train_examples,
-        examples_per_class=FLAGS.examples_per_class, pooling=FLAGS.pooling,
-        bucket_by_length=FLAGS.bucket_by_length,
-        eval_split=FLAGS.eval_split, max_eval_examples=FLAGS.max_eval_examples,
-        cache_dir=FLAGS.cache_dir, seed=FLAGS.seed, verbose=2)
+            *paths, slot_swap_augment=FLAGS.slot_swap_augment,
+            slot_swap_rate=FLAGS.slot_swap_rate, slot_weight=FLAGS.slot_weight,
+            epochs=FLAGS.epochs or 6, learning_rate=FLAGS.learning_rate or 1e-3, **common)
+    else:
+        config = task_distillation.distill_task(
+            *paths, epochs=FLAGS.epochs or 2, learning_rate=FLAGS.learning_rate or 1e-4,
+            examples_per_class=FLAGS.examples_per_class, pooling=FLAGS.pooling,
+            bucket_by_length=FLAGS.bucket_by_length, **common)
     _report(config)
 
 

@@ -10,7 +10,7 @@ From a text and the model's outputs to an answer:
    Below the calibrated `threshold` the answer is "out_of_scope".
 3. The slots (joint models): each whitespace-separated word ([ \\t\\n\\f\\r], MediaPipe's
    `\\s`) is read at its first word piece, and the sentence takes the best valid BIO
-   sequence (`bio_decoding.bio_viterbi`: every I-x follows a B-x or I-x); a slot's value is
+   sequence (`bio_decoding.decode_words`: every I-x follows a B-x or I-x); a slot's value is
    the user's own text from its first word to its last, so WordPiece pieces are merged back
    and the case is kept.
 4. The reply: the first template of the intent (file order in `replies.tsv`) whose `{slot}`
@@ -34,7 +34,7 @@ import numpy as np
 
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.file_io import write_text_atomic
-from mixvocab_tf.tasks.bio_decoding import bio_viterbi
+from mixvocab_tf.tasks.bio_decoding import decode_words
 
 MAX_CHARS = 1000
 OUT_OF_SCOPE, EMPTY, TOO_LONG, NO_KNOWN_WORD = "<out_of_scope>", "<empty>", "<too_long>", "<no_known_word>"
@@ -190,11 +190,9 @@ class Assistant:
             return Answer("out_of_scope", self._say(OUT_OF_SCOPE), intent, confidence)
         slots = ()
         if self.slot_labels is not None and slot_logits is not None:
-            # Truncation cuts a suffix of the words: they read "O".
-            starts = [p for p in word_starts if p >= 0]
-            path = bio_viterbi(np.asarray(slot_logits)[starts], self.slot_labels)
-            tags = ([self.slot_labels[i] for i in path]
-                    + ["O"] * (len(word_starts) - len(starts)))
+            # Words cut off by truncation read "O".
+            tags = [self.slot_labels[i] if i is not None else "O"
+                    for i in decode_words(slot_logits, word_starts, self.slot_labels, None)]
             slots = tuple(decode_slots(text, tags))
         return Answer("intent", self._say(intent, slots), intent, confidence, slots)
 

@@ -74,14 +74,10 @@ def _binary_scores(task_model, gold, predictions):
         task = task_registry.get_task(task_model.config.get("task", ""))
     except (KeyError, ValueError):  # a task this registry does not know: accuracy only
         return {}
-    wanted = [m for m in ("f1", "matthews_corr") if m in task.metrics]
-    if not wanted:
-        return {}
-    labels = task_model.labels
-    positive = labels.index(task.positive_label) if task.positive_label in labels else 1
-    functions = {"f1": metrics_lib.binary_f1, "matthews_corr": metrics_lib.matthews_corrcoef}
-    return {name: {k: functions[name](gold, p, positive) for k, p in predictions.items()}
-            for name in wanted}
+    per_model = {k: evaluation.binary_scores(task, task_model.labels, gold, p)
+                 for k, p in predictions.items()}
+    return {name: {k: scores[name] for k, scores in per_model.items()}
+            for name in per_model["keras"]}
 
 
 def task_scores(task_model, runner, examples, sequence_length):

@@ -58,3 +58,20 @@ def bio_viterbi(word_logits, tags):
     for word in range(len(scores) - 1, 0, -1):
         path.append(int(back[word, path[-1]]))
     return path[::-1]
+
+
+def decode_words(token_logits, word_starts, tags, fill):
+    """One sentence's word tags: `bio_viterbi` over the logits at each word's first piece.
+
+    Args:
+      token_logits: [L, T] per-token logits of the sentence.
+      word_starts: [W] first-piece positions; -1 for the words truncation cut (a suffix).
+      tags: the T tag names.
+      fill: what a cut word gets.
+
+    Returns:
+      W entries: tag ids, then `fill` for each cut word.
+    """
+    starts = np.asarray(word_starts)
+    kept = starts[starts >= 0]
+    return bio_viterbi(np.asarray(token_logits)[kept], tags) + [fill] * (len(starts) - len(kept))

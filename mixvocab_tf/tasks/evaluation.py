@@ -66,6 +66,17 @@ def _label_ids(labels, label_list, source, policy):
     return np.asarray(ids, np.int64), keep, unknown
 
 
+def binary_scores(task, label_list, gold, predicted):
+    """The positive class's F1 and Matthews correlation, for the tasks that name them (MRPC,
+    CoLA); {} for the others."""
+    wanted = [m for m in ("f1", "matthews_corr") if m in task.metrics]
+    if not wanted:
+        return {}
+    positive = label_list.index(task.positive_label) if task.positive_label in label_list else 1
+    functions = {"f1": metrics_lib.binary_f1, "matthews_corr": metrics_lib.matthews_corrcoef}
+    return {name: functions[name](gold, predicted, positive) for name in wanted}
+
+
 def classification_scores(task_model, task, examples, oos_examples=None,
                           unknown_labels="wrong", batch_size=64):
     """Metrics of a (pair) classification model; see the module docstring."""
@@ -79,13 +90,8 @@ def classification_scores(task_model, task, examples, oos_examples=None,
     threshold = task_model.config.get("oos_threshold") if task.oos_split else None
     if threshold is not None:
         predicted = np.where(probabilities.max(-1) < threshold, -2, predicted)
-    scores = {"accuracy": metrics_lib.accuracy(gold, predicted)}
-    if set(task.metrics) & {"f1", "matthews_corr"}:
-        positive = label_list.index(task.positive_label) if task.positive_label in label_list else 1
-        if "f1" in task.metrics:
-            scores["f1"] = metrics_lib.binary_f1(gold, predicted, positive)
-        if "matthews_corr" in task.metrics:
-            scores["matthews_corr"] = metrics_lib.matthews_corrcoef(gold, predicted, positive)
+    scores = {"accuracy": metrics_lib.accuracy(gold, predicted),
+              **binary_scores(task, label_list, gold, predicted)}
     if oos_examples is not None and threshold is not None:
         oos_probabilities = softmax(predict(
             task_model.model, encoder.encode_examples(task.type, oos_examples), batch_size))

@@ -26,7 +26,6 @@ Example:
 >>> config["eval"]["metrics"]["slot_f1"], config["distillation"]["teacher_cpu_seconds"]
 """
 
-import io
 import math
 import os
 import time
@@ -36,7 +35,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mixvocab_tf.file_io import write_bytes_atomic
 from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import joint
@@ -52,6 +50,7 @@ from mixvocab_tf.tasks.task_distillation import WeightedHardLoss
 from mixvocab_tf.tasks.task_distillation import WeightedKLDivergence
 from mixvocab_tf.tasks.task_distillation import WordGather
 from mixvocab_tf.tasks.task_distillation import build_transfer_set
+from mixvocab_tf.tasks.task_distillation import cached_teacher_pass
 from mixvocab_tf.tasks.task_distillation import check_settings
 from mixvocab_tf.tasks.task_distillation import distillation_record
 from mixvocab_tf.tasks.task_distillation import make_replacer
@@ -87,27 +86,17 @@ def joint_teacher_logits(teacher_dir, examples, cache_dir=None, batch_size=256, 
     if cache_dir:
         key = teacher_cache_key(teacher_dir, teacher, task_registry.INTENT_AND_SLOTS, examples)
         cache_file = os.path.join(cache_dir, f"joint_teacher_logits_{key}.npz")
-        if os.path.isfile(cache_file):
-            with np.load(cache_file) as cached:
-                return cached["intent"], cached["slots"], cached["mask"], {
-                    "cache_file": cache_file, "cache_hit": True, "cpu_seconds": 0.0,
-                    "wall_seconds": 0.0}
-    cpu, wall = time.process_time(), time.time()
-    features = joint.encode(InputEncoder.for_task_model(teacher), examples)
-    outputs = joint.predict(teacher.model, features, batch_size=batch_size)
-    starts = features["word_starts"]
-    slots = np.take_along_axis(outputs[joint.SLOT_OUTPUT], np.maximum(starts, 0)[..., None],
-                               axis=1)
-    intent, mask = outputs[joint.INTENT_OUTPUT], starts >= 0
-    info = {"cache_file": cache_file, "cache_hit": False,
-            "cpu_seconds": round(time.process_time() - cpu, 2),
-            "wall_seconds": round(time.time() - wall, 2)}
-    if cache_file:
-        os.makedirs(cache_dir, exist_ok=True)
-        buffer = io.BytesIO()
-        np.savez(buffer, intent=intent, slots=slots, mask=mask)
-        write_bytes_atomic(cache_file, buffer.getvalue())
-    return intent, slots, mask, info
+
+    def label():
+        features = joint.encode(InputEncoder.for_task_model(teacher), examples)
+        outputs = joint.predict(teacher.model, features, batch_size=batch_size)
+        starts = features["word_starts"]
+        slots = np.take_along_axis(outputs[joint.SLOT_OUTPUT],
+                                   np.maximum(starts, 0)[..., None], axis=1)
+        return {"intent": outputs[joint.INTENT_OUTPUT], "slots": slots, "mask": starts >= 0}
+
+    arrays, info = cached_teacher_pass(cache_file, label)
+    return arrays["intent"], arrays["slots"], arrays["mask"], info
 
 
 def student_arrays(examples, origin, intents, tags, teacher_intent, teacher_slots, teacher_mask,

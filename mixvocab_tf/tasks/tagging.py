@@ -19,8 +19,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
-from mixvocab_tf.tasks.bio_decoding import bio_viterbi
 from mixvocab_tf.preprocessing.normalization import check_normalization
+from mixvocab_tf.tasks.bio_decoding import decode_words
 
 _PAD, _UNK, _CLS, _SEP = "[PAD]", "[UNK]", "[CLS]", "[SEP]"
 
@@ -157,13 +157,8 @@ def word_predictions(token_logits, word_starts, word_counts, fill=0, tags=None):
     """
     token_logits = np.asarray(token_logits)
     if tags is not None and token_logits.ndim == 3:
-        out = []
-        for row, count in enumerate(word_counts):
-            starts = np.asarray(word_starts[row, :count])
-            kept = starts[starts >= 0]  # truncation cuts a suffix of the words
-            path = bio_viterbi(token_logits[row, kept], tags)
-            out.append(path + [fill] * (len(starts) - len(kept)))
-        return out
+        return [decode_words(token_logits[row], word_starts[row, :count], tags, fill)
+                for row, count in enumerate(word_counts)]
     token_tags = token_logits.argmax(-1) if token_logits.ndim == 3 else token_logits
     out = []
     for row, count in enumerate(word_counts):

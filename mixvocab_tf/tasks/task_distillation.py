@@ -309,44 +309,61 @@ def teacher_logits(teacher_dir, task_type, examples, cache_dir=None, batch_size=
     if cache_dir:
         key = teacher_cache_key(teacher_dir, teacher, task_type, examples)
         cache_file = os.path.join(cache_dir, f"teacher_logits_{key}.npz")
-        if os.path.isfile(cache_file):
-            with np.load(cache_file) as cached:
-                return cached["logits"], cached["mask"], {
-                    "cache_file": cache_file, "cache_hit": True, "cpu_seconds": 0.0,
-                    "wall_seconds": 0.0}
-    cpu, wall = time.process_time(), time.time()
-    encoder = InputEncoder.for_task_model(teacher)
-    chunks, masks = [], []
-    # Chunks bound the memory of per-token tagging logits [chunk, L, T].
-    for begin in range(0, len(examples), 4096):
-        chunk = examples.select(list(range(begin, min(begin + 4096, len(examples)))))
-        features = encoder.encode_examples(task_type, chunk)
+
+    def label():
+        encoder = InputEncoder.for_task_model(teacher)
+        chunks, masks = [], []
+        # Chunks bound the memory of per-token tagging logits [chunk, L, T].
+        for begin in range(0, len(examples), 4096):
+            chunk = examples.select(list(range(begin, min(begin + 4096, len(examples)))))
+            features = encoder.encode_examples(task_type, chunk)
+            if task_type == task_registry.TAGGING:
+                # Per-token logits keep the full length (word starts index into it).
+                logits = teacher.model.predict(model_inputs(features), batch_size=batch_size,
+                                               verbose=0)
+                starts = features["word_starts"]
+                logits = np.take_along_axis(logits, np.maximum(starts, 0)[..., None], axis=1)
+                masks.append(starts >= 0)
+            else:
+                logits = predict_by_length(teacher.model, model_inputs(features), batch_size)
+                masks.append(np.ones(len(chunk), bool))
+            chunks.append(logits.astype(np.float32))
         if task_type == task_registry.TAGGING:
-            # Per-token logits keep the full length (word starts index into it).
-            logits = teacher.model.predict(model_inputs(features), batch_size=batch_size,
-                                           verbose=0)
-            starts = features["word_starts"]
-            logits = np.take_along_axis(logits, np.maximum(starts, 0)[..., None], axis=1)
-            masks.append(starts >= 0)
-        else:
-            logits = predict_by_length(teacher.model, model_inputs(features), batch_size)
-            masks.append(np.ones(len(chunk), bool))
-        chunks.append(logits.astype(np.float32))
-    if task_type == task_registry.TAGGING:
-        width = max(c.shape[1] for c in chunks)
-        pad = lambda a, value: np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2),
-                                      constant_values=value)
-        chunks, masks = [pad(c, 0.0) for c in chunks], [pad(m, False) for m in masks]
-    logits, mask = np.concatenate(chunks), np.concatenate(masks)
+            width = max(c.shape[1] for c in chunks)
+            pad = lambda a, value: np.pad(
+                a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2),
+                constant_values=value)
+            chunks, masks = [pad(c, 0.0) for c in chunks], [pad(m, False) for m in masks]
+        return {"logits": np.concatenate(chunks), "mask": np.concatenate(masks)}
+
+    arrays, info = cached_teacher_pass(cache_file, label)
+    return arrays["logits"], arrays["mask"], info
+
+
+def cached_teacher_pass(cache_file, label):
+    """The teacher's arrays for a transfer set: read from `cache_file` when it exists, else
+    `label()` (a dict of arrays), timed and written there atomically (`cache_file` None: no
+    cache).
+
+    Returns:
+      (arrays, info): info has "cache_file", "cache_hit", "cpu_seconds", "wall_seconds"
+      (of `label()`; 0 on a hit).
+    """
+    if cache_file and os.path.isfile(cache_file):
+        with np.load(cache_file) as cached:
+            return dict(cached), {"cache_file": cache_file, "cache_hit": True,
+                                  "cpu_seconds": 0.0, "wall_seconds": 0.0}
+    cpu, wall = time.process_time(), time.time()
+    arrays = label()
     info = {"cache_file": cache_file, "cache_hit": False,
             "cpu_seconds": round(time.process_time() - cpu, 2),
             "wall_seconds": round(time.time() - wall, 2)}
     if cache_file:
-        os.makedirs(cache_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         buffer = io.BytesIO()
-        np.savez(buffer, logits=logits, mask=mask)
+        np.savez(buffer, **arrays)
         write_bytes_atomic(cache_file, buffer.getvalue())
-    return logits, mask, info
+    return arrays, info
 
 
 def _student_arrays(task_type, examples, origin, labels, teacher_logits_, teacher_mask, encoder,
