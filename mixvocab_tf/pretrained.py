@@ -188,6 +188,7 @@ def model_card(config):
         f"| corpora | {', '.join(provenance.get('corpora', [])) or 'not recorded'} |",
         f"| Stage I / Stage II steps | {provenance.get('stage1_steps', '?')} / "
         f"{provenance.get('stage2_steps', '?')} |",
+        *_sentence_embedding_rows(provenance.get("stage2_config", {})),
         "",
         "## Use",
         "",
@@ -230,6 +231,23 @@ def model_card(config):
         "",
     ]
     return "\n".join(lines)
+
+
+def _sentence_embedding_rows(student_config):
+    """Model-card rows of the sentence-embedding stage, when the student had one."""
+    record = student_config.get("sentence_embedding_distillation")
+    if not record:
+        return []
+    final = record.get("final_metrics", {})
+    cosine = final.get("val_cosine")
+    return [
+        f"| sentence-embedding distillation | {record['sentences']:,} corpus sentences, "
+        f"{record['epochs']} epoch(s), {record['train_steps']:,} steps, from "
+        f"{os.path.basename(str(record['teacher']).rstrip('/'))}'s mean-pooled vectors |",
+        f"| held-out cosine to the teacher | {record['held_out_cosine_start']:.3f} before, "
+        f"{cosine:.3f} after |" if cosine is not None else
+        f"| held-out cosine to the teacher | {record['held_out_cosine_start']:.3f} before |",
+    ]
 
 
 def publish_student(student_dir, output_dir, name, provenance=None, evaluation=None,

@@ -36,6 +36,7 @@ from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.training.length_buckets import length_bucketed
 from mixvocab_tf.training.optimization import create_optimizer
 
 
@@ -136,32 +137,6 @@ def _training_arrays(task, examples, labels, encoder):
     return features, x, np.asarray([index[l] for l in examples.labels], np.int32), None
 
 
-def _length_bucketed(dataset, batch_size, sequence_length, sequence_targets, multiple=8):
-    """Batches examples of similar length and trims each batch to its longest (rounded up).
-
-    The arrays stay padded to L on the host; each batch is cut to a multiple of `multiple`
-    tokens, so the train step sees at most L / multiple shapes (few retraces) and spends no
-    work on padding. The model's inputs are [B, None], so the exported fixed-L model is
-    unchanged. `sequence_targets`: the targets and sample weights are per token ([B, L, ...]).
-    """
-    def length(*parts):
-        return tf.reduce_sum(tf.cast(parts[0]["padding_mask"], tf.int32))
-
-    boundaries = list(range(multiple + 1, sequence_length + 1, multiple))
-    dataset = dataset.bucket_by_sequence_length(
-        length, bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1))
-
-    def trim(*parts):
-        longest = tf.reduce_max(tf.reduce_sum(tf.cast(parts[0]["padding_mask"], tf.int32), 1))
-        width = tf.minimum((longest + multiple - 1) // multiple * multiple, sequence_length)
-        cut = lambda t: t[:, :width]
-        x = tf.nest.map_structure(cut, parts[0])
-        rest = [tf.nest.map_structure(cut, p) if sequence_targets else p for p in parts[1:]]
-        return (x, *rest)
-
-    return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
-
-
 def _dataset(x, y, weights, batch_size, seed, in_batch_labels=False, bucket_length=None,
              sequence_targets=False):
     count = len(next(iter(x.values())))
@@ -169,7 +144,7 @@ def _dataset(x, y, weights, batch_size, seed, in_batch_labels=False, bucket_leng
     dataset = tf.data.Dataset.from_tensor_slices(parts)
     dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
     if bucket_length and not in_batch_labels:
-        dataset = _length_bucketed(dataset, batch_size, bucket_length, sequence_targets)
+        dataset = length_bucketed(dataset, batch_size, bucket_length, sequence_targets)
     else:
         # In-batch negatives need full batches: every row's label is its own column.
         dataset = dataset.batch(batch_size, drop_remainder=in_batch_labels)

@@ -23,6 +23,7 @@ TensorShape([B, 7])
 import keras
 from keras import ops
 
+from mixvocab_tf.models.pooling import MaskedMeanPooling
 from mixvocab_tf.tasks import task_registry
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
@@ -78,24 +79,6 @@ class TaggingHead(ClassificationHead):
     Example:
     >>> TaggingHead(num_classes=72)(sequence_output).shape  # [B, L, 72]
     """
-
-
-@keras.saving.register_keras_serializable(package="mixvocab_tf")
-class MaskedMeanPooling(keras.layers.Layer):
-    """Mean of the sequence output over the non-padding positions: [B, L, H] -> [B, H].
-
-    Example:
-    >>> MaskedMeanPooling()(sequence_output, padding_mask).shape  # [B, H]
-    """
-
-    def call(self, sequence_output, padding_mask):
-        mask = ops.cast(ops.expand_dims(padding_mask, -1), sequence_output.dtype)
-        total = ops.sum(sequence_output * mask, axis=1)
-        count = ops.maximum(ops.sum(mask, axis=1), 1.0)
-        return total / count
-
-    def compute_output_shape(self, sequence_output_shape, padding_mask_shape=None):
-        return (sequence_output_shape[0], sequence_output_shape[2])
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")

@@ -75,6 +75,7 @@ from mixvocab_tf.tasks.task_model import MODEL_FILE
 from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.training.length_buckets import predict_by_length
 from mixvocab_tf.training.optimization import create_optimizer
 
 # Where each transfer example came from.
@@ -255,34 +256,6 @@ def teacher_cache_key(teacher_dir, teacher, task_type, examples):
         for text in column:
             digest.update(text.encode("utf-8") + b"\n")
     return digest.hexdigest()[:24]
-
-
-def predict_by_length(model, inputs, batch_size, step=8):
-    """A sequence-level model's outputs, rows grouped by length and each group cut to its bucket.
-
-    Padding is masked, so cutting it changes no output beyond float rounding, and short texts
-    cost a fraction of the full length (the fine-tuned MiniLM teacher on the 13,084 SNIPS
-    training utterances at L=32: 61.5 CPU s instead of 125.6 at full length, the same logits
-    within 6e-6, on 2 shared cores).
-
-    Args:
-      model: a task model taking `model_inputs`; one output row per example.
-      inputs: the encoder inputs (token_ids, segment_ids, padding_mask), [N, L] each.
-      batch_size: the inference batch.
-      step: bucket widths are multiples of it (fewer, longer buckets: fewer traces).
-    """
-    lengths = np.asarray(inputs["padding_mask"]).astype(np.int64).sum(1)
-    width = np.asarray(inputs["token_ids"]).shape[1]
-    buckets = np.minimum(width, np.maximum(step, -(-lengths // step) * step))
-    outputs = None
-    for bucket in np.unique(buckets):
-        rows = np.flatnonzero(buckets == bucket)
-        part = {name: np.asarray(value)[rows, :bucket] for name, value in inputs.items()}
-        logits = np.asarray(model.predict(part, batch_size=batch_size, verbose=0))
-        if outputs is None:
-            outputs = np.zeros((len(lengths),) + logits.shape[1:], np.float32)
-        outputs[rows] = logits
-    return outputs
 
 
 def teacher_logits(teacher_dir, task_type, examples, cache_dir=None, batch_size=256,

@@ -105,6 +105,8 @@ def fit_resumable(
     # A run shorter than one loop (a smoke test's few steps) still stops at train_steps.
     steps_per_loop = max(min(steps_per_loop, train_steps), 1)
     loops = max(math.ceil(train_steps / steps_per_loop), 1)
+    # Equal loops that cover train_steps: fewer than `loops` steps past it, not up to a loop.
+    steps_per_loop = max(math.ceil(train_steps / loops), 1)
     initial_loop = step // steps_per_loop
     if step >= train_steps:
         return keras.callbacks.History()

@@ -1,0 +1,302 @@
+"""Sentence-embedding distillation: the student learns the teacher's own sentence vectors.
+
+Stage II's losses compare the student with the Stage I teacher reading *student-segmented*
+text, which a CPU-budget Stage I teaches poorly (it predicts 8% of masked student tokens), so
+at those budgets Stage II leaves the student below random weights. This stage asks the
+student for what the original teacher does well on its *own* vocabulary: the masked mean of
+its last layer, the sentence vector all-MiniLM-L6-v2 was trained to produce (a linear probe on
+it scores 84.1 on BANKING77 10-shot, above the fine-tuned teacher). Teacher and student each
+tokenise the same sentence with their own vocabulary; no alignment is needed because the
+target is one vector a sentence (Reimers & Gurevych 2020, "Making monolingual sentence
+embeddings multilingual using knowledge distillation"). The student's mean-pooled output goes
+through a trainable projection H -> D and is trained by cosine distance to the teacher's.
+
+The teacher's vectors are computed once, in shards written atomically under
+`model_dir/teacher_embeddings/` (a killed run keeps every finished shard), so each student
+epoch costs only the student.
+
+Example:
+```python
+result = distill_sentence_embeddings(
+    student_dir="runs/stage1_table", teacher_path=paths.minilm_teacher_path(),
+    train_files=["corpora/wikipedia_en.txt.gz", "corpora/eltec_novels_en.txt.gz"],
+    model_dir="runs/sentence_embeddings", max_sentences=20_000, epochs=2)
+finetune(task_name="banking77", model_path=result["export_dir"], ...)
+```
+"""
+
+import io
+import math
+import os
+import random
+import re
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mixvocab_tf import corpora
+from mixvocab_tf.distillation.student_distillation import load_student_directory
+from mixvocab_tf.distillation.student_distillation import save_student_directory
+from mixvocab_tf.file_io import write_bytes_atomic
+from mixvocab_tf.models.pooling import MaskedMeanPooling
+from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
+from mixvocab_tf.training.checkpointing import fit_and_export
+from mixvocab_tf.training.length_buckets import length_bucketed
+from mixvocab_tf.training.length_buckets import predict_by_length
+from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.run_setup import prepare_model_dir
+
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+TEACHER_EMBEDDINGS_DIR = "teacher_embeddings"
+SHARD_SIZE = 16384
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_sentences(paragraph, min_words=5, max_words=40):
+    """The sentences of a paragraph (split after . ! ?), each cut to `max_words` words.
+
+    Sentences shorter than `min_words` (headings, dialogue tags) are dropped.
+
+    Example:
+    >>> split_sentences("It rained all day. We stayed in and read old letters.", min_words=3)
+    ['It rained all day.', 'We stayed in and read old letters.']
+    """
+    sentences = []
+    for sentence in _SENTENCE_END.split(paragraph):
+        words = sentence.split()
+        if len(words) >= min_words:
+            sentences.append(" ".join(words[:max_words]))
+    return sentences
+
+
+def corpus_sentences(files, paragraphs_per_file=50_000, max_sentences=None, seed=0):
+    """Sentences from an equal random sample of paragraphs of each corpus file, shuffled.
+
+    Each file contributes the same number of paragraphs, so a small corpus (novels) is not
+    drowned by a large one (Wikipedia).
+
+    Args:
+      files: corpus paths or globs (.txt or .txt.gz, one paragraph a line).
+      paragraphs_per_file: paragraphs sampled from each file.
+      max_sentences: keep at most this many (None: all).
+      seed: sampling and shuffling seed.
+    """
+    sentences = []
+    for path in corpora.resolve_text_files(files):
+        for paragraph in corpora.sample_lines([path], paragraphs_per_file, seed=seed + 1):
+            sentences.extend(split_sentences(paragraph))
+    random.Random(seed).shuffle(sentences)
+    return sentences[:max_sentences] if max_sentences else sentences
+
+
+def sentence_embedder(backbone):
+    """A model from encoder inputs to the masked mean of `sequence_output`: [B, H]."""
+    inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ENCODER_INPUTS}
+    sequence = backbone(inputs)["sequence_output"]
+    return keras.Model(inputs, MaskedMeanPooling()(sequence, inputs["padding_mask"]))
+
+
+def encode_texts(preprocessor, texts, batch_size=1024):
+    """Encoder inputs [N, L] (int32) of `texts` through a `SingleVocabPreprocessor`."""
+    chunks = []
+    for begin in range(0, len(texts), batch_size):
+        out = preprocessor(tf.constant(texts[begin:begin + batch_size]))
+        chunks.append({k: np.asarray(out[k]).astype(np.int32) for k in ENCODER_INPUTS})
+    return {k: np.concatenate([c[k] for c in chunks]) for k in ENCODER_INPUTS}
+
+
+def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_size=256,
+                       log=print):
+    """The teacher's sentence vectors of `sentences` [N, D] (float32), computed shard by shard.
+
+    Each shard of `SHARD_SIZE` sentences is written atomically to `cache_dir/shardNNN.npz`
+    with its texts; a shard whose texts match is read instead of recomputed.
+
+    Returns:
+      (embeddings, cpu_seconds): the vectors and the CPU seconds this call spent computing.
+    """
+    os.makedirs(cache_dir, exist_ok=True)
+    embedder = preprocessor = None
+    parts, cpu = [], 0.0
+    for index, begin in enumerate(range(0, len(sentences), SHARD_SIZE)):
+        texts = sentences[begin:begin + SHARD_SIZE]
+        path = os.path.join(cache_dir, f"shard{index:03d}.npz")
+        if os.path.isfile(path):
+            with np.load(path) as cached:
+                if len(cached["texts"]) == len(texts) and list(cached["texts"]) == texts:
+                    parts.append(cached["emb"].astype(np.float32))
+                    continue
+        if embedder is None:
+            embedder = sentence_embedder(teacher.backbone)
+            preprocessor = SingleVocabPreprocessor(
+                teacher.vocabulary, lower_case=teacher.lower_case, sequence_length=sequence_length)
+        started = time.process_time()
+        vectors = predict_by_length(embedder, encode_texts(preprocessor, texts), batch_size)
+        cpu += time.process_time() - started
+        buffer = _npz_bytes(texts=np.array(texts), emb=vectors.astype(np.float16))
+        write_bytes_atomic(path, buffer)
+        parts.append(vectors.astype(np.float16).astype(np.float32))
+        log(f"teacher sentence vectors: shard {index} ({len(texts)} sentences) written")
+    return np.concatenate(parts), cpu
+
+
+def _npz_bytes(**arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class SentenceEmbeddingDistiller(keras.Model):
+    """A student whose mean-pooled output, projected H -> D, predicts a teacher's sentence vector.
+
+    Train with `keras.losses.CosineSimilarity()` against the teacher's vectors; only the
+    student is kept afterwards.
+
+    Args:
+      student: a `StudentEncoder` (any encoder returning "sequence_output").
+      teacher_dim: D, the teacher's hidden size.
+
+    Example:
+    >>> distiller = SentenceEmbeddingDistiller(student, teacher_dim=384)
+    >>> distiller.compile(optimizer="adam", loss=keras.losses.CosineSimilarity())
+    >>> distiller.fit(student_inputs_and_teacher_vectors, epochs=1)
+    """
+
+    def __init__(self, student, teacher_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.student = student
+        self.teacher_dim = teacher_dim
+        self.pooling = MaskedMeanPooling(name="mean_pooling")
+        self.projection = keras.layers.Dense(
+            teacher_dim, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name="sentence_projection")
+
+    def call(self, inputs, training=False):
+        sequence = self.student({k: inputs[k] for k in ENCODER_INPUTS},
+                                training=training)["sequence_output"]
+        return self.projection(self.pooling(sequence, inputs["padding_mask"]))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"student": keras.saving.serialize_keras_object(self.student),
+                       "teacher_dim": self.teacher_dim})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["student"] = keras.saving.deserialize_keras_object(config["student"])
+        return cls(**config)
+
+
+def distill_sentence_embeddings(
+    student_dir,
+    teacher_path,
+    train_files,
+    model_dir,
+    paragraphs_per_file=50_000,
+    max_sentences=None,
+    held_out_sentences=2048,
+    epochs=2.0,
+    batch_size=64,
+    learning_rate=1e-3,
+    warmup_fraction=0.05,
+    sequence_length=64,
+    teacher_sequence_length=96,
+    steps_per_loop=500,
+    seed=0,
+    verbose="auto",
+):
+    """Trains a student on the teacher's sentence vectors; writes `model_dir/export`.
+
+    Args:
+      student_dir: the student to start from: a Stage II student directory, or the Stage I
+        table with random layers (`tools/distill_student.py --train_steps=0`).
+      teacher_path: the original teacher (any directory `load_teacher` reads), not the
+        Stage I export: its vectors on its own vocabulary are the target.
+      train_files: corpus files or globs (natural prose: Wikipedia, novels).
+      model_dir: the run directory (`flags.json`, `teacher_embeddings/`, `checkpoints/`,
+        `logs/`, `export/`); rerunning resumes.
+      paragraphs_per_file, max_sentences: the sentence sample (`corpus_sentences`).
+      held_out_sentences: the last sentences of the sample, never trained on; the logged
+        `val_cosine` is the student's mean cosine to the teacher on them.
+      epochs: passes over the training sentences (fractional allowed).
+      batch_size, learning_rate, warmup_fraction: AdamW with warm-up and cosine decay.
+      sequence_length: the student's L; teacher_sequence_length: the teacher's (longer: its
+        vocabulary splits words less, but a sentence must fit).
+      steps_per_loop: steps between checkpoints and held-out evaluations.
+      seed: sampling, shuffling and initialisation seed.
+
+    Returns:
+      A dict: `export_dir`, `metrics`, `history`, `held_out_cosine_start`, `sentences`,
+      `teacher_cpu_seconds`.
+    """
+    config = {k: v for k, v in locals().items() if k != "verbose"}
+    config["train_files"] = list(corpora.resolve_text_files(train_files))
+    if epochs <= 0 or batch_size < 1 or held_out_sentences < 1:
+        raise ValueError(
+            f"epochs={epochs}, batch_size={batch_size}, held_out_sentences="
+            f"{held_out_sentences}: each must be positive.")
+    student, vocabulary, student_config = load_student_directory(student_dir)
+    prepare_model_dir(model_dir, config)
+    keras.utils.set_random_seed(seed)
+    sentences = corpus_sentences(config["train_files"], paragraphs_per_file, max_sentences, seed)
+    if len(sentences) <= held_out_sentences:
+        raise ValueError(
+            f"The corpus gave {len(sentences)} sentences, no more than the "
+            f"{held_out_sentences} held out. Fix: more --paragraphs_per_file or a larger corpus.")
+    teacher = load_teacher(teacher_path)
+    targets, teacher_cpu = teacher_embeddings(
+        teacher, sentences, os.path.join(model_dir, TEACHER_EMBEDDINGS_DIR),
+        teacher_sequence_length)
+    preprocessor = SingleVocabPreprocessor(
+        vocabulary, lower_case=student_config["lower_case"], sequence_length=sequence_length)
+    features = encode_texts(preprocessor, sentences)
+    train_count = len(sentences) - held_out_sentences
+    train = tf.data.Dataset.from_tensor_slices(
+        ({k: v[:train_count] for k, v in features.items()}, targets[:train_count]))
+    train = length_bucketed(train.shuffle(train_count, seed=seed).repeat(), batch_size,
+                            sequence_length, sequence_targets=False).prefetch(tf.data.AUTOTUNE)
+    held_out = tf.data.Dataset.from_tensor_slices(
+        ({k: v[train_count:] for k, v in features.items()}, targets[train_count:]))
+    held_out = held_out.batch(batch_size).repeat()
+    eval_steps = math.ceil(held_out_sentences / batch_size)
+    train_steps = max(int(epochs * train_count / batch_size), 1)
+
+    distiller = SentenceEmbeddingDistiller(student, teacher.hidden_dim)
+    distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction),
+                      loss=keras.losses.CosineSimilarity(),
+                      metrics=[keras.metrics.CosineSimilarity(name="cosine")])
+    distiller(next(iter(held_out))[0])
+    distiller.optimizer.build(distiller.trainable_variables)
+    start = distiller.evaluate(held_out, steps=eval_steps, verbose=0, return_dict=True)
+    print(f"held-out cosine to the teacher before training: {start['cosine']:.4f} "
+          f"({held_out_sentences} sentences)")
+
+    def write(directory, metrics):
+        save_student_directory(directory, student, vocabulary, dict(
+            student_config,
+            sequence_length=sequence_length,
+            sentence_embedding_distillation={
+                "teacher": str(teacher_path),
+                "start_student": str(student_dir),
+                "train_files": config["train_files"],
+                "sentences": train_count,
+                "held_out_sentences": held_out_sentences,
+                "epochs": epochs,
+                "train_steps": int(distiller.optimizer.iterations.numpy()),
+                "held_out_cosine_start": float(start["cosine"]),
+                "final_metrics": metrics,
+            }))
+
+    result = fit_and_export(distiller, train, train_steps, model_dir, write,
+                            steps_per_loop=steps_per_loop, eval_dataset=held_out,
+                            eval_steps=eval_steps, verbose=verbose)
+    result.update(held_out_cosine_start=float(start["cosine"]), sentences=train_count,
+                  teacher_cpu_seconds=teacher_cpu)
+    return result
+

@@ -1,0 +1,91 @@
+"""Sentence-embedding distillation: sentence sampling, the cached teacher pass, a short run."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mixvocab_tf.distillation import sentence_embedding
+from mixvocab_tf.models.teacher import load_teacher
+
+
+def test_split_sentences_cuts_and_drops():
+    text = "Yes. It rained all day long on the hill. " + " ".join(["word"] * 50) + "."
+    sentences = sentence_embedding.split_sentences(text, min_words=3, max_words=40)
+    assert sentences[0] == "It rained all day long on the hill."
+    assert len(sentences) == 2 and len(sentences[1].split()) == 40
+
+
+def test_corpus_sentences_samples_every_file_equally(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("".join(f"alpha {i} one two three four. Alpha again {i} and more words.\n"
+                         for i in range(50)))
+    b.write_text("".join(f"beta {i} one two three four five.\n" for i in range(500)))
+    sentences = sentence_embedding.corpus_sentences([str(a), str(b)], paragraphs_per_file=20)
+    assert sum(s.startswith("beta") for s in sentences) == 20
+    assert sum(s.lower().startswith("alpha") for s in sentences) == 40
+    again = sentence_embedding.corpus_sentences([str(a), str(b)], paragraphs_per_file=20)
+    assert again == sentences
+    assert len(sentence_embedding.corpus_sentences([str(a), str(b)], 20, max_sentences=7)) == 7
+
+
+def test_teacher_embeddings_are_the_masked_mean_and_cached(tiny_stage_inputs, tmp_path,
+                                                           monkeypatch):
+    teacher = load_teacher(tiny_stage_inputs["teacher_dir"])
+    sentences = ["play some jazz music now please", "what is the weather like in paris",
+                 "book a table for two at eight"]
+    monkeypatch.setattr(sentence_embedding, "SHARD_SIZE", 2)
+    cache = str(tmp_path / "cache")
+    vectors, cpu = sentence_embedding.teacher_embeddings(teacher, sentences, cache, 32)
+    assert vectors.shape == (3, teacher.hidden_dim) and cpu > 0
+    assert sorted(os.listdir(cache)) == ["shard000.npz", "shard001.npz"]
+    # The reference: the backbone at full length, mean over real tokens.
+    from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
+
+    inputs = sentence_embedding.encode_texts(
+        SingleVocabPreprocessor(teacher.vocabulary, lower_case=True, sequence_length=32), sentences)
+    sequence = np.asarray(teacher.backbone(inputs)["sequence_output"])
+    mask = inputs["padding_mask"][..., None].astype(np.float32)
+    reference = (sequence * mask).sum(1) / mask.sum(1)
+    np.testing.assert_allclose(vectors, reference, atol=5e-3)  # float16 storage
+    cached, cpu = sentence_embedding.teacher_embeddings(teacher, sentences, cache, 32)
+    assert cpu == 0 and np.array_equal(cached, vectors)
+    # A shard whose texts changed is recomputed, not trusted.
+    changed, cpu = sentence_embedding.teacher_embeddings(
+        teacher, sentences[:2] + ["set an alarm for six"], cache, 32)
+    assert cpu > 0 and np.array_equal(changed[:2], vectors[:2])
+
+
+def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write_tiny_student,
+                                                       tmp_path):
+    with open(tiny_stage_inputs["student_vocab"]) as f:
+        vocabulary = [line.rstrip("\n") for line in f]
+    student_dir = write_tiny_student(tmp_path / "student", vocabulary)
+    corpus = tmp_path / "corpus.txt"
+    with open(tiny_stage_inputs["train_file"]) as f:
+        lines = [line.strip() for line in f][:600]
+    # Three utterances a paragraph, as prose has several sentences a line.
+    corpus.write_text("".join(". ".join(lines[i:i + 3]) + ".\n" for i in range(0, 600, 3)))
+    model_dir = str(tmp_path / "run")
+    kwargs = dict(student_dir=student_dir, teacher_path=tiny_stage_inputs["teacher_dir"],
+                  train_files=[str(corpus)], model_dir=model_dir, held_out_sentences=64,
+                  epochs=3, batch_size=32, learning_rate=3e-3, sequence_length=32,
+                  teacher_sequence_length=32, steps_per_loop=20, verbose=0)
+    result = sentence_embedding.distill_sentence_embeddings(**kwargs)
+    train_count = len(sentence_embedding.corpus_sentences([str(corpus)])) - 64
+    assert result["sentences"] == train_count > 300
+    assert result["metrics"]["val_cosine"] > result["held_out_cosine_start"] + 0.2
+    with open(os.path.join(result["export_dir"], "config.json")) as f:
+        config = json.load(f)
+    record = config["sentence_embedding_distillation"]
+    assert 0 <= record["train_steps"] - int(3 * train_count / 32) < 3 and config["lower_case"]
+    # The export is a student directory fine-tuning reads; a rerun trains nothing more.
+    from mixvocab_tf.tasks.encoder import load_encoder
+
+    backbone, vocab, _ = load_encoder(result["export_dir"])
+    assert list(vocab) == vocabulary
+    again = sentence_embedding.distill_sentence_embeddings(**kwargs)
+    assert again["metrics"] == {} and again["teacher_cpu_seconds"] == 0
+    with pytest.raises(ValueError, match="different settings"):
+        sentence_embedding.distill_sentence_embeddings(**dict(kwargs, learning_rate=1e-3))
