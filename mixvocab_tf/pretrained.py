@@ -176,8 +176,11 @@ def model_card(config):
         f"({encoder['num_heads']} heads, feed-forward {encoder['intermediate_dim']}) with a "
         f"{encoder['vocabulary_size']:,}-token WordPiece vocabulary "
         f"({'uncased' if config['lower_case'] else 'cased'}), distilled from a pretrained BERT "
-        "by mixed-vocabulary training (Zhao et al., EACL 2021). A general encoder: fine-tune "
-        "it on a task.",
+        + ("(the word-embedding table by mixed-vocabulary training, Zhao et al., EACL 2021; the "
+           "layers by sentence-embedding distillation toward the teacher's mean-pooled vectors)"
+           if provenance.get("stage2_config", {}).get("sentence_embedding_distillation") else
+           "by mixed-vocabulary training (Zhao et al., EACL 2021)")
+        + ". A general encoder: fine-tune it on a task.",
         "",
         "| | |",
         "|---|---|",
@@ -242,8 +245,8 @@ def _sentence_embedding_rows(student_config):
     cosine = final.get("val_cosine")
     return [
         f"| sentence-embedding distillation | {record['sentences']:,} corpus sentences, "
-        f"{record['epochs']} epoch(s), {record['train_steps']:,} steps, from "
-        f"{os.path.basename(str(record['teacher']).rstrip('/'))}'s mean-pooled vectors |",
+        f"{record['epochs']} epoch(s), {record['train_steps']:,} steps, toward the teacher's "
+        "mean-pooled vectors |",
         f"| held-out cosine to the teacher | {record['held_out_cosine_start']:.3f} before, "
         f"{cosine:.3f} after |" if cosine is not None else
         f"| held-out cosine to the teacher | {record['held_out_cosine_start']:.3f} before |",
@@ -364,21 +367,30 @@ def write_keras_hub_preset(name_or_path, preset_dir, sequence_length=None, float
 
 
 def _weights_to_float16(path):
-    """Rewrites every float32 array of a Keras weights file as float16, in place.
+    """Rewrites a Keras weights file with every float32 array stored as float16.
 
     Keras assigns stored values to the variables it builds (float32 from the
     config), so the file halves and the model loads unchanged but for rounding.
+    The arrays are copied into a new file (HDF5 does not reclaim the space of
+    arrays deleted in place, which left the file at its float32 size).
     """
     import h5py
 
-    with h5py.File(path, "r+") as f:
-        names = []
-        f.visititems(lambda name, item: names.append(name)
-                     if isinstance(item, h5py.Dataset) and item.dtype == np.float32 else None)
-        for name in names:
-            value = f[name][()]
-            attrs = dict(f[name].attrs)
-            del f[name]
-            f.create_dataset(name, data=value.astype("float16"))
-            for key, attr in attrs.items():
-                f[name].attrs[key] = attr
+    staging = path + ".float16"
+    with h5py.File(path, "r") as source, h5py.File(staging, "w") as target:
+        for key, value in source.attrs.items():
+            target.attrs[key] = value
+
+        def copy(name, item):
+            if isinstance(item, h5py.Group):
+                copied = target.require_group(name)
+            else:
+                value = item[()]
+                if item.dtype == np.float32:
+                    value = value.astype("float16")
+                copied = target.create_dataset(name, data=value)
+            for key, attr in item.attrs.items():
+                copied.attrs[key] = attr
+
+        source.visititems(copy)
+    os.replace(staging, path)

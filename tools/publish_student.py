@@ -43,7 +43,8 @@ def main(argv):
     output = FLAGS.output or os.path.join(pretrained.pretrained_root(), FLAGS.name)
     provenance = {key: value for key, value in {
         "teacher": FLAGS.teacher, "corpora": FLAGS.corpora, "stage1_steps": FLAGS.stage1_steps,
-        "stage2_steps": FLAGS.stage2_steps, "recipe": FLAGS.recipe}.items() if value}
+        "stage2_steps": FLAGS.stage2_steps, "recipe": FLAGS.recipe}.items()
+        if value is not None and value != []}
     with exit_on_bad_input(ValueError, FileNotFoundError):
         evaluation = json.loads(FLAGS.evaluation) if FLAGS.evaluation else None
         config = pretrained.publish_student(FLAGS.student_dir, output, FLAGS.name, provenance,
