@@ -26,7 +26,7 @@ flags.DEFINE_string("model_dir", None, "The run directory; --model_dir/export is
 flags.DEFINE_integer("paragraphs_per_file", 50_000, "Paragraphs sampled from each corpus file.")
 flags.DEFINE_integer("max_sentences", None, "Keep at most this many sentences (default: all).")
 flags.DEFINE_integer("held_out_sentences", 2048, "Sentences kept out of training, for val_cosine.")
-flags.DEFINE_float("epochs", 2.0, "Passes over the training sentences.")
+flags.DEFINE_float("epochs", 1.0, "Passes over the training sentences (the committed students: 1).")
 flags.DEFINE_integer("batch_size", 64, "Sentences a step.")
 flags.DEFINE_float("learning_rate", 1e-3, "Peak AdamW learning rate.")
 flags.DEFINE_float("warmup_fraction", 0.05, "Share of steps spent warming up.")

@@ -11,6 +11,10 @@ target is one vector a sentence (Reimers & Gurevych 2020, "Making monolingual se
 embeddings multilingual using knowledge distillation"). The student's mean-pooled output goes
 through a trainable projection H -> D and is trained by cosine distance to the teacher's.
 
+Measured (README "What lifts it"; 6x128, 227K Wikipedia and novel sentences, one epoch, about
+14 minutes of student training on 2 cores): BANKING77 10-shot with plain fine-tuning 73.44
+(int8 73.44) against 63.12 for random weights and 60.32 after 2,400 Stage II steps.
+
 The teacher's vectors are computed once, in shards written atomically under
 `model_dir/teacher_embeddings/` (a killed run keeps every finished shard), so each student
 epoch costs only the student.
@@ -20,7 +24,7 @@ Example:
 result = distill_sentence_embeddings(
     student_dir="runs/stage1_table", teacher_path=paths.minilm_teacher_path(),
     train_files=["corpora/wikipedia_en.txt.gz", "corpora/eltec_novels_en.txt.gz"],
-    model_dir="runs/sentence_embeddings", max_sentences=20_000, epochs=2)
+    model_dir="runs/sentence_embeddings", max_sentences=20_000, epochs=1)
 finetune(task_name="banking77", model_path=result["export_dir"], ...)
 ```
 """
@@ -201,7 +205,7 @@ def distill_sentence_embeddings(
     paragraphs_per_file=50_000,
     max_sentences=None,
     held_out_sentences=2048,
-    epochs=2.0,
+    epochs=1.0,
     batch_size=64,
     learning_rate=1e-3,
     warmup_fraction=0.05,
