@@ -82,7 +82,12 @@ def test_committed_keras_hub_preset_matches_the_student(name):
                               verbose=0).shape == (2, 3)
 
 
-@pytest.mark.parametrize("name", COMMITTED)
+# The default suite probes the shipped 6x128 (about 35 s); the others run with `make test-all`.
+PROBED = [name if name == "6x128" else pytest.param(name, marks=pytest.mark.slow)
+          for name in COMMITTED]
+
+
+@pytest.mark.parametrize("name", PROBED)
 def test_committed_student_beats_random_weights_frozen(name, banking77_10shot):
     """BANKING77 10-shot, a linear probe on frozen mean-pooled vectors (no fine-tuning): the
     committed student against a random student of the same shape and vocabulary."""
