@@ -8,6 +8,8 @@ The pipeline, one sub-package a stage:
 from mixvocab_tf.distillation.distiller import Distiller
 from mixvocab_tf.distillation.student_distillation import distill_student
 from mixvocab_tf.distillation.student_distillation import load_student_directory
+from mixvocab_tf.distillation.sentence_embedding import SentenceEmbeddingDistiller
+from mixvocab_tf.distillation.sentence_embedding import distill_sentence_embeddings
 from mixvocab_tf.models.bert_checkpoint import convert_bert_checkpoint
 from mixvocab_tf.models.bert_checkpoint import load_google_checkpoint
 from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
