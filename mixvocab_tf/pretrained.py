@@ -220,7 +220,7 @@ def model_card(config):
         "",
         "## Recipe",
         "",
-        provenance.get("recipe", "Not recorded."),
+        *(["```", provenance["recipe"], "```"] if provenance.get("recipe") else ["Not recorded."]),
         "",
         "## Limitations",
         "",
