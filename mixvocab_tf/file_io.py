@@ -25,6 +25,17 @@ def write_bytes_atomic(path, data):
         raise
 
 
+def write_npz_atomic(path, **arrays):
+    """Writes NumPy arrays as an .npz file (`np.savez`), atomically."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
 def write_json_atomic(path, value):
     """Writes `value` as indented JSON (sorted keys), atomically."""
     write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")

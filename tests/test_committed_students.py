@@ -15,9 +15,9 @@ pytestmark = pytest.mark.skipif(not COMMITTED, reason="no student is committed u
 
 
 def _mean_pooled(student, vocabulary, texts, lower_case):
-    from mixvocab_tf.distillation.sentence_embedding import encode_texts
     from mixvocab_tf.distillation.sentence_embedding import sentence_embedder
     from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
+    from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
     from mixvocab_tf.training.length_buckets import predict_by_length
 
     preprocessor = SingleVocabPreprocessor(vocabulary, lower_case=lower_case, sequence_length=64)

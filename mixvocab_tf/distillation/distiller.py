@@ -6,6 +6,7 @@ from keras import ops
 from keras_hub.layers import MaskedLMHead
 
 from mixvocab_tf.distillation import losses
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.training.distributed_step import DistributedFitMixin
 from mixvocab_tf.training.distributed_step import apply_gradients
 from mixvocab_tf.training.distributed_step import logs_for_strategy
@@ -165,7 +166,7 @@ class Distiller(DistributedFitMixin, keras.Model):
 
     def call(self, inputs, training=False):
         student_outputs = self.student(
-            {k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+            {k: inputs[k] for k in ENCODER_INPUTS},
             training=training,
         )
         student_outputs = dict(student_outputs)

@@ -29,7 +29,6 @@ finetune(task_name="banking77", model_path=result["export_dir"], ...)
 ```
 """
 
-import io
 import math
 import os
 import random
@@ -43,17 +42,18 @@ import tensorflow as tf
 from mixvocab_tf import corpora
 from mixvocab_tf.distillation.student_distillation import load_student_directory
 from mixvocab_tf.distillation.student_distillation import save_student_directory
-from mixvocab_tf.file_io import write_bytes_atomic
+from mixvocab_tf.file_io import write_npz_atomic
 from mixvocab_tf.models.pooling import MaskedMeanPooling
 from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
 from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.length_buckets import length_bucketed
 from mixvocab_tf.training.length_buckets import predict_by_length
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
 
-ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 TEACHER_EMBEDDINGS_DIR = "teacher_embeddings"
 SHARD_SIZE = 16384
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -103,15 +103,6 @@ def sentence_embedder(backbone):
     return keras.Model(inputs, MaskedMeanPooling()(sequence, inputs["padding_mask"]))
 
 
-def encode_texts(preprocessor, texts, batch_size=1024):
-    """Encoder inputs [N, L] (int32) of `texts` through a `SingleVocabPreprocessor`."""
-    chunks = []
-    for begin in range(0, len(texts), batch_size):
-        out = preprocessor(tf.constant(texts[begin:begin + batch_size]))
-        chunks.append({k: np.asarray(out[k]).astype(np.int32) for k in ENCODER_INPUTS})
-    return {k: np.concatenate([c[k] for c in chunks]) for k in ENCODER_INPUTS}
-
-
 def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_size=256,
                        log=print):
     """The teacher's sentence vectors of `sentences` [N, D] (float32), computed shard by shard.
@@ -140,17 +131,12 @@ def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_
         started = time.process_time()
         vectors = predict_by_length(embedder, encode_texts(preprocessor, texts), batch_size)
         cpu += time.process_time() - started
-        buffer = _npz_bytes(texts=np.array(texts), emb=vectors.astype(np.float16))
-        write_bytes_atomic(path, buffer)
-        parts.append(vectors.astype(np.float16).astype(np.float32))
+        # Stored as float16; the returned vectors are the stored ones, cached or not.
+        stored = vectors.astype(np.float16)
+        write_npz_atomic(path, texts=np.array(texts), emb=stored)
+        parts.append(stored.astype(np.float32))
         log(f"teacher sentence vectors: shard {index} ({len(texts)} sentences) written")
     return np.concatenate(parts), cpu
-
-
-def _npz_bytes(**arrays):
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")

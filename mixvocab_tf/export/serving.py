@@ -26,12 +26,13 @@ import tensorflow as tf
 
 from mixvocab_tf.export.attention_mask import bounded_attention_masks
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import task_registry
 
 INPUT_FORMS = ("text", "ids")
 SIGNATURE_KEY = "serving_default"
-ID_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+ID_INPUTS = ENCODER_INPUTS  # the ids form takes exactly the encoder inputs
 
 
 def check_input_form(input_form):

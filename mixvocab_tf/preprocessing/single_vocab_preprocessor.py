@@ -19,8 +19,25 @@ Example:
 """
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from mixvocab_tf.preprocessing.mixed_vocab_preprocessor import MixedVocabPreprocessor
+
+# The inputs every encoder (teacher backbone, student, task model) takes.
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def encode_texts(preprocessor, texts, pairs=None, batch_size=1024):
+    """Runs `preprocessor` over sentences (or sentence pairs): int32 arrays [N, L] of
+    `ENCODER_INPUTS`, in batches (the layer is eager-friendly but not free per call)."""
+    chunks = []
+    for begin in range(0, len(texts), batch_size):
+        first = tf.constant(texts[begin:begin + batch_size])
+        inputs = first if pairs is None else (first, tf.constant(pairs[begin:begin + batch_size]))
+        out = preprocessor(inputs)
+        chunks.append({k: np.asarray(out[k]).astype(np.int32) for k in ENCODER_INPUTS})
+    return {k: np.concatenate([c[k] for c in chunks]) for k in ENCODER_INPUTS}
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")

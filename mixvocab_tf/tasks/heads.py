@@ -24,9 +24,8 @@ import keras
 from keras import ops
 
 from mixvocab_tf.models.pooling import MaskedMeanPooling
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.tasks import task_registry
-
-ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 POOLING_CLS = "cls"
 POOLING_MEAN = "mean"
 POOLINGS = (POOLING_CLS, POOLING_MEAN)

@@ -11,11 +11,10 @@ Example:
 ['padding_mask', 'segment_ids', 'token_ids']
 """
 
-import numpy as np
-import tensorflow as tf
-
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.preprocessing.normalization import check_normalization
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
+from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.tagging import WordAligner
 
@@ -57,14 +56,7 @@ class InputEncoder:
 
     def encode_texts(self, texts, pairs=None, batch_size=1024):
         """Encodes sentences (or sentence pairs) into int32 arrays [N, L]."""
-        chunks = []
-        for begin in range(0, len(texts), batch_size):
-            first = tf.constant(texts[begin:begin + batch_size])
-            inputs = first if pairs is None else (first, tf.constant(pairs[begin:begin + batch_size]))
-            out = self.preprocessor(inputs)
-            chunks.append({k: np.asarray(out[k]).astype(np.int32)
-                           for k in ("token_ids", "segment_ids", "padding_mask")})
-        return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        return encode_texts(self.preprocessor, texts, pairs, batch_size)
 
     def encode_words(self, word_lists):
         """Encodes pre-split sentences; adds "word_starts" [N, W]."""
@@ -89,4 +81,4 @@ class InputEncoder:
 
 def model_inputs(features):
     """The three encoder inputs of a feature dict."""
-    return {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    return {k: features[k] for k in ENCODER_INPUTS}

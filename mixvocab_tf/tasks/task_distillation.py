@@ -43,7 +43,6 @@ Example:
 
 import dataclasses
 import hashlib
-import io
 import json
 import math
 import os
@@ -55,7 +54,7 @@ import numpy as np
 
 from mixvocab_tf.corpora import open_text
 from mixvocab_tf.corpora import resolve_text_files
-from mixvocab_tf.file_io import write_bytes_atomic
+from mixvocab_tf.file_io import write_npz_atomic
 from mixvocab_tf.model_dirs import STAGE1
 from mixvocab_tf.model_dirs import model_kind
 from mixvocab_tf.models.teacher import load_teacher
@@ -333,9 +332,7 @@ def cached_teacher_pass(cache_file, label):
             "wall_seconds": round(time.time() - wall, 2)}
     if cache_file:
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        write_bytes_atomic(cache_file, buffer.getvalue())
+        write_npz_atomic(cache_file, **arrays)
     return arrays, info
 
 

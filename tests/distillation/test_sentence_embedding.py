@@ -42,8 +42,9 @@ def test_teacher_embeddings_are_the_masked_mean_and_cached(tiny_stage_inputs, tm
     assert sorted(os.listdir(cache)) == ["shard000.npz", "shard001.npz"]
     # The reference: the backbone at full length, mean over real tokens.
     from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
+    from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
 
-    inputs = sentence_embedding.encode_texts(
+    inputs = encode_texts(
         SingleVocabPreprocessor(teacher.vocabulary, lower_case=True, sequence_length=32), sentences)
     sequence = np.asarray(teacher.backbone(inputs)["sequence_output"])
     mask = inputs["padding_mask"][..., None].astype(np.float32)
