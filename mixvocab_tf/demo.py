@@ -3,7 +3,7 @@
 Example:
 
   mixvocab-demo --output_dir=runs/demo          # the embedded demo
-  mixvocab-demo --teacher=/ckpt/bert_large --train_files='corpus/*.txt' --stage2_steps=50000
+  mixvocab-demo --teacher=/ckpt/bert_large --train_files='corpus/*.txt' --sentence_count=500000
 """
 
 import os
@@ -42,8 +42,20 @@ flags.DEFINE_integer("stage1_new_parameter_steps", _DEFAULTS.stage1_new_paramete
 flags.DEFINE_integer("stage1_steps", _DEFAULTS.stage1_steps,
                      "Stage I joint-phase optimizer steps (after the new-parameter phase).")
 flags.DEFINE_float("stage1_learning_rate", _DEFAULTS.stage1_learning_rate, "Stage I peak rate.")
-flags.DEFINE_integer("stage2_steps", _DEFAULTS.stage2_steps, "Stage II optimizer steps.")
-flags.DEFINE_float("stage2_learning_rate", _DEFAULTS.stage2_learning_rate, "Stage II peak rate.")
+flags.DEFINE_integer("stage2_steps", _DEFAULTS.stage2_steps,
+                     "Stage II optimizer steps (--stage2_objective=masked_lm).")
+flags.DEFINE_float("stage2_learning_rate", _DEFAULTS.stage2_learning_rate,
+                   "Stage II peak rate (--stage2_objective=masked_lm).")
+flags.DEFINE_enum("stage2_objective", _DEFAULTS.stage2_objective, pipeline.STAGE2_OBJECTIVES,
+                  "Stage II: learn the teacher's sentence vectors from the Stage I table "
+                  "(sentence_embedding) or the paper's masked-LM distillation (masked_lm, "
+                  "--stage2_steps).")
+flags.DEFINE_integer("sentence_count", _DEFAULTS.sentence_count,
+                     "Stage II sentence_embedding: corpus sentences trained on.")
+flags.DEFINE_float("sentence_epochs", _DEFAULTS.sentence_epochs,
+                   "Stage II sentence_embedding: passes over the sentences.")
+flags.DEFINE_float("sentence_learning_rate", _DEFAULTS.sentence_learning_rate,
+                   "Stage II sentence_embedding: peak rate.")
 flags.DEFINE_integer("steps_per_loop", _DEFAULTS.steps_per_loop, "Steps between checkpoints.")
 flags.DEFINE_integer("finetune_epochs", _DEFAULTS.finetune_epochs,
                      "Student fine-tuning epochs (--notask_distillation).")
@@ -97,7 +109,8 @@ flags.DEFINE_float("oos_keep", _DEFAULTS.oos_keep,
 flags.DEFINE_string("mediapipe_python", None, "The MediaPipe environment's Python (default: "
                     ".venv-mediapipe/bin/python if present; '' to skip MediaPipe).")
 flags.DEFINE_enum("strategy", _DEFAULTS.strategy, ["default", "mirrored", "multi_worker", "tpu"],
-                  "tf.distribute strategy of Stage I and II.")
+                  "tf.distribute strategy of Stage I and the masked-LM Stage II (the "
+                  "sentence-embedding Stage II trains on one device).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of every stage.")
 flags.DEFINE_bool("force", False, "Redo every stage, done or not.")
 flags.DEFINE_integer("verbose", _DEFAULTS.verbose, "1: progress bars; 2: a line an epoch.")

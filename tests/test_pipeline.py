@@ -63,7 +63,8 @@ def tiny_config(tiny_stage_inputs, data_dir, tmp_path_factory):
         train_files=(tiny_stage_inputs["train_file"],), task="snips",
         data_dir=_tiny_task_dir(data_dir, root / "tasks"), vocab_size=400,
         vocab_max_lines=3000, student_size="6x96", sequence_length=32, batch_size=8,
-        stage1_new_parameter_steps=2, stage1_steps=4, stage2_steps=4, steps_per_loop=2,
+        stage1_new_parameter_steps=2, stage1_steps=4, stage2_steps=4, sentence_count=64,
+        sentence_epochs=4, steps_per_loop=2,
         finetune_epochs=1, distill_epochs=1,
         finetune_batch_size=32, finetune_sequence_length=16, teacher_finetune_examples=64,
         teacher_finetune_epochs=1, mediapipe_python="", verbose=0)
@@ -132,6 +133,14 @@ def test_every_stage_runs_and_the_report_is_complete(tiny_config, first_run):
     state = json.load(open(os.path.join(out, pipeline.STATE_FILE)))
     assert state["finetune"]["settings"]["method"] == "task_distillation"
     assert state["finetune"]["summary"]["distillation"]["transfer_examples"]["labelled"] == 240
+    # Stage II (the default objective) taught the Stage I table the teacher's sentence
+    # vectors: the held-out cosine rose, the student records it, and the table is kept.
+    assert state["stage2"]["settings"]["objective"] == "sentence_embedding"
+    record = json.load(open(os.path.join(out, "stage2", "export", "config.json")))
+    record = record["sentence_embedding_distillation"]
+    assert record["train_steps"] == 4 and record["sentences"] == 64  # 4 epochs at batch 64
+    assert record["final_metrics"]["val_cosine"] > record["held_out_cosine_start"]
+    assert os.path.isfile(os.path.join(out, "stage2", "stage1_table", "export", "student.keras"))
     # The teacher's logits are cached beside the stages, not as one.
     assert os.listdir(os.path.join(out, pipeline.LABEL_CACHE))
     # The Android bundle: the ids form, its threshold, vectors, and the forms' agreement.
@@ -172,6 +181,13 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
         pipeline._validate_inputs(cfg)  # noqa: SLF001
         return {stage.name: stage for stage in pipeline._stages(cfg)}  # noqa: SLF001
 
+    # Stage II's objective: the sentence vectors read the teacher; masked_lm reads Stage I only.
+    sentence = stages()["stage2"]
+    assert sentence.settings["objective"] == "sentence_embedding"
+    assert sentence.settings["sentences"] == 64 and sentence.inputs == ("stage1",)
+    masked = stages(stage2_objective="masked_lm")["stage2"]
+    assert "objective" not in masked.settings  # an earlier masked-LM record still matches
+    assert masked.settings["steps"] == tiny_config.stage2_steps
     # A changed teacher redoes the student's task model (its fingerprint chains the teacher's).
     assert stages()["finetune"].inputs == ("stage2", "teacher_finetune")
     # --notask_distillation: plain fine-tuning, today's settings (an old record still matches).
@@ -218,6 +234,9 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
     ({"distill_epochs": 0}, "distill_epochs must be >= 1, got 0"),
     ({"distill_kd_weight": -0.5}, "distill_kd_weight \\(-0.5\\)"),
     ({"distill_temperature": 0.0}, "distill_temperature must be > 0"),
+    ({"stage2_objective": "mlm"}, "Unknown stage2_objective 'mlm'"),
+    ({"sentence_count": 0}, "sentence_count \\(0\\) and sentence_epochs \\(4\\) must be "
+     "positive"),
     ({"task": "snips_joint", "joint_task_distillation": True, "joint_distill_epochs": 0},
      "joint_distill_epochs \\(0\\) must be"),
     ({"task": "snips_joint", "joint_task_distillation": True, "joint_slot_swap_augment": -1},
@@ -225,7 +244,7 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
 ])
 def test_bad_distillation_settings_fail_before_any_stage(tiny_config, tmp_path, change, message):
     cfg = pipeline.dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"), **change)
-    with pytest.raises(ValueError, match=message + ".*Fix: change the --(distill|joint)_"):
+    with pytest.raises(ValueError, match=message + ".*Fix: (change|choose)"):
         pipeline.run_pipeline(cfg, log=lambda line: None)
     assert not os.path.exists(tmp_path / "run")
 

@@ -1,5 +1,6 @@
 r"""The main job in one command: BERT -> fine-tuned teacher; student vocabulary -> Stage I ->
-Stage II -> the student's task model distilled from the fine-tuned teacher (--notask_distillation:
+Stage II (the teacher's sentence vectors; --stage2_objective=masked_lm: the paper's) -> the
+student's task model distilled from the fine-tuned teacher (--notask_distillation:
 plain fine-tuning) -> quantized TFLite (text and ids in) -> report.md, report.json, tradeoff.png.
 
 The defaults are the embedded demo (`make demo`): the offline all-MiniLM-L6-v2 teacher, the
@@ -13,7 +14,7 @@ Usage:
   # Your own teacher and corpus, scaled up:
   python tools/run_pipeline.py --teacher=/ckpt/uncased_L-24_H-1024_A-16 \
     --train_files='corpus/*.txt' --task=snips --data_dir=../shared/data/tasks \
-    --student_size=12x256 --stage1_steps=20000 --stage2_steps=50000 --batch_size=64 \
+    --student_size=12x256 --stage1_steps=20000 --sentence_count=1000000 --batch_size=64 \
     --sequence_length=128 --strategy=mirrored --output_dir=runs/large
 
 Rerunning the same command skips the stages whose output is complete and checks out.

@@ -34,6 +34,7 @@ import os
 import random
 import re
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -232,6 +233,12 @@ def distill_sentence_embeddings(
             f"epochs={epochs}, batch_size={batch_size}, held_out_sentences="
             f"{held_out_sentences}: each must be positive.")
     student, vocabulary, student_config = load_student_directory(student_dir)
+    teacher = load_teacher(teacher_path)
+    if teacher_sequence_length > teacher.backbone.max_sequence_length:
+        raise ValueError(
+            f"teacher_sequence_length={teacher_sequence_length} is longer than the teacher's "
+            f"{teacher.backbone.max_sequence_length} positions. Fix: pass "
+            f"--teacher_sequence_length={teacher.backbone.max_sequence_length} or less.")
     prepare_model_dir(model_dir, config)
     keras.utils.set_random_seed(seed)
     sentences = corpus_sentences(config["train_files"], paragraphs_per_file, max_sentences, seed)
@@ -239,7 +246,6 @@ def distill_sentence_embeddings(
         raise ValueError(
             f"The corpus gave {len(sentences)} sentences, no more than the "
             f"{held_out_sentences} held out. Fix: more --paragraphs_per_file or a larger corpus.")
-    teacher = load_teacher(teacher_path)
     targets, teacher_cpu = teacher_embeddings(
         teacher, sentences, os.path.join(model_dir, TEACHER_EMBEDDINGS_DIR),
         teacher_sequence_length)
@@ -283,9 +289,13 @@ def distill_sentence_embeddings(
                 "final_metrics": metrics,
             }))
 
-    result = fit_and_export(distiller, train, train_steps, model_dir, write,
-                            steps_per_loop=steps_per_loop, eval_dataset=held_out,
-                            eval_steps=eval_steps, verbose=verbose)
+    with warnings.catch_warnings():
+        # The student's pooler ([CLS] dense) is not read by the mean-pooled target.
+        warnings.filterwarnings(
+            "ignore", message="Gradients do not exist for variables.*pooled_dense")
+        result = fit_and_export(distiller, train, train_steps, model_dir, write,
+                                steps_per_loop=steps_per_loop, eval_dataset=held_out,
+                                eval_steps=eval_steps, verbose=verbose)
     result.update(held_out_cosine_start=float(start["cosine"]), sentences=train_count,
                   teacher_cpu_seconds=teacher_cpu)
     return result

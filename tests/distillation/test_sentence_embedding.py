@@ -90,3 +90,9 @@ def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write
     assert again["metrics"] == {} and again["teacher_cpu_seconds"] == 0
     with pytest.raises(ValueError, match="different settings"):
         sentence_embedding.distill_sentence_embeddings(**dict(kwargs, learning_rate=1e-3))
+    # A teacher length past its position table is refused before a run folder is made.
+    with pytest.raises(ValueError, match="teacher_sequence_length=96 is longer than the "
+                                         "teacher's 64 positions. Fix: pass"):
+        sentence_embedding.distill_sentence_embeddings(**dict(
+            kwargs, teacher_sequence_length=96, model_dir=str(tmp_path / "too_long")))
+    assert not os.path.exists(tmp_path / "too_long")
