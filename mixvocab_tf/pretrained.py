@@ -253,6 +253,27 @@ def _sentence_embedding_rows(student_config):
     ]
 
 
+def portable_paths(value):
+    """`value` with every absolute path cut to what means something on another machine: an
+    installed package's path from the package on, others to their last two parts (the run
+    folders of the machine that trained a student are not shipped with it).
+
+    Example:
+    >>> portable_paths({"teacher": "/v/lib/python3.11/site-packages/gt_x/model", "n": 3})
+    {'teacher': 'gt_x/model', 'n': 3}
+    """
+    if isinstance(value, dict):
+        return {key: portable_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(item) for item in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        marker = "site-packages" + os.sep
+        if marker in value:
+            return value.split(marker, 1)[1]
+        return os.path.join(*value.rstrip(os.sep).split(os.sep)[-2:])
+    return value
+
+
 def publish_student(student_dir, output_dir, name, provenance=None, evaluation=None,
                     license=None):
     """Writes a published student folder from a Stage II student directory, atomically.
@@ -283,7 +304,7 @@ def publish_student(student_dir, output_dir, name, provenance=None, evaluation=N
         "sequence_length": stage2.get("sequence_length", 128),
         "parameters": int(student.count_params()),
         "weight_names": [v.path for v in student.weights],
-        "provenance": dict(provenance or {}, stage2_config=stage2),
+        "provenance": dict(provenance or {}, stage2_config=portable_paths(stage2)),
         "evaluation": evaluation or {},
     }
     if license:

