@@ -34,7 +34,6 @@ import os
 import random
 import re
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -53,6 +52,7 @@ from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.length_buckets import length_bucketed
 from mixvocab_tf.training.length_buckets import predict_by_length
 from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.optimization import unread_pooler_ignored
 from mixvocab_tf.training.run_setup import prepare_model_dir
 
 TEACHER_EMBEDDINGS_DIR = "teacher_embeddings"
@@ -289,10 +289,7 @@ def distill_sentence_embeddings(
                 "final_metrics": metrics,
             }))
 
-    with warnings.catch_warnings():
-        # The student's pooler ([CLS] dense) is not read by the mean-pooled target.
-        warnings.filterwarnings(
-            "ignore", message="Gradients do not exist for variables.*pooled_dense")
+    with unread_pooler_ignored():
         result = fit_and_export(distiller, train, train_steps, model_dir, write,
                                 steps_per_loop=steps_per_loop, eval_dataset=held_out,
                                 eval_steps=eval_steps, verbose=verbose)

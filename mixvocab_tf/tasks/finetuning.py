@@ -13,7 +13,6 @@ Example:
 
 import math
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -38,6 +37,7 @@ from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.length_buckets import length_bucketed
 from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.optimization import unread_pooler_ignored
 
 
 
@@ -286,11 +286,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         dataset = _dataset(x, y, weights, batch_size, seed, bucket_length=bucket,
                            sequence_targets=tagging_task)
 
-    with warnings.catch_warnings():
-        # Heads that do not read the pooled [CLS] output (mean pooling, tagging, response
-        # selection) leave the encoder's pooler without gradients, as intended.
-        warnings.filterwarnings(
-            "ignore", message="Gradients do not exist for variables.*pooled_dense")
+    with unread_pooler_ignored():
         history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,
                               verbose=verbose)
     train_seconds = time.time() - started

@@ -17,7 +17,6 @@ Example:
 
 import math
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -37,6 +36,7 @@ from mixvocab_tf.tasks.selection import subsample
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.optimization import unread_pooler_ignored
 
 INTENT_OUTPUT = "intent_logits"
 SLOT_OUTPUT = "slot_logits"
@@ -201,9 +201,7 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
         {INTENT_OUTPUT: np.ones(len(train), np.float32), SLOT_OUTPUT: slot_w}))
     dataset = dataset.shuffle(len(train), seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = _trimmed(dataset.batch(batch_size), sequence_length).prefetch(tf.data.AUTOTUNE)
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="Gradients do not exist for variables.*pooled_dense")
+    with unread_pooler_ignored():
         history = model.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,
                             verbose=verbose)
 

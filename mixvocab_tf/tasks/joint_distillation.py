@@ -29,7 +29,6 @@ Example:
 import math
 import os
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -61,6 +60,7 @@ from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.optimization import unread_pooler_ignored
 
 # Slot-swapped variants: new text, gold intent and tags still right.
 SWAPPED = 3
@@ -273,9 +273,7 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
         loss={term: WeightedHardLoss() if term.endswith("hard") else
               WeightedKLDivergence(temperature) for term in TERMS},
         loss_weights=weights)
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="Gradients do not exist for variables.*pooled_dense")
+    with unread_pooler_ignored():
         history = trainer.fit(_dataset(x, y, batch_size, seed, sequence_length),
                               epochs=fit_epochs, steps_per_epoch=fit_steps, verbose=verbose)
     student_cpu, student_wall = time.process_time() - cpu, time.time() - wall

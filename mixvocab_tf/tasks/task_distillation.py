@@ -47,7 +47,6 @@ import json
 import math
 import os
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -76,6 +75,7 @@ from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.length_buckets import predict_by_length
 from mixvocab_tf.training.optimization import create_optimizer
+from mixvocab_tf.training.optimization import unread_pooler_ignored
 
 # Where each transfer example came from.
 LABELLED, AUGMENTED, UNLABELLED = 0, 1, 2
@@ -537,8 +537,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
         x, y, None, batch_size, seed,
         bucket_length=sequence_length if bucket_by_length else None,
         sequence_targets=task.type == task_registry.TAGGING)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooled_dense")
+    with unread_pooler_ignored():
         history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,
                               verbose=verbose)
     student_cpu, student_wall = time.process_time() - cpu, time.time() - wall

@@ -1,5 +1,8 @@
 """AdamW with linear warm-up then cosine decay, BERT's usual optimiser."""
 
+import contextlib
+import warnings
+
 import keras
 
 
@@ -29,3 +32,20 @@ def create_optimizer(learning_rate, train_steps, warmup_fraction=0.1, weight_dec
     )
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
+
+
+@contextlib.contextmanager
+def unread_pooler_ignored():
+    """Silences the optimizer's "Gradients do not exist" warning for the encoder's pooler.
+
+    Heads that do not read the pooled [CLS] output (mean pooling, tagging, response selection,
+    sentence-embedding distillation) leave `pooled_dense` without gradients, as intended.
+
+    Example:
+    >>> with unread_pooler_ignored():
+    ...     model.fit(dataset, epochs=2)
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Gradients do not exist for variables.*pooled_dense")
+        yield
