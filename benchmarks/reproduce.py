@@ -6,6 +6,12 @@ batch, sequence length, data and seed) and is then fine-tuned the same way on ev
 - `method`: Stage I + Stage II with the library defaults (a new-parameter phase, then the
   joint phase with p_sv ramped 0.1 -> 1.0 over 60% of each phase's steps). It is also the
   p_sv sweep's "default ramp" point.
+- `sentence_stage2`: the method's Stage I, then the pipeline's default Stage II: the Stage I
+  table with random layers (`stage2/stage1_table/`) learns the original teacher's mean-pooled
+  sentence vectors (`distill_sentence_embeddings`) for the same number of optimizer steps as
+  the masked-LM Stage II, on batches of 64 sentences (Stage II steps x 64 corpus sentences,
+  one pass; an eighth more, at most 2,048, held out for its cosine curve). Its teacher pass
+  is charged to its Stage II CPU seconds.
 - `A_no_stage1`: Stage II from the method's Stage I teacher, but the student's embeddings
   start at random (`init_from_teacher=False`): it differs from `method` only in the init.
 - `B_mlm_only`: the student trained by masked LM alone, no teacher (`mlm_weight=1`,
@@ -42,7 +48,7 @@ last checkpoint, finished fine-tuning and exports are kept).
 
 Budget (the defaults; per variant, the same for all): Stage I = 100 new-parameter + 200 joint
 steps, Stage II = 600 steps, batch 16, L=64: the `make demo` budget. Four Stage I runs
-(`method`, `C`, two sweep points) and six Stage II runs. `--quick` is a smoke budget meant to
+(`method`, `C`, two sweep points) and seven Stage II runs. `--quick` is a smoke budget meant to
 finish within 20 minutes on 2 quiet cores (Stage I 10 + 20 steps, Stage II 40 steps, 20,000
 corpus lines a file, a 5K vocabulary from 5,000 lines, at most 2,000 training examples a task,
 1 epoch, eval over 5 batches): its numbers show the plumbing, not the claims.
@@ -66,10 +72,10 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-VARIANTS = ("method", "A_no_stage1", "B_mlm_only", "C_teacher_vocab", "psv_const0.1",
-            "psv_const0.5", "random")
+VARIANTS = ("method", "sentence_stage2", "A_no_stage1", "B_mlm_only", "C_teacher_vocab",
+            "psv_const0.1", "psv_const0.5", "random")
 # The Stage I run a variant distils from, and how Stage I is set.
-STAGE1_OF = {"method": "method", "A_no_stage1": "method", "B_mlm_only": "method",
+STAGE1_OF = {"method": "method", "sentence_stage2": "method", "A_no_stage1": "method", "B_mlm_only": "method",
              "C_teacher_vocab": "C_teacher_vocab", "psv_const0.1": "psv_const0.1",
              "psv_const0.5": "psv_const0.5"}
 STAGE1 = {
@@ -90,8 +96,16 @@ STAGE2 = {
 }
 # Variants whose Stage II never runs the teacher: Stage I only supplies their vocabulary.
 NO_TEACHER = ("B_mlm_only",)
+# Variants whose Stage II is the pipeline's default: the Stage I table learns the original
+# teacher's mean-pooled sentence vectors (`distill_sentence_embeddings`), at the same number of
+# optimizer steps as the masked-LM Stage II, on batches of SENTENCE_BATCH sentences.
+SENTENCE_VARIANTS = ("sentence_stage2",)
+SENTENCE_BATCH = 64
 DESCRIPTIONS = {
     "method": "Stage I + II, library defaults (p_sv ramp 0.1 -> 1.0)",
+    "sentence_stage2": "method's Stage I, then Stage II by sentence-embedding distillation "
+                       "(the pipeline's default): its table learns the teacher's mean-pooled "
+                       f"vectors, Stage II steps x {SENTENCE_BATCH} sentences, one pass",
     "A_no_stage1": "Stage II with random student embeddings (method's Stage I teacher)",
     "B_mlm_only": "student by masked LM alone, no teacher",
     "C_teacher_vocab": "teacher's vocabulary for the student (Stage I + II)",
@@ -306,18 +320,42 @@ def run_stage1(output_dir, name, teacher, vocab, train_files, eval_files):
         eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, verbose=2, **STAGE1[name]))
 
 
-def run_stage2(output_dir, name, train_files, eval_files):
+def run_stage2(output_dir, name, teacher, train_files, eval_files):
     """Stage II of variant `name` in `<output_dir>/<name>/stage2`; returns its timing record."""
     from mixvocab_tf.distillation.student_distillation import distill_student
 
     model_dir = os.path.join(output_dir, name, "stage2")
     stage1_dir = os.path.join(output_dir, STAGE1_OF[name], "stage1")
+    if name in SENTENCE_VARIANTS:
+        return _timed(os.path.join(model_dir, TIMING_FILE), lambda: run_sentence_stage2(
+            stage1_dir, teacher, train_files, eval_files, model_dir))
     return _timed(os.path.join(model_dir, TIMING_FILE), lambda: distill_student(
         stage1_dir, train_files, model_dir, eval_files=eval_files,
         student_size=FLAGS.student_size, train_steps=FLAGS.stage2_steps,
         learning_rate=FLAGS.stage2_learning_rate, sequence_length=FLAGS.sequence_length,
         batch_size=FLAGS.batch_size, steps_per_loop=_loop(FLAGS.stage2_steps),
         eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, verbose=2, **STAGE2[name]))
+
+
+def run_sentence_stage2(stage1_dir, teacher, train_files, eval_files, model_dir):
+    """The pipeline's Stage II: the Stage I table with random layers (`stage1_table/`, a
+    zero-step `distill_student`) learns the original teacher's sentence vectors."""
+    from mixvocab_tf.distillation.sentence_embedding import distill_sentence_embeddings
+    from mixvocab_tf.distillation.student_distillation import distill_student
+
+    table = os.path.join(model_dir, "stage1_table")
+    distill_student(stage1_dir, train_files, table, eval_files=eval_files,
+                    student_size=FLAGS.student_size, train_steps=0,
+                    sequence_length=FLAGS.sequence_length, batch_size=FLAGS.batch_size,
+                    eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, verbose=2)
+    sentences = FLAGS.stage2_steps * SENTENCE_BATCH
+    held_out = min(2048, max(SENTENCE_BATCH, sentences // 8))
+    distill_sentence_embeddings(
+        os.path.join(table, "export"), teacher, train_files, model_dir,
+        max_sentences=sentences + held_out, held_out_sentences=held_out, epochs=1.0,
+        batch_size=SENTENCE_BATCH, sequence_length=FLAGS.sequence_length,
+        teacher_sequence_length=FLAGS.sequence_length * 3 // 2,
+        steps_per_loop=_loop(FLAGS.stage2_steps), seed=FLAGS.seed, verbose=2)
 
 
 def write_random_student(directory, vocab_path, lower_case):
@@ -409,8 +447,9 @@ def read_scalars(log_dir):
     return {tag: sorted(points.items()) for tag, points in scalars.items()}
 
 
-def mlm_curve(run_dir, offset=0):
-    """Held-out masked-LM accuracies over optimizer steps of one fit_resumable run folder."""
+def mlm_curve(run_dir, offset=0, suffix="mlm_accuracy"):
+    """Held-out masked-LM accuracies (or another metric, by its name's `suffix`) over
+    optimizer steps of one fit_resumable run folder."""
     flags_path = os.path.join(run_dir, "flags.json")
     loop = None
     if os.path.isfile(flags_path):
@@ -419,7 +458,7 @@ def mlm_curve(run_dir, offset=0):
     return {tag[len("epoch_"):]: [[offset + (epoch + 1) * (loop or 1), round(v, 5)]
                                   for epoch, v in points]
             for tag, points in scalars.items()
-            if tag.startswith("epoch_") and tag.endswith("mlm_accuracy")}
+            if tag.startswith("epoch_") and tag.endswith(suffix)}
 
 
 def stage1_summary(stage1_dir):
@@ -452,6 +491,14 @@ def stage1_summary(stage1_dir):
 
 def stage2_summary(stage2_dir):
     config = _read_json(os.path.join(stage2_dir, "export", "config.json"))
+    record = config.get("sentence_embedding_distillation")
+    if record:
+        final = record.get("final_metrics") or {}
+        return {"objective": "sentence_embedding", "steps": record.get("train_steps"),
+                "sentences": record.get("sentences"), "parameters": config.get("parameters"),
+                "start": {"val_cosine": record.get("held_out_cosine_start")},
+                "end": {"val_cosine": final.get("val_cosine"), "val_mlm_accuracy": None},
+                "curves": mlm_curve(stage2_dir, suffix="cosine")}
     final = config.get("final_metrics") or {}
     return {"steps": config.get("train_steps"), "parameters": config.get("parameters"),
             "start": config.get("start_metrics") or {},
@@ -489,7 +536,8 @@ def run_variant(output_dir, name, inputs, log=print):
         stage1_timing = run_stage1(output_dir, stage1_name, inputs["teacher"], vocab,
                                    inputs["train_files"], inputs["eval_files"])
         log(f"[{name}] Stage II")
-        stage2_timing = run_stage2(output_dir, name, inputs["train_files"], inputs["eval_files"])
+        stage2_timing = run_stage2(output_dir, name, inputs["teacher"], inputs["train_files"],
+                                   inputs["eval_files"])
         stage1_dir = os.path.join(output_dir, stage1_name, "stage1")
         result["stage2"] = stage2_summary(os.path.join(variant_dir, "stage2"))
         result["cpu_s"]["stage2"] = stage2_timing["cpu_s"]
@@ -569,6 +617,13 @@ def _pct(value):
     return "-" if value is None else f"{100 * value:.2f}"
 
 
+def _stage2_end(stage2):
+    end = (stage2 or {}).get("end") or {}
+    if end.get("val_cosine") is not None:
+        return f"cos {end['val_cosine']:.3f}"
+    return _pct(end.get("val_mlm_accuracy"))
+
+
 def markdown(report):
     """The report as Markdown."""
     tasks = report["tasks"]
@@ -581,7 +636,8 @@ def markdown(report):
              f"){' (--quick: a smoke budget)' if report['quick'] else ''}. Scores: float = "
              "Keras, int8 = the dynamic-int8 TFLite model (text in; MRPC ids in), both on the "
              "same split. "
-             "Held-out masked-LM accuracy on the split-off corpus lines.", "",
+             "Held-out masked-LM accuracy on the split-off corpus lines; a sentence-embedding "
+             "Stage II ends at a held-out cosine to the teacher (cos), not an accuracy.", "",
              "| variant | int8 MB | " + " | ".join(f"{t} float / int8" for t in tasks)
              + " | average float / int8 | Stage I end (p_sv 1.0) | Stage II end "
              "| CPU s: Stage I / II / tasks |",
@@ -598,7 +654,7 @@ def markdown(report):
             f"| {name} | {row['int8_size_mb']} | " + " | ".join(cells)
             + f" | {_pct(row['average']['float'])} / {_pct(row['average']['int8'])} | "
             f"{_pct((s1.get('end') or {}).get('val_full_sv_student_mlm_accuracy'))} | "
-            f"{_pct((s2.get('end') or {}).get('val_mlm_accuracy'))} | "
+            f"{_stage2_end(s2)} | "
             f"{stage1_cpu} / {cpu.get('stage2', '-')} / {cpu['finetune_and_export']} |")
     tfidf = report["tfidf"]
     if "skipped" in tfidf:

@@ -88,3 +88,24 @@ def test_method_and_floor(tiny_stage_inputs, tmp_path):
     assert method["int8_size_mb"] == pytest.approx(
         report["variants"]["random"]["int8_size_mb"], rel=0.01)
     assert "| method |" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_sentence_embedding_stage2_variant(tiny_stage_inputs, tmp_path):
+    out = tmp_path / "reproduce"
+    _run(tiny_stage_inputs, out, "--variants=sentence_stage2")
+    report = json.loads((out / "report.json").read_text())
+    row = report["variants"]["sentence_stage2"]
+    # The method's Stage I, shared (and charged) as for ablation A.
+    assert row["stage1"]["run"] == "method" and row["cpu_s"]["stage1_shared"]
+    assert (out / "method" / "stage1" / "export").is_dir()
+    stage2 = row["stage2"]
+    # The same optimizer steps as the masked-LM Stage II: 2 steps x 64 sentences.
+    assert stage2["objective"] == "sentence_embedding"
+    assert stage2["steps"] == 2 and stage2["sentences"] == 128
+    assert -1.0 <= stage2["end"]["val_cosine"] <= 1.0
+    assert -1.0 <= stage2["start"]["val_cosine"] <= 1.0
+    assert [s for s, _ in stage2["curves"]["cosine"]] == [1, 2]
+    assert (out / "sentence_stage2" / "stage2" / "stage1_table" / "export").is_dir()
+    _check_task_row(row["tasks"]["snips"])
+    assert f"cos {stage2['end']['val_cosine']:.3f}" in (out / "report.md").read_text()
