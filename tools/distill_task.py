@@ -86,7 +86,8 @@ flags.DEFINE_float("dropout", 0.1, "Head dropout.")
 flags.DEFINE_integer("sequence_length", None, "The student's L (default: the teacher's).")
 flags.DEFINE_integer("max_train_examples", None, "Use at most this many labelled examples.")
 flags.DEFINE_integer("examples_per_class", None, "k-shot: this many labelled examples a label.")
-flags.DEFINE_enum("pooling", "mean", ["mean", "cls"], "Classification sentence vector.")
+flags.DEFINE_enum("pooling", "mean", ["mean", "cls", "ngram"],
+                  "Classification sentence vector (tools/finetune.py --help).")
 flags.DEFINE_bool("bucket_by_length", True,
                   "Train on batches of similar length cut to their longest example.")
 flags.DEFINE_string("eval_split", None, "Split scored after training; 'none' to skip.")

@@ -44,10 +44,16 @@ def test_task_model_round_trip(tmp_path, backbone, task_type, num_labels):
         np.testing.assert_allclose(actual, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "ngram"])
 @pytest.mark.parametrize("task_type", ["classification", "pair_classification"])
-def test_mean_pooled_classifier_round_trip_and_ignores_padding(tmp_path, backbone, task_type):
-    model = heads.build_task_model(backbone, task_type, num_labels=3, pooling="mean")
-    assert "mean_pooling" in [layer.name for layer in model.layers]
+def test_mean_pooled_classifier_round_trip_and_ignores_padding(tmp_path, backbone, task_type,
+                                                               pooling):
+    model = heads.build_task_model(backbone, task_type, num_labels=3, pooling=pooling)
+    names = [layer.name for layer in model.layers]
+    assert "mean_pooling" in names and ("ngram_pooling" in names) == (pooling == "ngram")
+    # n-gram features: 2 widths x 128 filters beside the 16-wide mean.
+    assert model.get_layer("classifier").dense.kernel.shape[0] == (
+        16 + 256 if pooling == "ngram" else 16)
     x = _inputs()
     expected = model.predict(x, verbose=0)
     path = str(tmp_path / "model.keras")
