@@ -23,6 +23,20 @@ def _inputs(batch=3, length=8):
             "segment_ids": np.zeros((batch, length), np.int32), "padding_mask": mask}
 
 
+def _check_round_trip_ignores_padding(model, tmp_path):
+    """The saved model predicts as the built one, and extra padding (with garbage ids) leaves
+    the masked poolings, hence the logits, unchanged."""
+    x = _inputs()
+    expected = model.predict(x, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, atol=1e-6)
+    padded = {k: np.pad(v, ((0, 0), (0, 4))) for k, v in x.items()}
+    padded["token_ids"][:, -4:] = 7
+    np.testing.assert_allclose(restored.predict(padded, verbose=0), expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("task_type, num_labels", [
     ("classification", 4), ("pair_classification", 2), ("tagging", 5), ("response_selection", None)])
 def test_task_model_round_trip(tmp_path, backbone, task_type, num_labels):
@@ -54,16 +68,7 @@ def test_mean_pooled_classifier_round_trip_and_ignores_padding(tmp_path, backbon
     # n-gram features: 2 widths x 128 filters beside the 16-wide mean.
     assert model.get_layer("classifier").dense.kernel.shape[0] == (
         16 + 256 if pooling == "ngram" else 16)
-    x = _inputs()
-    expected = model.predict(x, verbose=0)
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path, compile=False)
-    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, atol=1e-6)
-    # Extra padding (with garbage ids) leaves the masked mean, hence the logits, unchanged.
-    padded = {k: np.pad(v, ((0, 0), (0, 4))) for k, v in x.items()}
-    padded["token_ids"][:, -4:] = 7
-    np.testing.assert_allclose(restored.predict(padded, verbose=0), expected, atol=1e-5)
+    _check_round_trip_ignores_padding(model, tmp_path)
     # "cls" reads the pooled [CLS] vector instead: a different function of the same encoder.
     cls_model = heads.build_task_model(backbone, task_type, num_labels=3, pooling="cls")
     assert "mean_pooling" not in [layer.name for layer in cls_model.layers]
@@ -103,3 +108,19 @@ def test_layer_configs_round_trip():
                   heads.ResponseEmbeddingHead(12), heads.InBatchSimilarity(7.0)):
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
+
+
+def test_ngram_head_of_a_student_reads_its_embedding_output_too(tmp_path):
+    from mixvocab_tf.models.student_encoder import StudentEncoder
+
+    keras.utils.set_random_seed(0)
+    student = StudentEncoder(vocabulary_size=50, num_layers=2, hidden_dim=16, num_heads=2,
+                             intermediate_dim=32, max_sequence_length=16)
+    model = heads.build_task_model(student, "classification", num_labels=3, pooling="ngram")
+    # Convolutions over [embedding output ; last layer]: 2 x 16 input channels.
+    convolution = model.get_layer("ngram_pooling").convolutions[0]
+    assert convolution.kernel.shape == (2, 32, 128)
+    hidden_states = student(_inputs())["hidden_states"]
+    np.testing.assert_allclose(model.get_layer("embedding_output")(hidden_states),
+                               np.asarray(hidden_states)[:, 0])
+    _check_round_trip_ignores_padding(model, tmp_path)
