@@ -338,24 +338,20 @@ def run_stage2(output_dir, name, teacher, train_files, eval_files):
 
 
 def run_sentence_stage2(stage1_dir, teacher, train_files, eval_files, model_dir):
-    """The pipeline's Stage II: the Stage I table with random layers (`stage1_table/`, a
-    zero-step `distill_student`) learns the original teacher's sentence vectors."""
-    from mixvocab_tf.distillation.sentence_embedding import distill_sentence_embeddings
-    from mixvocab_tf.distillation.student_distillation import distill_student
+    """The pipeline's Stage II (`distill_from_stage1_table`) at the masked-LM Stage II's
+    optimizer steps."""
+    from mixvocab_tf.distillation.sentence_embedding import distill_from_stage1_table
 
-    table = os.path.join(model_dir, "stage1_table")
-    distill_student(stage1_dir, train_files, table, eval_files=eval_files,
-                    student_size=FLAGS.student_size, train_steps=0,
-                    sequence_length=FLAGS.sequence_length, batch_size=FLAGS.batch_size,
-                    eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, verbose=2)
     sentences = FLAGS.stage2_steps * SENTENCE_BATCH
-    held_out = min(2048, max(SENTENCE_BATCH, sentences // 8))
-    distill_sentence_embeddings(
-        os.path.join(table, "export"), teacher, train_files, model_dir,
-        max_sentences=sentences + held_out, held_out_sentences=held_out, epochs=1.0,
-        batch_size=SENTENCE_BATCH, sequence_length=FLAGS.sequence_length,
-        teacher_sequence_length=FLAGS.sequence_length * 3 // 2,
-        steps_per_loop=_loop(FLAGS.stage2_steps), seed=FLAGS.seed, verbose=2)
+    distill_from_stage1_table(
+        stage1_dir, teacher, train_files, model_dir, sentences=sentences,
+        held_out_sentences=min(2048, max(SENTENCE_BATCH, sentences // 8)),
+        student_size=FLAGS.student_size, batch_size=SENTENCE_BATCH,
+        sequence_length=FLAGS.sequence_length, steps_per_loop=_loop(FLAGS.stage2_steps),
+        seed=FLAGS.seed, verbose=2,
+        table_settings=dict(eval_files=eval_files, sequence_length=FLAGS.sequence_length,
+                            batch_size=FLAGS.batch_size, eval_steps=FLAGS.eval_steps,
+                            seed=FLAGS.seed))
 
 
 def write_random_student(directory, vocab_path, lower_case):

@@ -565,22 +565,16 @@ def _stage2(cfg, d, train_files, training):
             lambda directory: _check_trained(
                 directory, ["student.keras", "vocab.txt", "config.json"], "config.json",
                 cfg.stage2_steps))
-    from mixvocab_tf.distillation.sentence_embedding import distill_sentence_embeddings
-
-    held_out = min(2048, max(1, cfg.sentence_count // 8))
+    from mixvocab_tf.distillation.sentence_embedding import distill_from_stage1_table
 
     def run(directory):
-        # The Stage I table with random layers (a zero-step Stage II) is the starting student.
-        table = os.path.join(directory, "stage1_table")
-        distill_student(d["stage1"], train_files, table, student_size=cfg.student_size,
-                        train_steps=0, verbose=cfg.verbose, **training)
-        distill_sentence_embeddings(
-            os.path.join(table, "export"), cfg.teacher, train_files, directory,
-            max_sentences=cfg.sentence_count + held_out, held_out_sentences=held_out,
-            epochs=cfg.sentence_epochs, learning_rate=cfg.sentence_learning_rate,
-            sequence_length=cfg.sequence_length,
-            teacher_sequence_length=cfg.sequence_length * 3 // 2,
-            steps_per_loop=cfg.steps_per_loop, seed=cfg.seed, verbose=cfg.verbose)
+        distill_from_stage1_table(
+            d["stage1"], cfg.teacher, train_files, directory, sentences=cfg.sentence_count,
+            held_out_sentences=min(2048, max(1, cfg.sentence_count // 8)),
+            student_size=cfg.student_size, epochs=cfg.sentence_epochs,
+            learning_rate=cfg.sentence_learning_rate, sequence_length=cfg.sequence_length,
+            steps_per_loop=cfg.steps_per_loop, seed=cfg.seed, verbose=cfg.verbose,
+            table_settings=training)
 
     return _Stage(
         "stage2", d["stage2"],

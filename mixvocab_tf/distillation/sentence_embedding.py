@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf import corpora
+from mixvocab_tf.distillation.student_distillation import distill_student
 from mixvocab_tf.distillation.student_distillation import load_student_directory
 from mixvocab_tf.distillation.student_distillation import save_student_directory
 from mixvocab_tf.file_io import write_npz_atomic
@@ -297,3 +298,36 @@ def distill_sentence_embeddings(
                   teacher_cpu_seconds=teacher_cpu)
     return result
 
+
+
+STAGE1_TABLE_DIR = "stage1_table"
+
+
+def distill_from_stage1_table(stage1_dir, teacher_path, train_files, model_dir, sentences,
+                              held_out_sentences, student_size="6x128", epochs=1.0,
+                              batch_size=64, learning_rate=1e-3, sequence_length=64,
+                              steps_per_loop=500, seed=0, verbose="auto", table_settings=None):
+    """Stage II by sentence vectors: the Stage I table with random layers
+    (`model_dir/stage1_table/`, a zero-step `distill_student`) learns the original teacher's
+    mean-pooled vectors on `sentences` corpus sentences (`held_out_sentences` more held out).
+    The teacher reads 1.5x the student's length: its vocabulary splits words less, but every
+    sentence must fit.
+
+    `table_settings`: keyword arguments of the zero-step `distill_student` (e.g.
+    `sequence_length`, `batch_size`, `strategy`; its own defaults otherwise). Returns
+    `distill_sentence_embeddings`' result.
+
+    Example:
+    >>> distill_from_stage1_table("runs/stage1", paths.minilm_teacher_path(),
+    ...                           ["corpus.txt.gz"], "runs/stage2", sentences=16_384,
+    ...                           held_out_sentences=2048)
+    """
+    table = os.path.join(model_dir, STAGE1_TABLE_DIR)
+    distill_student(stage1_dir, train_files, table, student_size=student_size, train_steps=0,
+                    verbose=verbose, **(table_settings or {}))
+    return distill_sentence_embeddings(
+        os.path.join(table, "export"), teacher_path, train_files, model_dir,
+        max_sentences=sentences + held_out_sentences, held_out_sentences=held_out_sentences,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        sequence_length=sequence_length, teacher_sequence_length=sequence_length * 3 // 2,
+        steps_per_loop=steps_per_loop, seed=seed, verbose=verbose)
