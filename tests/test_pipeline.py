@@ -196,6 +196,11 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     assert set(plain.settings) == {"task", "data_dir", "epochs", "learning_rate", "batch_size",
                                    "sequence_length", "seed", "normalization"}
     assert plain.settings["epochs"] == tiny_config.finetune_epochs
+    # The student's head, plain or distilled, is recorded only when it is not the default.
+    for distilled in (True, False):
+        head = stages(task_distillation=distilled, finetune_pooling="ngram",
+                      finetune_ngram_bag_buckets=101)["finetune"].settings["head"]
+        assert head == {"pooling": "ngram", "ngram_bag_buckets": 101}
     # Without distillation the teacher may be left out altogether.
     assert "teacher_finetune" not in stages(task_distillation=False, teacher_finetune_examples=0)
     # A joint intent + slots model distils both heads (distill_joint), with its own epochs
@@ -241,6 +246,10 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
      "joint_distill_epochs \\(0\\) must be"),
     ({"task": "snips_joint", "joint_task_distillation": True, "joint_slot_swap_augment": -1},
      "joint_slot_swap_augment \\(-1\\)"),
+    ({"finetune_pooling": "max"}, "Unknown finetune_pooling 'max'"),
+    ({"finetune_ngram_bag_buckets": -1}, "finetune_ngram_bag_buckets=-1 must be >= 0"),
+    ({"task": "snips_joint", "finetune_ngram_bag_buckets": 101},
+     "set a sentence classifier's head; snips_joint"),
 ])
 def test_bad_distillation_settings_fail_before_any_stage(tiny_config, tmp_path, change, message):
     cfg = pipeline.dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"), **change)

@@ -46,6 +46,7 @@ from mixvocab_tf.tasks import readers  # noqa: E402
 from mixvocab_tf.tasks import joint_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_registry  # noqa: E402
+from mixvocab_tf.training import flag_defs  # noqa: E402
 from mixvocab_tf.training.text_data import CorpusError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -86,8 +87,7 @@ flags.DEFINE_float("dropout", 0.1, "Head dropout.")
 flags.DEFINE_integer("sequence_length", None, "The student's L (default: the teacher's).")
 flags.DEFINE_integer("max_train_examples", None, "Use at most this many labelled examples.")
 flags.DEFINE_integer("examples_per_class", None, "k-shot: this many labelled examples a label.")
-flags.DEFINE_enum("pooling", "mean", ["mean", "cls", "ngram"],
-                  "Classification sentence vector (tools/finetune.py --help).")
+flag_defs.define_sentence_head_flags()
 flags.DEFINE_bool("bucket_by_length", True,
                   "Train on batches of similar length cut to their longest example.")
 flags.DEFINE_string("eval_split", None, "Split scored after training; 'none' to skip.")
@@ -132,8 +132,9 @@ def _main():
     else:
         config = task_distillation.distill_task(
             *paths, epochs=FLAGS.epochs or 2, learning_rate=FLAGS.learning_rate or 1e-4,
-            examples_per_class=FLAGS.examples_per_class, pooling=FLAGS.pooling,
-            bucket_by_length=FLAGS.bucket_by_length, **common)
+            examples_per_class=FLAGS.examples_per_class,
+            bucket_by_length=FLAGS.bucket_by_length, **flag_defs.sentence_head_kwargs(FLAGS),
+            **common)
     _report(config)
 
 

@@ -42,6 +42,7 @@ from mixvocab_tf.tasks import evaluation  # noqa: E402
 from mixvocab_tf.tasks import readers  # noqa: E402
 from mixvocab_tf.tasks import finetuning  # noqa: E402
 from mixvocab_tf.tasks import task_registry  # noqa: E402
+from mixvocab_tf.training import flag_defs  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A Stage II student directory (or its run folder), a "
@@ -80,12 +81,7 @@ flags.DEFINE_enum("normalization", "bert", ["bert", "mediapipe"],
                   "Text normalisation: 'bert' (NFD, accents stripped, as BERT was trained) or "
                   "'mediapipe' (exactly what MediaPipe's TextClassifier feeds the model on the "
                   "device: ASCII-only lower-casing, accents kept). Classification only.")
-flags.DEFINE_enum("pooling", "mean", ["mean", "cls", "ngram"],
-                  "Classification sentence vector: the masked mean of the sequence output "
-                  "(how sentence-transformers models were trained; measured better for the "
-                  "teacher and students), the pooled [CLS] output, or 'ngram': the mean plus "
-                  "max-pooled 2- and 3-token convolutions (measured better for the 6x128 "
-                  "student on SST-2; README).")
+flag_defs.define_sentence_head_flags()
 flags.DEFINE_bool("bucket_by_length", True,
                   "Train on batches of similar length cut to their longest example (rounded up "
                   "to 8 tokens) instead of padding to --sequence_length; same exported model.")
@@ -117,10 +113,11 @@ def _main():
         max_eval_examples=FLAGS.max_eval_examples, seed=FLAGS.seed,
         oos_threshold=FLAGS.oos_threshold, embedding_dim=FLAGS.embedding_dim,
         warmup_fraction=FLAGS.warmup_fraction, weight_decay=FLAGS.weight_decay,
-        skip_empty=FLAGS.skip_empty, pooling=FLAGS.pooling, normalization=FLAGS.normalization,
+        skip_empty=FLAGS.skip_empty, normalization=FLAGS.normalization,
         bucket_by_length=FLAGS.bucket_by_length,
         examples_per_class=FLAGS.examples_per_class, slot_swap_augment=FLAGS.slot_swap_augment,
-        slot_swap_rate=FLAGS.slot_swap_rate, verbose=2)
+        slot_swap_rate=FLAGS.slot_swap_rate, verbose=2,
+        **flag_defs.sentence_head_kwargs(FLAGS))
     print(f"wrote {os.path.abspath(FLAGS.output_dir)} "
           f"({config['parameters']:,} parameters, {config['training']['examples']} examples, "
           f"{config['training']['seconds']} s)")

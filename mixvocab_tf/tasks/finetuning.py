@@ -61,6 +61,23 @@ class SoftTargetLoss(keras.losses.Loss):
         return {**super().get_config(), "temperature": self.temperature}
 
 
+def check_ngram_bag(task, buckets, dim):
+    """Refuses an n-gram bag a task cannot take, with the fix."""
+    if not buckets:
+        return
+    if task.type not in (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION):
+        raise ValueError(f"ngram_bag_buckets adds a sentence feature; {task.name} is "
+                         f"{task.type}. Fix: leave it at 0 for this task.")
+    if buckets < 0 or dim < 1:
+        raise ValueError(f"ngram_bag_buckets={buckets} and ngram_bag_dim={dim} must be "
+                         "positive (e.g. 65521 and 32), or buckets 0 for no bag.")
+
+
+def ngram_bag_config(buckets, dim):
+    """The task config's record of the n-gram bag (None without one)."""
+    return {"buckets": int(buckets), "dim": int(dim)} if buckets else None
+
+
 def task_losses(task_type, temperature=2.0):
     """The hard-label and soft-label losses of a task type.
 
@@ -160,7 +177,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
              embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
              skip_empty=False, pooling=heads.POOLING_MEAN, bucket_by_length=True,
              examples_per_class=None, normalization="bert", slot_swap_augment=0,
-             slot_swap_rate=0.5, verbose=1):
+             slot_swap_rate=0.5, ngram_bag_buckets=0, ngram_bag_dim=32, verbose=1):
     """Fine-tunes `model_path` on `task_name` and writes a task model directory.
 
     Args:
@@ -186,7 +203,10 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       oos_threshold: CLINC150: top probability below which an utterance is out-of-scope.
       embedding_dim, similarity_scale: the response-selection dual encoder.
       skip_empty: skip and count empty data lines instead of failing.
-      pooling: (pair) classification sentence vector, "mean" or "cls" (`build_task_model`).
+      pooling: (pair) classification sentence vector, "mean", "cls" or "ngram"
+        (`build_task_model`).
+      ngram_bag_buckets, ngram_bag_dim: (pair) classification: a hashed bag of word-piece
+        uni- and bigrams beside the sentence vector (`build_task_model`); 0 buckets for none.
       bucket_by_length: train on batches of similar length, each cut to its longest example
         (rounded up to 8 tokens) instead of L; same model, several times less work on data
         with many short examples (SST-2). Response selection always pads to L.
@@ -224,6 +244,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
     if pooling not in heads.POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; expected one of {heads.POOLINGS}")
+    check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)
     check_normalization(normalization)
     if normalization != "bert" and task.type not in (task_registry.CLASSIFICATION,
                                                      task_registry.PAIR_CLASSIFICATION):
@@ -249,7 +270,8 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     features, x, y, weights = _training_arrays(task, train, labels, encoder)
     model = heads.build_task_model(backbone, task.type, num_labels=len(labels) or None,
                                    dropout=dropout, embedding_dim=embedding_dim,
-                                   pooling=pooling,
+                                   pooling=pooling, ngram_bag_buckets=ngram_bag_buckets,
+                                   ngram_bag_dim=ngram_bag_dim,
                                    name=f"{task.name.replace(':', '_').replace('/', '_')}_model")
 
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -300,6 +322,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
                                              task_registry.PAIR_CLASSIFICATION)
                     else heads.POOLING_MEAN if task.type == task_registry.RESPONSE_SELECTION
                     else None),
+        "ngram_bag": ngram_bag_config(ngram_bag_buckets, ngram_bag_dim),
         "oos_threshold": oos_threshold if task.oos_split else None,
         "oos_label": task_registry.OOS_LABEL if task.oos_split else None,
         "encoder": {"path": str(model_path), "parameters": int(backbone.count_params())},

@@ -426,8 +426,8 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
                  temperature=2.0, hard_labels_on_augmented=False, epochs=2, train_steps=None,
                  batch_size=32, learning_rate=1e-4, sequence_length=None,
                  max_train_examples=None, train_selection="random", examples_per_class=None,
-                 dropout=0.1, pooling=heads.POOLING_MEAN, bucket_by_length=True,
-                 eval_split=None, max_eval_examples=None, cache_dir=None, skip_empty=False,
+                 dropout=0.1, pooling=heads.POOLING_MEAN, ngram_bag_buckets=0,
+                 ngram_bag_dim=32, bucket_by_length=True, eval_split=None, max_eval_examples=None, cache_dir=None, skip_empty=False,
                  warmup_fraction=0.1, weight_decay=0.01, seed=0, verbose=1):
     """Distils a fine-tuned teacher task model into a student task model.
 
@@ -457,7 +457,8 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
       sequence_length: the student's L (default: the teacher's).
       max_train_examples, train_selection, examples_per_class: the labelled subset
         (`finetuning.select_examples` / `select_per_class`); augmentation uses only it.
-      pooling, bucket_by_length: as in `finetuning.finetune`.
+      pooling, ngram_bag_buckets, ngram_bag_dim, bucket_by_length: as in
+        `finetuning.finetune`.
       eval_split: split scored after training (default: dev/valid; "none" to skip).
       max_eval_examples: score at most this many.
       cache_dir: where the teacher's logits are cached (default: `teacher_label_cache`
@@ -478,6 +479,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
                          f"{task.type}.{fix}")
     check_settings(augment=augment, epochs=epochs, kd_weight=kd_weight,
                    hard_weight=hard_weight, temperature=temperature)
+    finetuning.check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)
     keras.utils.set_random_seed(seed)
     teacher = load_task_model(teacher_dir)
     if teacher.task_type != task.type:
@@ -518,7 +520,9 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     x, y = _student_arrays(task.type, transfer, origin, labels, t_logits, t_mask, encoder,
                            hard_labels_on_augmented)
     model = heads.build_task_model(backbone, task.type, num_labels=len(labels), dropout=dropout,
-                                   pooling=pooling, name=f"{task.name.replace(':', '_').replace('/', '_')}_student")
+                                   pooling=pooling, ngram_bag_buckets=ngram_bag_buckets,
+                                   ngram_bag_dim=ngram_bag_dim,
+                                   name=f"{task.name.replace(':', '_').replace('/', '_')}_student")
     inputs = dict(model.input)
     logits = model(inputs)
     if task.type == task_registry.TAGGING:
@@ -551,6 +555,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
         "outputs": ["logits"],
         "tag_position": "first_subtoken" if task.type == task_registry.TAGGING else None,
         "pooling": None if task.type == task_registry.TAGGING else pooling,
+        "ngram_bag": finetuning.ngram_bag_config(ngram_bag_buckets, ngram_bag_dim),
         "oos_threshold": teacher.config.get("oos_threshold") if task.oos_split else None,
         "oos_label": task_registry.OOS_LABEL if task.oos_split else None,
         "encoder": {"path": str(student_path), "parameters": int(backbone.count_params())},

@@ -51,3 +51,27 @@ def define_training_flags(learning_rate):
 def training_kwargs(flag_values):
     """The shared flags as keyword arguments of the stage runners."""
     return {name: flag_values[name].value for name in _NAMES}
+
+
+_SENTENCE_HEAD_NAMES = ("pooling", "ngram_bag_buckets", "ngram_bag_dim")
+
+
+def define_sentence_head_flags():
+    """Flags of the (pair) classification sentence vector, shared by the task binaries."""
+    flags.DEFINE_enum(
+        "pooling", "mean", ["mean", "cls", "ngram"],
+        "Classification sentence vector: the masked mean of the sequence output (how "
+        "sentence-transformers models were trained; measured better for the teacher and "
+        "students), the pooled [CLS] output, or 'ngram': the mean plus max-pooled 2- and "
+        "3-token convolutions (measured better for the 6x128 student on SST-2; README).")
+    flags.DEFINE_integer(
+        "ngram_bag_buckets", 0,
+        "(Pair) classification: rows of a hashed bag of word-piece uni- and bigrams added "
+        "beside the sentence vector (a prime above the vocabulary size, e.g. 65521; "
+        "measured with --pooling=ngram on SST-2 and BANKING77, README); 0 for none.")
+    flags.DEFINE_integer("ngram_bag_dim", 32, "Width of the n-gram bag's vectors.")
+
+
+def sentence_head_kwargs(flag_values):
+    """The sentence-vector flags as keyword arguments of finetune / distill_task."""
+    return {name: flag_values[name].value for name in _SENTENCE_HEAD_NAMES}

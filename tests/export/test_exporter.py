@@ -198,7 +198,7 @@ def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tm
     assert abs(scores["f1"]["tflite"] - scores["f1"]["keras"]) <= 0.05
 
 
-def test_ngram_pooled_classifier_exports_with_builtin_convolutions(
+def test_ngram_classifier_with_bag_exports_with_builtin_ops(
         data_dir, tmp_path, write_tiny_student):
     from mixvocab_tf.tasks import finetuning
     from mixvocab_tf.tasks.encoder import read_vocabulary
@@ -209,14 +209,17 @@ def test_ngram_pooled_classifier_exports_with_builtin_convolutions(
     config = finetuning.finetune(
         "snips", student, os.path.join(data_dir, "tasks"), model_dir, epochs=1, batch_size=32,
         learning_rate=5e-3, sequence_length=L, max_train_examples=1000, pooling="ngram",
-        eval_split="none", verbose=0)
+        ngram_bag_buckets=1009, ngram_bag_dim=8, eval_split="none", verbose=0)
     assert config["pooling"] == "ngram"
+    assert config["ngram_bag"] == {"buckets": 1009, "dim": 8}
     for quantization, tolerance in (("float32", 1e-4), ("dynamic_int8", 2e-2),
                                     ("full_int8", 0.15)):
         report = _export(model_dir, str(tmp_path / quantization), data_dir,
                          quantization=quantization, input_form="text")
         ops = report["tensor_dtypes"]["ops"]
-        assert "CONV_2D" in ops and not [op for op in ops if op.startswith("Flex")], ops
+        # The convolutions and the bag's hashed keys and lookup are all builtins.
+        assert {"CONV_2D", "FLOOR_MOD", "GATHER"} <= set(ops), ops
+        assert not [op for op in ops if op.startswith("Flex")], ops
         assert report["validation"]["max_abs_diff"]["probabilities"] < tolerance
         accuracy = report["accuracy"]
         assert accuracy["keras"] > 0.6

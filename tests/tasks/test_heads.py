@@ -74,6 +74,20 @@ def test_mean_pooled_classifier_round_trip_and_ignores_padding(tmp_path, backbon
     assert "mean_pooling" not in [layer.name for layer in cls_model.layers]
 
 
+@pytest.mark.parametrize("pooling, width", [("mean", 16), ("cls", 16), ("ngram", 16 + 256)])
+def test_ngram_bag_joins_any_sentence_vector(tmp_path, backbone, pooling, width):
+    model = heads.build_task_model(backbone, "classification", num_labels=3, pooling=pooling,
+                                   ngram_bag_buckets=31, ngram_bag_dim=4)
+    bag = model.get_layer("ngram_bag")
+    assert (bag.vocabulary_size, bag.buckets, bag.dim) == (50, 31, 4)  # V from the encoder
+    assert model.get_layer("classifier").dense.kernel.shape[0] == width + 4
+    bag.table.embeddings.assign(np.random.RandomState(0).normal(size=(31, 4)))
+    if pooling != "cls":  # [CLS] attends to the padding's ids in a keras-hub backbone
+        _check_round_trip_ignores_padding(model, tmp_path)
+    without = heads.build_task_model(backbone, "classification", num_labels=3, pooling=pooling)
+    assert "ngram_bag" not in [layer.name for layer in without.layers]
+
+
 def test_classification_pools_by_mean_by_default(backbone):
     # Measured better than [CLS] for the MiniLM teacher (SST-2) and a Stage II student (SNIPS).
     model = heads.build_task_model(backbone, "classification", num_labels=2)

@@ -51,9 +51,24 @@ def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_stud
         "finetune", f"--model={student}", "--task=sst2",
         f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
         "--max_train_examples=64", "--train_steps=2", "--sequence_length=16", "--eval_split=none",
-        "--pooling=cls")
+        "--pooling=cls", "--ngram_bag_buckets=101", "--ngram_bag_dim=4")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((output / "task_config.json").read_text())
     assert config["pooling"] == "cls"  # not the default ("mean")
+    assert config["ngram_bag"] == {"buckets": 101, "dim": 4}
     model = keras.saving.load_model(str(output / "model.keras"), compile=False)
-    assert "mean_pooling" not in [layer.name for layer in model.layers]
+    names = [layer.name for layer in model.layers]
+    assert "mean_pooling" not in names and "ngram_bag" in names
+
+
+def test_ngram_bag_on_a_tagging_task_is_refused(tmp_path, data_dir, tiny_student, run_tool):
+    student = tiny_student(str(tmp_path / "student"))
+    output = tmp_path / "slots"
+    result = run_tool(
+        "finetune", f"--model={student}", "--task=snips_slots",
+        f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
+        "--ngram_bag_buckets=101")
+    assert result.returncode != 0
+    assert "ngram_bag_buckets adds a sentence feature" in result.stderr
+    assert "Fix: leave it at 0" in result.stderr
+    assert "Traceback" not in result.stderr and not output.exists()
