@@ -15,14 +15,21 @@ def tiny_student(write_tiny_student, minilm_path):
     return lambda path: write_tiny_student(path, vocabulary, seed=2, sequence_length=64)
 
 
-def test_response_selection_dual_encoder(tmp_path, data_dir, tiny_student, run_tool):
+def _finetune_tiny(tiny_student, run_tool, tmp_path, data_dir, task, *flags):
+    """Runs tools/finetune.py on a fresh tiny student; returns (result, output folder)."""
     student = tiny_student(str(tmp_path / "student"))
-    output = tmp_path / "sgd"
+    output = tmp_path / task
     result = run_tool(
-        "finetune", f"--model={student}", "--task=sgd_response",
-        f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
-        "--max_train_examples=2000", "--epochs=2", "--batch_size=32", "--learning_rate=2e-3",
-        "--sequence_length=32", "--max_eval_examples=1000")
+        "finetune", f"--model={student}", f"--task={task}",
+        f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}", *flags)
+    return result, output
+
+
+def test_response_selection_dual_encoder(tmp_path, data_dir, tiny_student, run_tool):
+    result, output = _finetune_tiny(
+        tiny_student, run_tool, tmp_path, data_dir, "sgd_response", "--max_train_examples=2000",
+        "--epochs=2", "--batch_size=32", "--learning_rate=2e-3", "--sequence_length=32",
+        "--max_eval_examples=1000")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((output / "task_config.json").read_text())
     assert config["outputs"] == ["context_embedding", "response_embedding"]
@@ -45,13 +52,10 @@ def test_bad_flags_are_clear(tmp_path, minilm_path, run_tool):
 def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_student, run_tool):
     import keras
 
-    student = tiny_student(str(tmp_path / "student"))
-    output = tmp_path / "sst2_cls"
-    result = run_tool(
-        "finetune", f"--model={student}", "--task=sst2",
-        f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
-        "--max_train_examples=64", "--train_steps=2", "--sequence_length=16", "--eval_split=none",
-        "--pooling=cls", "--ngram_bag_buckets=101", "--ngram_bag_dim=4")
+    result, output = _finetune_tiny(
+        tiny_student, run_tool, tmp_path, data_dir, "sst2", "--max_train_examples=64",
+        "--train_steps=2", "--sequence_length=16", "--eval_split=none", "--pooling=cls",
+        "--ngram_bag_buckets=101", "--ngram_bag_dim=4")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((output / "task_config.json").read_text())
     assert config["pooling"] == "cls"  # not the default ("mean")
@@ -62,12 +66,8 @@ def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_stud
 
 
 def test_ngram_bag_on_a_tagging_task_is_refused(tmp_path, data_dir, tiny_student, run_tool):
-    student = tiny_student(str(tmp_path / "student"))
-    output = tmp_path / "slots"
-    result = run_tool(
-        "finetune", f"--model={student}", "--task=snips_slots",
-        f"--data_dir={os.path.join(data_dir, 'tasks')}", f"--output_dir={output}",
-        "--ngram_bag_buckets=101")
+    result, output = _finetune_tiny(
+        tiny_student, run_tool, tmp_path, data_dir, "snips_slots", "--ngram_bag_buckets=101")
     assert result.returncode != 0
     assert "ngram_bag_buckets adds a sentence feature" in result.stderr
     assert "Fix: leave it at 0" in result.stderr
