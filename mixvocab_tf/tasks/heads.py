@@ -199,8 +199,9 @@ def build_task_model(encoder, task_type, num_labels=None, dropout=0.1, embedding
         always mean pooling).
       ngram_bag_buckets: (pair) classification: with > 0, a `HashedNgramBag` of this many
         rows (a prime above the vocabulary size, e.g. 65521) adds a learned vector of the
-        input's word pieces and adjacent pairs to the sentence vector (measured on the 6x128
-        student: SST-2 and BANKING77 10-shot, README); 0 for none.
+        input's word pieces and adjacent pairs to the sentence vector (on the 6x128 student it
+        lifts the mean head as much as "ngram" does and adds little to "ngram", README);
+        0 for none.
       ngram_bag_dim: the width of the bag's vectors.
 
     Returns:

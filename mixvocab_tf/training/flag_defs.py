@@ -68,7 +68,7 @@ def define_sentence_head_flags():
         "ngram_bag_buckets", 0,
         "(Pair) classification: rows of a hashed bag of word-piece uni- and bigrams added "
         "beside the sentence vector (a prime above the vocabulary size, e.g. 65521; "
-        "measured with --pooling=ngram on SST-2 and BANKING77, README); 0 for none.")
+        "within noise of --pooling=ngram alone on SST-2 and BANKING77, README); 0 for none.")
     flags.DEFINE_integer("ngram_bag_dim", 32, "Width of the n-gram bag's vectors.")
 
 
