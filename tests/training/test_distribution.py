@@ -116,6 +116,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # two worker processes: 20-35 s on 2 cores; the mirrored test stays default
 def test_multi_worker_two_processes_train_stage1(tiny_stage_inputs, tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
