@@ -25,8 +25,8 @@ TensorShape([B, 7])
 import keras
 from keras import ops
 
-from mixvocab_tf.models.pooling import MaskedMeanPooling
 from mixvocab_tf.models.ngram_bag import HashedNgramBag
+from mixvocab_tf.models.pooling import MaskedMeanPooling
 from mixvocab_tf.models.pooling import MaskedNgramPooling
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.tasks import task_registry

@@ -427,7 +427,8 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
                  batch_size=32, learning_rate=1e-4, sequence_length=None,
                  max_train_examples=None, train_selection="random", examples_per_class=None,
                  dropout=0.1, pooling=heads.POOLING_MEAN, ngram_bag_buckets=0,
-                 ngram_bag_dim=32, bucket_by_length=True, eval_split=None, max_eval_examples=None, cache_dir=None, skip_empty=False,
+                 ngram_bag_dim=32, bucket_by_length=True, eval_split=None,
+                 max_eval_examples=None, cache_dir=None, skip_empty=False,
                  warmup_fraction=0.1, weight_decay=0.01, seed=0, verbose=1):
     """Distils a fine-tuned teacher task model into a student task model.
 
