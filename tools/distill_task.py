@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mixvocab_tf.cli import exit_on_bad_input  # noqa: E402
 from mixvocab_tf.tasks import evaluation  # noqa: E402
+from mixvocab_tf.tasks import finetuning  # noqa: E402
 from mixvocab_tf.tasks import readers  # noqa: E402
 from mixvocab_tf.tasks import joint_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_distillation  # noqa: E402
@@ -125,6 +126,8 @@ def _main():
         if FLAGS.examples_per_class is not None:
             raise ValueError("--examples_per_class picks k examples a label of a classification "
                              f"task; {task} has slots too. Fix: use --max_train_examples.")
+        finetuning.check_ngram_bag(task_registry.get_task(task), FLAGS.ngram_bag_buckets,
+                                   FLAGS.ngram_bag_dim)
         config = joint_distillation.distill_joint(
             *paths, slot_swap_augment=FLAGS.slot_swap_augment,
             slot_swap_rate=FLAGS.slot_swap_rate, slot_weight=FLAGS.slot_weight,

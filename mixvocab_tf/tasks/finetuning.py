@@ -223,6 +223,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       The task config written to `output_dir/task_config.json` (with "eval" scores).
     """
     task = task_registry.get_task(task_name)
+    check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)  # before the joint task's own path
     if task.type == task_registry.INTENT_AND_SLOTS:
         # Two heads, two losses: their own module.
         if teacher_dir:
@@ -244,7 +245,6 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
     if pooling not in heads.POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; expected one of {heads.POOLINGS}")
-    check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)
     check_normalization(normalization)
     if normalization != "bert" and task.type not in (task_registry.CLASSIFICATION,
                                                      task_registry.PAIR_CLASSIFICATION):

@@ -65,9 +65,10 @@ def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_stud
     assert "mean_pooling" not in names and "ngram_bag" in names
 
 
-def test_ngram_bag_on_a_tagging_task_is_refused(tmp_path, data_dir, tiny_student, run_tool):
+@pytest.mark.parametrize("task", ["snips_slots", "snips_joint"])
+def test_ngram_bag_on_a_slot_task_is_refused(tmp_path, data_dir, tiny_student, run_tool, task):
     result, output = _finetune_tiny(
-        tiny_student, run_tool, tmp_path, data_dir, "snips_slots", "--ngram_bag_buckets=101")
+        tiny_student, run_tool, tmp_path, data_dir, task, "--ngram_bag_buckets=101")
     assert result.returncode != 0
     assert "ngram_bag_buckets adds a sentence feature" in result.stderr
     assert "Fix: leave it at 0" in result.stderr
