@@ -2,6 +2,7 @@
 distilled from the fine-tuned teacher), the report, skip-if-done, redo on changed settings or
 lost output, `force`, and the one-line errors."""
 
+import glob
 import json
 import os
 import subprocess
@@ -223,6 +224,11 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
             == pipeline.PipelineConfig(task="snips").resolved().train_files)
     assert any(f.endswith(os.path.join("snips", "train", "seq.in"))
                for f in pipeline.PipelineConfig(task="snips_joint").resolved().train_files)
+    # The default corpus is prose only: the licence texts live outside data/corpus.
+    corpus = [path for pattern in pipeline.PipelineConfig().resolved().train_files
+              for path in glob.glob(pattern)]
+    assert {os.path.basename(path) for path in corpus} == {
+        "python_docs.txt", "wordnet_glosses.txt", "seq.in"}
 
 
 def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tmp_path):

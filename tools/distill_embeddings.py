@@ -12,13 +12,15 @@ directory (--model_dir/export) is what tools/finetune.py reads. Rerunning resume
 """
 
 import json
+import os
 
 from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("student", None, "The student to start from: a Stage II student directory "
-                    "or the Stage I table (tools/distill_student.py --train_steps=0).")
+flags.DEFINE_string("student", None, "The student to start from: a Stage II student directory, "
+                    "the Stage I table (tools/distill_student.py --train_steps=0) or a published "
+                    "student by name or folder (pretrained/, e.g. 6x128).")
 flags.DEFINE_string("teacher", None, "The original teacher (Hugging Face, keras-hub preset or "
                     "Google BERT directory; default: the installed all-MiniLM-L6-v2).")
 flags.DEFINE_list("train_files", None, "Corpus files or globs (.txt, .txt.gz; one paragraph a line).")
@@ -40,13 +42,21 @@ flags.mark_flags_as_required(["student", "train_files", "model_dir"])
 def main(argv):
     del argv
     from mixvocab_tf import paths
+    from mixvocab_tf import pretrained
     from mixvocab_tf.cli import exit_on_bad_input
     from mixvocab_tf.distillation.sentence_embedding import distill_sentence_embeddings
     from mixvocab_tf.training.callbacks import TrainingDivergedError
 
     with exit_on_bad_input(ValueError, FileNotFoundError, TrainingDivergedError):
+        student_dir = FLAGS.student
+        # A published student (float16 weights.npz, no student.keras) continues from its
+        # Stage II-format copy in the cache, as tools/finetune.py --model does.
+        if pretrained.is_pretrained_dir(student_dir) or (
+                not os.path.exists(student_dir)
+                and student_dir in pretrained.available_students()):
+            student_dir = pretrained.student_directory(student_dir)
         result = distill_sentence_embeddings(
-            student_dir=FLAGS.student,
+            student_dir=student_dir,
             teacher_path=FLAGS.teacher or paths.minilm_teacher_path(),
             train_files=FLAGS.train_files,
             model_dir=FLAGS.model_dir,
