@@ -64,8 +64,10 @@ flags.DEFINE_float("finetune_learning_rate", _DEFAULTS.finetune_learning_rate,
                    "Student fine-tuning peak rate.")
 flags.DEFINE_integer("finetune_sequence_length", _DEFAULTS.finetune_sequence_length,
                      "Task model (and TFLite) sequence length.")
-flags.DEFINE_enum("finetune_pooling", _DEFAULTS.finetune_pooling, ["mean", "cls", "ngram"],
-                  "The student's classification sentence vector (tools/finetune.py --pooling).")
+flags.DEFINE_enum("finetune_pooling", _DEFAULTS.finetune_pooling,
+                  ["auto", "mean", "cls", "ngram"],
+                  "The student's classification sentence vector (tools/finetune.py --pooling; "
+                  "auto: ngram).")
 flags.DEFINE_integer("finetune_ngram_bag_buckets", _DEFAULTS.finetune_ngram_bag_buckets,
                      "Rows of the student's hashed word-piece n-gram bag (e.g. 65521; "
                      "tools/finetune.py --ngram_bag_buckets); 0 for none.")

@@ -118,8 +118,9 @@ class PipelineConfig:
         also the export's).
       finetune_pooling, finetune_ngram_bag_buckets: the student's classification sentence
         vector (`heads.build_task_model`'s `pooling` and `ngram_bag_buckets`; plain and
-        distilled, not joint tasks). Defaults "mean" and 0; measured with "ngram" and 65521
-        on SST-2 and BANKING77 10-shot (README, "A hashed n-gram bag").
+        distilled, not joint tasks, which keep "auto"). Defaults "auto" (`heads.resolve_pooling`:
+        "ngram" for the student) and 0; measured with "mean", "ngram" and 65521 on SST-2 and
+        BANKING77 10-shot (README, "A hashed n-gram bag").
       joint_epochs, joint_learning_rate: the student's plain training on a joint intent + slot
         task (`--task=snips_joint --notask_distillation`; the rate serves distillation too).
         Measured on SNIPS valid with the demo's student (argmax slot decoding): 4 epochs at
@@ -187,7 +188,7 @@ class PipelineConfig:
     finetune_batch_size: int = 32
     finetune_learning_rate: float = 3e-4
     finetune_sequence_length: int = 32
-    finetune_pooling: str = "mean"
+    finetune_pooling: str = "auto"
     finetune_ngram_bag_buckets: int = 0
     joint_epochs: int = 12
     joint_learning_rate: float = 1e-3
@@ -444,10 +445,10 @@ def _stages(cfg):
     finetune_settings = {"task": cfg.task, "data_dir": cfg.data_dir,
                          "epochs": cfg.finetune_epochs,
                          "learning_rate": cfg.finetune_learning_rate, **finetune_common}
-    # The student's sentence vector; recorded only when not the default, so that runs made
-    # before these settings existed keep their fine-tuning stage.
+    # The student's sentence vector (joint tasks train heads of their own). Recorded for
+    # every other task: runs made when the default was mean pooling fine-tune again.
     student_head = {}
-    if cfg.finetune_pooling != "mean" or cfg.finetune_ngram_bag_buckets:
+    if not _is_joint(cfg.task):
         student_head = {"pooling": cfg.finetune_pooling,
                         "ngram_bag_buckets": cfg.finetune_ngram_bag_buckets}
         finetune_settings["head"] = student_head
@@ -691,13 +692,14 @@ def _validate_inputs(cfg):
     check_normalization(cfg.normalization)
     from mixvocab_tf.tasks import heads
 
-    if cfg.finetune_pooling not in heads.POOLINGS:
+    if cfg.finetune_pooling not in (heads.POOLING_AUTO,) + heads.POOLINGS:
         raise ValueError(f"Unknown finetune_pooling {cfg.finetune_pooling!r}. Fix: choose one "
-                         f"of {heads.POOLINGS}.")
-    if (cfg.finetune_pooling != "mean" or cfg.finetune_ngram_bag_buckets) and _is_joint(cfg.task):
+                         f"of {(heads.POOLING_AUTO,) + heads.POOLINGS}.")
+    if ((cfg.finetune_pooling != heads.POOLING_AUTO or cfg.finetune_ngram_bag_buckets)
+            and _is_joint(cfg.task)):
         raise ValueError(f"finetune_pooling and finetune_ngram_bag_buckets set a sentence "
                          f"classifier's head; {cfg.task} trains intent and slot heads of their "
-                         "own. Fix: change them back to mean and 0 for a joint task.")
+                         "own. Fix: change them back to auto and 0 for a joint task.")
     if cfg.finetune_ngram_bag_buckets < 0:
         raise ValueError(f"finetune_ngram_bag_buckets={cfg.finetune_ngram_bag_buckets} must "
                          "be >= 0 (e.g. 65521; 0 for no bag). Fix: change the flag.")

@@ -195,9 +195,11 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     plain = stages(task_distillation=False)["finetune"]
     assert plain.inputs == ("stage2",)
     assert set(plain.settings) == {"task", "data_dir", "epochs", "learning_rate", "batch_size",
-                                   "sequence_length", "seed", "normalization"}
+                                   "sequence_length", "seed", "normalization", "head"}
     assert plain.settings["epochs"] == tiny_config.finetune_epochs
-    # The student's head, plain or distilled, is recorded only when it is not the default.
+    # The student's head, plain or distilled, is recorded: runs made when mean pooling was
+    # the default (no "head") fine-tune again with "auto" (ngram for a student).
+    assert plain.settings["head"] == {"pooling": "auto", "ngram_bag_buckets": 0}
     for distilled in (True, False):
         head = stages(task_distillation=distilled, finetune_pooling="ngram",
                       finetune_ngram_bag_buckets=101)["finetune"].settings["head"]
@@ -215,7 +217,7 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     assert joint.settings["batch_size"] == pipeline.PipelineConfig().joint_batch_size == 16
     plain_joint = stages(task="snips_joint", task_distillation=False, joint_epochs=5)["finetune"]
     assert plain_joint.inputs == ("stage2",) and plain_joint.settings["epochs"] == 5
-    assert plain_joint.settings["batch_size"] == 16
+    assert plain_joint.settings["batch_size"] == 16 and "head" not in plain_joint.settings
     # The joint teacher trains at a higher rate and batch 16; the intent teacher keeps its key set.
     assert stages(task="snips_joint")["teacher_finetune"].settings["learning_rate"] == 2e-4
     assert "learning_rate" not in stages()["teacher_finetune"].settings
@@ -255,6 +257,8 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
     ({"finetune_pooling": "max"}, "Unknown finetune_pooling 'max'"),
     ({"finetune_ngram_bag_buckets": -1}, "finetune_ngram_bag_buckets=-1 must be >= 0"),
     ({"task": "snips_joint", "finetune_ngram_bag_buckets": 101},
+     "set a sentence classifier's head; snips_joint"),
+    ({"task": "snips_joint", "finetune_pooling": "mean"},
      "set a sentence classifier's head; snips_joint"),
 ])
 def test_bad_distillation_settings_fail_before_any_stage(tiny_config, tmp_path, change, message):

@@ -175,7 +175,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
              train_selection="random", teacher_dir=None, kd_weight=0.5, temperature=2.0,
              dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
              embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
-             skip_empty=False, pooling=heads.POOLING_MEAN, bucket_by_length=True,
+             skip_empty=False, pooling=heads.POOLING_AUTO, bucket_by_length=True,
              examples_per_class=None, normalization="bert", slot_swap_augment=0,
              slot_swap_rate=0.5, ngram_bag_buckets=0, ngram_bag_dim=32, verbose=1):
     """Fine-tunes `model_path` on `task_name` and writes a task model directory.
@@ -204,7 +204,8 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
       embedding_dim, similarity_scale: the response-selection dual encoder.
       skip_empty: skip and count empty data lines instead of failing.
       pooling: (pair) classification sentence vector, "mean", "cls" or "ngram"
-        (`build_task_model`).
+        (`build_task_model`); "auto" (the default): "ngram" for a student, "mean" for a
+        teacher (`heads.resolve_pooling`). The task config records the one used.
       ngram_bag_buckets, ngram_bag_dim: (pair) classification: a hashed bag of word-piece
         uni- and bigrams beside the sentence vector (`build_task_model`); 0 buckets for none.
       bucket_by_length: train on batches of similar length, each cut to its longest example
@@ -243,8 +244,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
                          "Fix: use it with a *_slots or *_joint task, or leave it at 0.")
     if not 0.0 <= kd_weight <= 1.0:
         raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
-    if pooling not in heads.POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; expected one of {heads.POOLINGS}")
+    heads.resolve_pooling(pooling, None)  # a bad name fails before any work
     check_normalization(normalization)
     if normalization != "bert" and task.type not in (task_registry.CLASSIFICATION,
                                                      task_registry.PAIR_CLASSIFICATION):
@@ -266,6 +266,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     labels = _label_list(task, train)
 
     backbone, vocabulary, lower_case = load_encoder(model_path)
+    pooling = heads.resolve_pooling(pooling, backbone)
     encoder = InputEncoder(vocabulary, lower_case, sequence_length, normalization)
     features, x, y, weights = _training_arrays(task, train, labels, encoder)
     model = heads.build_task_model(backbone, task.type, num_labels=len(labels) or None,

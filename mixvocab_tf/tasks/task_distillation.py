@@ -426,7 +426,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
                  temperature=2.0, hard_labels_on_augmented=False, epochs=2, train_steps=None,
                  batch_size=32, learning_rate=1e-4, sequence_length=None,
                  max_train_examples=None, train_selection="random", examples_per_class=None,
-                 dropout=0.1, pooling=heads.POOLING_MEAN, ngram_bag_buckets=0,
+                 dropout=0.1, pooling=heads.POOLING_AUTO, ngram_bag_buckets=0,
                  ngram_bag_dim=32, bucket_by_length=True, eval_split=None,
                  max_eval_examples=None, cache_dir=None, skip_empty=False,
                  warmup_fraction=0.1, weight_decay=0.01, seed=0, verbose=1):
@@ -481,6 +481,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     check_settings(augment=augment, epochs=epochs, kd_weight=kd_weight,
                    hard_weight=hard_weight, temperature=temperature)
     finetuning.check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)
+    heads.resolve_pooling(pooling, None)  # a bad name fails before the teacher's pass
     keras.utils.set_random_seed(seed)
     teacher = load_task_model(teacher_dir)
     if teacher.task_type != task.type:
@@ -517,6 +518,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
 
     cpu, wall = time.process_time(), time.time()
     backbone, vocabulary, lower_case = load_encoder(student_path)
+    pooling = heads.resolve_pooling(pooling, backbone)
     encoder = InputEncoder(vocabulary, lower_case, sequence_length, teacher.normalization)
     x, y = _student_arrays(task.type, transfer, origin, labels, t_logits, t_mask, encoder,
                            hard_labels_on_augmented)

@@ -40,6 +40,7 @@ def test_minilm_snips_intent_reduced_floor(snips_teacher_dir, data_dir):
     assert written["labels"] == sorted(written["labels"]) and len(written["labels"]) == 7
     assert (written["type"], written["sequence_length"], written["lower_case"]) == (
         "classification", 32, True)
+    assert written["pooling"] == "mean"  # "auto" for a teacher: its own mean pooling
     # The saved model scores what the in-memory one scored.
     report = evaluation.evaluate_model_dir(output, data_dir=os.path.join(data_dir, "tasks"),
                                            split="valid")
@@ -72,6 +73,7 @@ def test_task_distillation_pulls_the_student_to_the_teacher(
     kd = finetuning.finetune("snips", student_dir, tasks, str(tmp_path / "kd"),
                              teacher_dir=teacher_dir, kd_weight=1.0, temperature=2.0, **common)
     assert kd["training"]["kd_weight"] == 1.0
+    assert kd["pooling"] == "ngram"  # "auto" for a student
     # Far above chance (1/7) although the student never saw a gold label (measured: 94%).
     assert kd["eval"]["metrics"]["accuracy"] > 0.8, kd["eval"]
 

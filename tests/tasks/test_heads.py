@@ -138,3 +138,15 @@ def test_ngram_head_of_a_student_reads_its_embedding_output_too(tmp_path):
     np.testing.assert_allclose(model.get_layer("embedding_output")(hidden_states),
                                np.asarray(hidden_states)[:, 0])
     _check_round_trip_ignores_padding(model, tmp_path)
+
+
+def test_auto_pooling_is_ngram_for_a_student_and_mean_for_a_teacher(backbone):
+    from mixvocab_tf.models.student_encoder import StudentEncoder
+
+    student = StudentEncoder(vocabulary_size=50, num_layers=1, hidden_dim=16, num_heads=2,
+                             intermediate_dim=32, max_sequence_length=16)
+    assert heads.resolve_pooling("auto", student) == heads.resolve_pooling(None, student) == "ngram"
+    assert heads.resolve_pooling("auto", backbone) == "mean"  # a keras-hub BertBackbone
+    assert heads.resolve_pooling("cls", student) == "cls"
+    with pytest.raises(ValueError, match="unknown pooling 'max'; expected 'auto'"):
+        heads.resolve_pooling("max", student)
