@@ -109,3 +109,33 @@ def test_sentence_embedding_stage2_variant(tiny_stage_inputs, tmp_path):
     assert (out / "sentence_stage2" / "stage2" / "stage1_table" / "export").is_dir()
     _check_task_row(row["tasks"]["snips"])
     assert f"cos {stage2['end']['val_cosine']:.3f}" in (out / "report.md").read_text()
+
+
+def test_variant_waves_keep_shared_stage1_runs_apart():
+    # A parallel run (--jobs) must never train one Stage I in two processes at once.
+    code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'benchmarks'); "
+            "import json, reproduce as r; print(json.dumps([r.variant_waves(list(r.VARIANTS)), "
+            "r.variant_waves(['A_no_stage1', 'B_mlm_only', 'random'])]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    every, without_method = json.loads(done.stdout)
+    assert every == [["method", "C_teacher_vocab", "psv_const0.1", "psv_const0.5", "random"],
+                     ["sentence_stage2", "A_no_stage1", "B_mlm_only"]]
+    # Without the method itself, the first reader of its Stage I makes it, alone of them.
+    assert without_method == [["random", "A_no_stage1"], ["B_mlm_only"]]
+
+
+@pytest.mark.slow
+def test_parallel_jobs_run_each_variant_in_its_own_process(tiny_stage_inputs, tmp_path):
+    out = tmp_path / "reproduce"
+    log = _run(tiny_stage_inputs, out, "--variants=method,A_no_stage1,random", "--jobs=2")
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["variants"]) == {"method", "A_no_stage1", "random"}
+    for name in report["variants"]:
+        assert f"[{name}] started in its own process" in log
+        assert f"[{name}] finished earlier: skipped" in log  # the parent reads it back
+        assert (out / "logs" / f"{name}.log").stat().st_size > 0
+        _check_task_row(report["variants"][name]["tasks"]["snips"])
+    assert report["variants"]["A_no_stage1"]["stage1"]["run"] == "method"
+    assert report["settings"]["finetune_pooling"] == "auto"
