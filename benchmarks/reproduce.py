@@ -162,9 +162,9 @@ flags.DEFINE_integer("max_eval_examples", 0, "Eval examples per task, at most (0
 flags.DEFINE_enum("finetune_pooling", "auto", ["auto", "mean", "cls", "ngram"],
                   "Fine-tuning's sentence vector (finetune's pooling; auto: ngram for a student).")
 flags.DEFINE_integer("seed", 0, "Every stage's seed.")
-flags.DEFINE_integer("jobs", 1, "Variants run at once, each in its own process (about 2x "
-                     "faster --quick on 2 cores: most of a small run is single-threaded "
-                     "set-up). Variants that read the method's Stage I wait for it.")
+flags.DEFINE_integer("jobs", 1, "Variants run at once, each in its own process (for "
+                     "machines with more cores than one variant keeps busy). Variants that "
+                     "read the method's Stage I wait for it.")
 flags.DEFINE_boolean("quick", False, "A tiny budget (see the module docstring); overrides the "
                      "flags it sets unless they are given explicitly.")
 flags.mark_flags_as_required(["output_dir"])
