@@ -77,6 +77,14 @@ def is_pretrained_dir(path):
         os.path.join(path, CONFIG_FILE))
 
 
+def names_published_student(name_or_path):
+    """Whether `name_or_path` is a published student folder, or the name of one under
+    `pretrained_root()` that is not also an existing path (a local folder wins)."""
+    path = os.fspath(name_or_path)
+    return is_pretrained_dir(path) or (not os.path.exists(path)
+                                       and path in available_students())
+
+
 def resolve_student(name_or_path):
     """The folder of a published student: an existing folder as it is, else a name under
     `pretrained_root()`.

@@ -75,13 +75,20 @@ def test_load_student_matches_the_original_within_float16(published):
                                atol=2e-2)
 
 
-def test_load_by_name_and_a_clear_error_for_unknown_names(published, monkeypatch):
+def test_load_by_name_and_a_clear_error_for_unknown_names(published, monkeypatch, tmp_path):
     monkeypatch.setenv("MIXVOCAB_PRETRAINED", os.path.dirname(published["dir"]))
     assert pretrained.available_students() == ["tiny"]
+    assert pretrained.names_published_student("tiny")
+    assert pretrained.names_published_student(published["dir"])
+    assert not pretrained.names_published_student("24x1024")
     student, _, _ = pretrained.load_student("tiny")
     assert student.num_layers == 1
     with pytest.raises(pretrained.PretrainedStudentError, match=r"published: tiny\).*Fix"):
         pretrained.load_student("24x1024")
+    # A local folder of the same name wins over the published one.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()
+    assert not pretrained.names_published_student("tiny")
 
 
 def test_finetuning_loader_reads_a_name(published, monkeypatch):

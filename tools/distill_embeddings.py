@@ -12,7 +12,6 @@ directory (--model_dir/export) is what tools/finetune.py reads. Rerunning resume
 """
 
 import json
-import os
 
 from absl import app
 from absl import flags
@@ -51,9 +50,7 @@ def main(argv):
         student_dir = FLAGS.student
         # A published student (float16 weights.npz, no student.keras) continues from its
         # Stage II-format copy in the cache, as tools/finetune.py --model does.
-        if pretrained.is_pretrained_dir(student_dir) or (
-                not os.path.exists(student_dir)
-                and student_dir in pretrained.available_students()):
+        if pretrained.names_published_student(student_dir):
             student_dir = pretrained.student_directory(student_dir)
         result = distill_sentence_embeddings(
             student_dir=student_dir,

@@ -57,8 +57,7 @@ def load_encoder(model_path):
     """
     model_path = os.fspath(model_path)
     # A published student (pretrained/<name>, float16 weights) loads by name or folder.
-    if pretrained.is_pretrained_dir(model_path) or (
-            not os.path.exists(model_path) and model_path in pretrained.available_students()):
+    if pretrained.names_published_student(model_path):
         student, vocabulary, config = pretrained.load_student(model_path)
         return student, list(vocabulary.tokens), bool(config["lower_case"])
     if not os.path.exists(model_path):
