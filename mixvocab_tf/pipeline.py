@@ -692,9 +692,10 @@ def _validate_inputs(cfg):
     check_normalization(cfg.normalization)
     from mixvocab_tf.tasks import heads
 
-    if cfg.finetune_pooling not in (heads.POOLING_AUTO,) + heads.POOLINGS:
+    poolings = (heads.POOLING_AUTO,) + heads.POOLINGS
+    if cfg.finetune_pooling not in poolings:
         raise ValueError(f"Unknown finetune_pooling {cfg.finetune_pooling!r}. Fix: choose one "
-                         f"of {(heads.POOLING_AUTO,) + heads.POOLINGS}.")
+                         f"of {poolings}.")
     if ((cfg.finetune_pooling != heads.POOLING_AUTO or cfg.finetune_ngram_bag_buckets)
             and _is_joint(cfg.task)):
         raise ValueError(f"finetune_pooling and finetune_ngram_bag_buckets set a sentence "
