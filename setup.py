@@ -32,7 +32,7 @@ setuptools.setup(
         "numpy>=1.26",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "pytest-xdist>=3"],
         # MediaPipe's TextClassifier metadata and runtime. mediapipe needs absl-py>=2,
         # which conflicts with the core install's absl-py<2: install this extra in its
         # own environment (`make setup-mediapipe`), never next to the core.

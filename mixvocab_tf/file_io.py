@@ -59,18 +59,35 @@ def replace_directory(staging, target):
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def write_directory_atomic(directory, write_fn):
+def write_directory_atomic(directory, write_fn, keep_existing=False):
     """Calls `write_fn(staging_dir)`, then renames the staging dir to `directory`.
 
     A failure leaves no partial `directory`; an existing one is replaced only
     after the new one is complete.
+
+    Args:
+      directory: the target.
+      write_fn: writes the complete directory into the path it is given.
+      keep_existing: for content-addressed caches that several processes may fill at
+        once (e.g. parallel test workers): if `directory` exists by the time the new
+        copy is complete, the new copy is dropped and the existing one, which readers
+        may already hold, is left in place.
     """
     parent = os.path.dirname(os.path.abspath(directory))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(directory) + ".tmp-")
     try:
         write_fn(staging)
-        replace_directory(staging, directory)
+        if keep_existing:
+            try:
+                # Fails on an existing non-empty directory: another writer finished first.
+                os.rename(staging, directory)
+            except OSError:
+                if not os.path.isdir(directory):
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)
+        else:
+            replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -169,7 +169,8 @@ def student_directory(name_or_path, cache_dir=None):
         stage2_config["pretrained"] = os.path.abspath(path)
         write_directory_atomic(
             target, lambda staging: save_student_directory(staging, student, vocabulary,
-                                                           stage2_config))
+                                                           stage2_config),
+            keep_existing=True)
     return target
 
 
