@@ -36,6 +36,7 @@ from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.length_buckets import length_bucketed
+from mixvocab_tf.training.optimization import build_for_fit
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.optimization import unread_pooler_ignored
 
@@ -288,6 +289,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
             raise ValueError("task-specific distillation is not implemented for response selection.")
         trainer = heads.build_dual_encoder_trainer(model, similarity_scale)
         trainer.compile(optimizer=optimizer, loss=hard_loss)
+        build_for_fit(trainer)
         dataset = _dataset(x, None, None, batch_size, seed, in_batch_labels=True)
     elif teacher_dir:
         soft = _teacher_soft_targets(teacher_dir, task, train, labels, temperature, features,
@@ -299,6 +301,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         trainer.compile(optimizer=optimizer,
                         loss={"hard": hard_loss, "soft": soft_loss},
                         loss_weights={"hard": 1.0 - kd_weight, "soft": kd_weight})
+        build_for_fit(trainer)
         sample = None if weights is None else {"hard": weights, "soft": weights}
         dataset = _dataset(x, {"hard": y, "soft": soft}, sample, batch_size, seed,
                            bucket_length=bucket, sequence_targets=tagging_task)
@@ -308,6 +311,8 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
                         weighted_metrics=["sparse_categorical_accuracy"])
         dataset = _dataset(x, y, weights, batch_size, seed, bucket_length=bucket,
                            sequence_targets=tagging_task)
+        build_for_fit(trainer, {k: v[:2] for k, v in x.items()}, y[:2],
+                      None if weights is None else weights[:2])
 
     with unread_pooler_ignored():
         history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,

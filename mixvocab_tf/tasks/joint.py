@@ -35,6 +35,7 @@ from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import subsample
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.training.optimization import build_for_fit
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.optimization import unread_pooler_ignored
 
@@ -195,6 +196,7 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
               SLOT_OUTPUT: keras.losses.SparseCategoricalCrossentropy(
                   from_logits=True, reduction="mean_with_sample_weight")},
         loss_weights={INTENT_OUTPUT: 1.0, SLOT_OUTPUT: slot_weight})
+    build_for_fit(model)  # one trace of the train step
     x = {k: features[k] for k in heads.ENCODER_INPUTS}
     dataset = tf.data.Dataset.from_tensor_slices((
         x, {INTENT_OUTPUT: intent_y, SLOT_OUTPUT: slot_y},

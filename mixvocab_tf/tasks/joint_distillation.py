@@ -59,6 +59,7 @@ from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.training.optimization import build_for_fit
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.optimization import unread_pooler_ignored
 
@@ -273,6 +274,7 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
         loss={term: WeightedHardLoss() if term.endswith("hard") else
               WeightedKLDivergence(temperature) for term in TERMS},
         loss_weights=weights)
+    build_for_fit(trainer)  # one trace of the train step
     with unread_pooler_ignored():
         history = trainer.fit(_dataset(x, y, batch_size, seed, sequence_length),
                               epochs=fit_epochs, steps_per_epoch=fit_steps, verbose=verbose)

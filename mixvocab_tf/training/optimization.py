@@ -34,6 +34,31 @@ def create_optimizer(learning_rate, train_steps, warmup_fraction=0.1, weight_dec
     return optimizer
 
 
+def build_for_fit(model, x=None, y=None, sample_weight=None):
+    """Creates a compiled model's optimizer and metric variables now, before `fit`.
+
+    Outside a `tf.distribute` strategy scope, Keras 3 creates them inside the first trace of
+    the train step, and a `tf.function` whose first trace creates variables is traced again:
+    every `fit` then pays two traces (seconds each for a BERT student on a CPU; about a
+    sixth of a short fine-tuning). Building them first leaves one.
+
+    Args:
+      model: a compiled Keras model with the standard `train_step`.
+      x, y, sample_weight: a few training examples (arrays or dicts of arrays, as `fit`
+        takes them) when the model has compiled metrics; only their structure matters,
+        and the metrics they update are reset. Without `y`, only the optimizer is built.
+
+    Example:
+    >>> model.compile(optimizer=create_optimizer(3e-4, 1000), loss=loss, metrics=["accuracy"])
+    >>> build_for_fit(model, {k: v[:2] for k, v in x.items()}, y[:2])
+    >>> model.fit(dataset, epochs=2)
+    """
+    model.optimizer.build(model.trainable_variables)
+    if x is not None and y is not None:
+        model.compute_metrics(x, y, model(x, training=False), sample_weight=sample_weight)
+        model.reset_metrics()
+
+
 @contextlib.contextmanager
 def unread_pooler_ignored():
     """Silences the optimizer's "Gradients do not exist" warning for the encoder's pooler.
