@@ -301,8 +301,8 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         trainer.compile(optimizer=optimizer,
                         loss={"hard": hard_loss, "soft": soft_loss},
                         loss_weights={"hard": 1.0 - kd_weight, "soft": kd_weight})
-        build_for_fit(trainer)
         sample = None if weights is None else {"hard": weights, "soft": weights}
+        build_for_fit(trainer, x, {"hard": y, "soft": soft}, sample)
         dataset = _dataset(x, {"hard": y, "soft": soft}, sample, batch_size, seed,
                            bucket_length=bucket, sequence_targets=tagging_task)
     else:
@@ -311,8 +311,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
                         weighted_metrics=["sparse_categorical_accuracy"])
         dataset = _dataset(x, y, weights, batch_size, seed, bucket_length=bucket,
                            sequence_targets=tagging_task)
-        build_for_fit(trainer, {k: v[:2] for k, v in x.items()}, y[:2],
-                      None if weights is None else weights[:2])
+        build_for_fit(trainer, x, y, weights)
 
     with unread_pooler_ignored():
         history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,

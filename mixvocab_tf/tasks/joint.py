@@ -196,11 +196,11 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
               SLOT_OUTPUT: keras.losses.SparseCategoricalCrossentropy(
                   from_logits=True, reduction="mean_with_sample_weight")},
         loss_weights={INTENT_OUTPUT: 1.0, SLOT_OUTPUT: slot_weight})
-    build_for_fit(model)  # one trace of the train step
     x = {k: features[k] for k in heads.ENCODER_INPUTS}
-    dataset = tf.data.Dataset.from_tensor_slices((
-        x, {INTENT_OUTPUT: intent_y, SLOT_OUTPUT: slot_y},
-        {INTENT_OUTPUT: np.ones(len(train), np.float32), SLOT_OUTPUT: slot_w}))
+    y = {INTENT_OUTPUT: intent_y, SLOT_OUTPUT: slot_y}
+    weights = {INTENT_OUTPUT: np.ones(len(train), np.float32), SLOT_OUTPUT: slot_w}
+    build_for_fit(model, x, y, weights)  # one trace of the train step
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, weights))
     dataset = dataset.shuffle(len(train), seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = _trimmed(dataset.batch(batch_size), sequence_length).prefetch(tf.data.AUTOTUNE)
     with unread_pooler_ignored():

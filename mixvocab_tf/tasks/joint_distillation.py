@@ -274,7 +274,7 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
         loss={term: WeightedHardLoss() if term.endswith("hard") else
               WeightedKLDivergence(temperature) for term in TERMS},
         loss_weights=weights)
-    build_for_fit(trainer)  # one trace of the train step
+    build_for_fit(trainer, x, y)  # one trace of the train step
     with unread_pooler_ignored():
         history = trainer.fit(_dataset(x, y, batch_size, seed, sequence_length),
                               epochs=fit_epochs, steps_per_epoch=fit_steps, verbose=verbose)

@@ -541,7 +541,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
         optimizer=create_optimizer(learning_rate, total_steps, warmup_fraction, weight_decay),
         loss={"hard": WeightedHardLoss(), "soft": WeightedKLDivergence(temperature)},
         loss_weights={"hard": hard_weight, "soft": kd_weight})
-    build_for_fit(trainer)  # one trace of the train step
+    build_for_fit(trainer, x, y)  # one trace of the train step
     dataset = finetuning._dataset(  # noqa: SLF001 (the fine-tuning input pipeline, shared)
         x, y, None, batch_size, seed,
         bucket_length=sequence_length if bucket_by_length else None,

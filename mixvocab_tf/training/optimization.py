@@ -35,7 +35,7 @@ def create_optimizer(learning_rate, train_steps, warmup_fraction=0.1, weight_dec
 
 
 def build_for_fit(model, x=None, y=None, sample_weight=None):
-    """Creates a compiled model's optimizer and metric variables now, before `fit`.
+    """Creates a compiled model's optimizer, loss-tracker and metric variables before `fit`.
 
     Outside a `tf.distribute` strategy scope, Keras 3 creates them inside the first trace of
     the train step, and a `tf.function` whose first trace creates variables is traced again:
@@ -44,19 +44,25 @@ def build_for_fit(model, x=None, y=None, sample_weight=None):
 
     Args:
       model: a compiled Keras model with the standard `train_step`.
-      x, y, sample_weight: a few training examples (arrays or dicts of arrays, as `fit`
-        takes them) when the model has compiled metrics; only their structure matters,
-        and the metrics they update are reset. Without `y`, only the optimizer is built.
+      x, y, sample_weight: the training arrays (or nested dicts of arrays), as `fit` takes
+        them; their first two rows run through the loss and the metrics, which are then
+        reset. Needed when the model has compiled metrics or several outputs (a loss
+        tracker each); without `y`, only the optimizer is built.
 
     Example:
     >>> model.compile(optimizer=create_optimizer(3e-4, 1000), loss=loss, metrics=["accuracy"])
-    >>> build_for_fit(model, {k: v[:2] for k, v in x.items()}, y[:2])
+    >>> build_for_fit(model, x, y)
     >>> model.fit(dataset, epochs=2)
     """
     model.optimizer.build(model.trainable_variables)
-    if x is not None and y is not None:
-        model.compute_metrics(x, y, model(x, training=False), sample_weight=sample_weight)
-        model.reset_metrics()
+    if x is None or y is None:
+        return
+    x, y, sample_weight = (None if part is None else keras.tree.map_structure(
+        lambda array: array[:2], part) for part in (x, y, sample_weight))
+    y_pred = model(x, training=False)
+    model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+    model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+    model.reset_metrics()
 
 
 @contextlib.contextmanager
