@@ -35,8 +35,9 @@ $(STAMP): requirements.txt constraints.txt setup.py
 # runs in TEST_WORKERS processes (pytest-xdist), a test file a worker (`--dist loadfile`:
 # a file's module fixtures are built once). TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
+PYTEST_WORKERS = -n $(TEST_WORKERS) --dist loadfile
 test: setup
-	$(VPY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile tests
+	$(VPY) -m pytest -m "not slow" $(PYTEST_WORKERS) tests
 
 # The Android demo's plain-Java core against the model tokenizer's test vectors (needs javac
 # and Debian's junit4; skipped without them).
@@ -45,7 +46,7 @@ android-test: setup
 
 # Everything, slow tests included.
 test-all: setup
-	$(VPY) -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile tests
+	$(VPY) -m pytest -m "slow or not slow" $(PYTEST_WORKERS) tests
 
 # The main job on the embedded default (data/): BERT -> 5K-vocabulary student -> SNIPS
 # dynamic-int8 TFLite + report, into runs/demo (about 20 minutes on 2 cores; reruns skip

@@ -51,9 +51,10 @@ steps, Stage II = 600 steps, batch 16, L=64: the `make demo` budget. Four Stage 
 (`method`, `C`, two sweep points) and seven Stage II runs. `--quick` is a smoke budget
 (measured on 2 quiet cores: 19 min 49 s at `--jobs=2`, 29 min 54 s at `--jobs=1`; Stage I
 10 + 20 steps, Stage II 40 steps, 20,000 corpus lines a file, a 5K vocabulary from 5,000
-lines, two held-out scores a stage phase over 5 batches; SST-2 and BANKING77 10-shot only, at most 2,000 training and 500 eval examples a task,
-1 epoch, 5 for the 10-shot task): its numbers show the plumbing, not the claims. Give `--tasks`
-to add SNIPS and MRPC (each adds about a fifth).
+lines, two held-out scores a stage phase over 5 batches; SST-2 and BANKING77 10-shot only, at
+most 2,000 training and 500 eval examples a task, 1 epoch, 5 for the 10-shot task): its numbers
+show the plumbing, not the claims. Give `--tasks` to add SNIPS and MRPC (each adds about a
+fifth).
 
 `--jobs=N` runs N variants at once, each in its own process (its log in `<output_dir>/logs/`);
 the variants that read the method's Stage I wait for it.

@@ -301,9 +301,10 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
         trainer.compile(optimizer=optimizer,
                         loss={"hard": hard_loss, "soft": soft_loss},
                         loss_weights={"hard": 1.0 - kd_weight, "soft": kd_weight})
+        targets = {"hard": y, "soft": soft}
         sample = None if weights is None else {"hard": weights, "soft": weights}
-        build_for_fit(trainer, x, {"hard": y, "soft": soft}, sample)
-        dataset = _dataset(x, {"hard": y, "soft": soft}, sample, batch_size, seed,
+        build_for_fit(trainer, x, targets, sample)
+        dataset = _dataset(x, targets, sample, batch_size, seed,
                            bucket_length=bucket, sequence_targets=tagging_task)
     else:
         trainer = model
