@@ -155,8 +155,8 @@ class PipelineConfig:
         rest, the least confident, get the out-of-scope reply).
       mediapipe_python: the MediaPipe environment's Python (default: `.venv-mediapipe` if
         it exists): adds the MediaPipe metadata to the bundle's model and scores it there.
-      strategy: `default|mirrored|multi_worker|tpu` for Stage I and the masked-LM Stage II
-        (the sentence-embedding objective trains on one device).
+      strategy: `default|mirrored|multi_worker|tpu` for Stage I and Stage II (the
+        sentence-embedding objective's teacher pass runs on one device).
       seed: every stage's seed.
       force: redo every stage.
       verbose: Keras progress bars (1) or one line per epoch (2).
@@ -588,8 +588,8 @@ def _stage2(cfg, d, train_files, training):
             held_out_sentences=min(2048, max(1, cfg.sentence_count // 8)),
             student_size=cfg.student_size, epochs=cfg.sentence_epochs,
             learning_rate=cfg.sentence_learning_rate, sequence_length=cfg.sequence_length,
-            steps_per_loop=cfg.steps_per_loop, seed=cfg.seed, verbose=cfg.verbose,
-            table_settings=training)
+            steps_per_loop=cfg.steps_per_loop, strategy=cfg.strategy, seed=cfg.seed,
+            verbose=cfg.verbose, table_settings=training)
 
     return _Stage(
         "stage2", d["stage2"],

@@ -16,6 +16,8 @@ import json
 from absl import app
 from absl import flags
 
+from mixvocab_tf.training.strategy import STRATEGIES
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("student", None, "The student to start from: a Stage II student directory, "
                     "the Stage I table (tools/distill_student.py --train_steps=0) or a published "
@@ -34,6 +36,10 @@ flags.DEFINE_float("warmup_fraction", 0.05, "Share of steps spent warming up.")
 flags.DEFINE_integer("sequence_length", 64, "The student's sequence length.")
 flags.DEFINE_integer("teacher_sequence_length", 96, "The teacher's sequence length.")
 flags.DEFINE_integer("steps_per_loop", 500, "Steps between checkpoints and held-out evaluations.")
+flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
+                  "tf.distribute strategy of the student's training (--batch_size is global).")
+flags.DEFINE_enum("mixed_precision", None, ["mixed_float16", "mixed_bfloat16"],
+                  "Mixed-precision policy of the student's training (the export is float32).")
 flags.DEFINE_integer("seed", 0, "Sampling, shuffling and initialisation seed.")
 flags.mark_flags_as_required(["student", "train_files", "model_dir"])
 
@@ -67,6 +73,8 @@ def main(argv):
             sequence_length=FLAGS.sequence_length,
             teacher_sequence_length=FLAGS.teacher_sequence_length,
             steps_per_loop=FLAGS.steps_per_loop,
+            strategy=FLAGS.strategy,
+            mixed_precision=FLAGS.mixed_precision,
             seed=FLAGS.seed,
         )
     print(json.dumps({k: result[k] for k in ("export_dir", "metrics", "held_out_cosine_start",

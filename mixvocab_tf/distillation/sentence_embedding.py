@@ -17,7 +17,8 @@ Measured (README "What lifts it"; 6x128, 227K Wikipedia and novel sentences, one
 
 The teacher's vectors are computed once, in shards written atomically under
 `model_dir/teacher_embeddings/` (a killed run keeps every finished shard), so each student
-epoch costs only the student.
+epoch costs only the student. The student trains under any `tf.distribute` strategy
+(`strategy=`) and mixed precision (`mixed_precision=`); the teacher pass runs on one device.
 
 Example:
 ```python
@@ -55,6 +56,7 @@ from mixvocab_tf.training.length_buckets import predict_by_length
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.optimization import unread_pooler_ignored
 from mixvocab_tf.training.run_setup import prepare_model_dir
+from mixvocab_tf.training.strategy import get_strategy
 
 TEACHER_EMBEDDINGS_DIR = "teacher_embeddings"
 SHARD_SIZE = 16384
@@ -141,6 +143,17 @@ def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_
     return np.concatenate(parts), cpu
 
 
+def with_dtype_policy(encoder, policy):
+    """A copy of `encoder` (a Keras backbone) in the dtype `policy`, with equal weights.
+
+    Its variables are created where this is called, so inside a strategy scope they are
+    the strategy's.
+    """
+    copy = type(encoder).from_config(dict(encoder.get_config(), dtype=policy))
+    copy.set_weights(encoder.get_weights())
+    return copy
+
+
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
 class SentenceEmbeddingDistiller(keras.Model):
     """A student whose mean-pooled output, projected H -> D, predicts a teacher's sentence vector.
@@ -163,9 +176,10 @@ class SentenceEmbeddingDistiller(keras.Model):
         self.student = student
         self.teacher_dim = teacher_dim
         self.pooling = MaskedMeanPooling(name="mean_pooling")
+        # float32 under mixed precision too: the cosine to the teacher is taken in float32.
         self.projection = keras.layers.Dense(
             teacher_dim, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            name="sentence_projection")
+            dtype="float32", name="sentence_projection")
 
     def call(self, inputs, training=False):
         sequence = self.student({k: inputs[k] for k in ENCODER_INPUTS},
@@ -200,6 +214,8 @@ def distill_sentence_embeddings(
     sequence_length=64,
     teacher_sequence_length=96,
     steps_per_loop=500,
+    strategy="default",
+    mixed_precision=None,
     seed=0,
     verbose="auto",
 ):
@@ -221,6 +237,9 @@ def distill_sentence_embeddings(
       sequence_length: the student's L; teacher_sequence_length: the teacher's (longer: its
         vocabulary splits words less, but a sentence must fit).
       steps_per_loop: steps between checkpoints and held-out evaluations.
+      strategy: `default|mirrored|multi_worker|tpu` (`get_strategy`); `batch_size` is global.
+      mixed_precision: `None`, `"mixed_float16"` (GPUs) or `"mixed_bfloat16"` (TPUs) for the
+        student's training; the exported student is float32 either way.
       seed: sampling, shuffling and initialisation seed.
 
     Returns:
@@ -229,6 +248,8 @@ def distill_sentence_embeddings(
     """
     config = {k: v for k, v in locals().items() if k != "verbose"}
     config["train_files"] = list(corpora.resolve_text_files(train_files))
+    # Multi-worker collectives must be configured before any TensorFlow op runs.
+    distribution = get_strategy(strategy)
     if epochs <= 0 or batch_size < 1 or held_out_sentences < 1:
         raise ValueError(
             f"epochs={epochs}, batch_size={batch_size}, held_out_sentences="
@@ -264,18 +285,26 @@ def distill_sentence_embeddings(
     eval_steps = math.ceil(held_out_sentences / batch_size)
     train_steps = max(int(epochs * train_count / batch_size), 1)
 
-    distiller = SentenceEmbeddingDistiller(student, teacher.hidden_dim)
-    distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction),
-                      loss=keras.losses.CosineSimilarity(),
-                      metrics=[keras.metrics.CosineSimilarity(name="cosine")])
-    distiller(next(iter(held_out))[0])
-    distiller.optimizer.build(distiller.trainable_variables)
+    policy = mixed_precision or "float32"
+    with distribution.scope():
+        # The loaded student's variables live outside the scope (and in its saved policy):
+        # a copy made here trains under the strategy and the precision asked for. The
+        # policy is the models', not Keras' global one, which this leaves as it was; the
+        # distiller's mixed_float16 policy makes `compile` scale the loss.
+        student = with_dtype_policy(student, policy)
+        distiller = SentenceEmbeddingDistiller(student, teacher.hidden_dim, dtype=policy)
+        distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction),
+                          loss=keras.losses.CosineSimilarity(),
+                          metrics=[keras.metrics.CosineSimilarity(name="cosine")])
+        distiller(next(iter(held_out))[0])
+        distiller.optimizer.build(distiller.trainable_variables)
     start = distiller.evaluate(held_out, steps=eval_steps, verbose=0, return_dict=True)
     print(f"held-out cosine to the teacher before training: {start['cosine']:.4f} "
           f"({held_out_sentences} sentences)")
 
     def write(directory, metrics):
-        save_student_directory(directory, student, vocabulary, dict(
+        saved = student if not mixed_precision else with_dtype_policy(student, "float32")
+        save_student_directory(directory, saved, vocabulary, dict(
             student_config,
             sequence_length=sequence_length,
             sentence_embedding_distillation={
@@ -306,13 +335,15 @@ STAGE1_TABLE_DIR = "stage1_table"
 def distill_from_stage1_table(stage1_dir, teacher_path, train_files, model_dir, sentences,
                               held_out_sentences, student_size="6x128", epochs=1.0,
                               batch_size=64, learning_rate=1e-3, sequence_length=64,
-                              steps_per_loop=500, seed=0, verbose="auto", table_settings=None):
+                              steps_per_loop=500, strategy="default", seed=0, verbose="auto",
+                              table_settings=None):
     """Stage II by sentence vectors: the Stage I table with random layers
     (`model_dir/stage1_table/`, a zero-step `distill_student`) learns the original teacher's
     mean-pooled vectors on `sentences` corpus sentences (`held_out_sentences` more held out).
     The teacher reads 1.5x the student's length: its vocabulary splits words less, but every
     sentence must fit.
 
+    `strategy`: the sentence distillation's (`distill_sentence_embeddings`).
     `table_settings`: keyword arguments of the zero-step `distill_student` (e.g.
     `sequence_length`, `batch_size`, `strategy`; its own defaults otherwise). Returns
     `distill_sentence_embeddings`' result.
@@ -330,4 +361,4 @@ def distill_from_stage1_table(stage1_dir, teacher_path, train_files, model_dir, 
         max_sentences=sentences + held_out_sentences, held_out_sentences=held_out_sentences,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         sequence_length=sequence_length, teacher_sequence_length=sequence_length * 3 // 2,
-        steps_per_loop=steps_per_loop, seed=seed, verbose=verbose)
+        steps_per_loop=steps_per_loop, strategy=strategy, seed=seed, verbose=verbose)

@@ -16,8 +16,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# One step of Stage I and of Stage II on one global batch, on the default
-# strategy and on MirroredStrategy over two logical CPUs, from equal weights.
+# One step of Stage I, of Stage II and of the sentence-embedding Stage II on one
+# global batch, on the default strategy and on MirroredStrategy over two logical
+# CPUs, from equal weights.
 MIRRORED_SCRIPT = textwrap.dedent(
     """
     import json, sys
@@ -28,6 +29,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from mixvocab_tf.distillation.distiller import Distiller
+    from mixvocab_tf.distillation.sentence_embedding import SentenceEmbeddingDistiller
     from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
     from mixvocab_tf.models.student_encoder import StudentEncoder
     from mixvocab_tf.models.teacher import load_teacher
@@ -55,14 +57,29 @@ MIRRORED_SCRIPT = textwrap.dedent(
                                  max_sequence_length=64)
         return Distiller(stage1(), student, attention_weight=0.0)
 
+    def sentence():
+        student = StudentEncoder(vocabulary_size=500, num_layers=2, hidden_dim=16, num_heads=2,
+                                 intermediate_dim=32, dropout=0.0, max_sequence_length=64)
+        return SentenceEmbeddingDistiller(student, teacher_dim=8)
+
+    # int32, as `encode_texts` gives the sentence objective its inputs.
+    encoder_inputs = {k: tf.cast(single[k], tf.int32)
+                      for k in ("token_ids", "segment_ids", "padding_mask")}
+    targets = np.random.RandomState(0).randn(len(lines), 8).astype("float32")
+
     def step(strategy, build, batch):
         with strategy.scope():
             keras.utils.set_random_seed(0)
             model = build()
-            model.compile(optimizer=keras.optimizers.SGD(0.5))
+            if isinstance(model, SentenceEmbeddingDistiller):
+                model.compile(optimizer=keras.optimizers.SGD(0.5),
+                              loss=keras.losses.CosineSimilarity())
+                model(batch[0])
+            else:
+                model.compile(optimizer=keras.optimizers.SGD(0.5))
             if isinstance(model, Distiller):
                 model.compute_losses(batch)
-            else:
+            elif not isinstance(model, SentenceEmbeddingDistiller):
                 model(batch)
             model.optimizer.build(model.trainable_variables)
         history = model.fit(tf.data.Dataset.from_tensors(batch), verbose=0)
@@ -71,7 +88,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
     result = {}
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
-    for name, build, batch in (("stage1", stage1, mixed), ("stage2", stage2, single)):
+    for name, build, batch in (("stage1", stage1, mixed), ("stage2", stage2, single),
+                               ("sentence", sentence, (encoder_inputs, targets))):
         loss_one, vars_one = step(tf.distribute.get_strategy(), build, batch)
         loss_two, vars_two = step(mirrored, build, batch)
         diff = max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in zip(vars_one, vars_two))
@@ -99,7 +117,7 @@ def _result(completed):
 
 def test_mirrored_two_devices_match_one_device(tiny_stage_inputs):
     result = _result(_run(MIRRORED_SCRIPT, tiny_stage_inputs))
-    for stage in ("stage1", "stage2"):
+    for stage in ("stage1", "stage2", "sentence"):
         r = result[stage]
         # Stated tolerance: float32 reduction order only.
         assert r["loss_two"] == pytest.approx(r["loss_one"], rel=1e-5), (stage, r)
