@@ -26,8 +26,10 @@ between the two segments of a pair, like keras-hub's `MultiSegmentPacker`).
 independent streams of one Philox `tf.random.Generator` whose key is a hash of
 `seed` (`random_streams.py`; TF's `from_seed(s + 1)` would repeat seed s's
 draws shifted by four): the same seed on the same batches gives the same
-outputs (in a `tf.data` map keep the map deterministic), and masking on or
-off mixes the words alike. `p_sv` is a non-trainable
+outputs, and masking on or off mixes the words alike. In a parallel `tf.data`
+map pass each batch's position, `layer(texts, draw_index=i)` (what
+`text_line_dataset` does): the draws then depend on the seed and `i` alone,
+not on the order in which the map's threads run. `p_sv` is a non-trainable
 `tf.Variable` (`layer.p_sv.assign(0.8)`), read at every call, also inside an
 already traced `tf.data` pipeline, so a callback can ramp it.
 
@@ -447,7 +449,13 @@ class MixedVocabPreprocessor(keras.layers.Layer):
             raise ValueError(f"{name}: expected a string or a batch [B] of strings, got shape {x.shape}.")
         return x
 
-    def call(self, inputs):
+    def call(self, inputs, draw_index=None):
+        """Segments, packs (and masks) a batch of strings or a pair of batches.
+
+        `draw_index`: `None` draws from the layer's generator in call order; an integer
+        scalar (a batch's position in a dataset) makes the draws a function of the seed
+        and the index alone.
+        """
         if isinstance(inputs, dict):
             raise ValueError("Pass a batch of strings or a tuple (segment_a, segment_b), not a dict.")
         segments = list(inputs) if isinstance(inputs, (tuple, list)) and not _is_string_list(inputs) else [inputs]
@@ -457,12 +465,12 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         scalar = segments[0].shape.rank == 0
         if scalar:
             segments = [tf.reshape(x, [1]) for x in segments]
-        outputs = self._call_batch(segments)
+        outputs = self._call_batch(segments, draw_index)
         if scalar:
             outputs = {k: v[0] for k, v in outputs.items()}
         return outputs
 
-    def _call_batch(self, segments):
+    def _call_batch(self, segments, draw_index=None):
         """Packs `[CLS] a [SEP] (b [SEP])` with dense [B, L] ops.
 
         Both segments of a pair are tokenised as one batch of 2B strings. A
@@ -474,7 +482,8 @@ class MixedVocabPreprocessor(keras.layers.Layer):
         batch = tf.shape(segments[0])[0]
         need_words = self.masking_rate is not None and self.whole_word_masking
         text = tf.concat(segments, 0) if pair else segments[0]
-        streams = UniformStreams(self._generator, _NUM_STREAMS) if self._needs_random else None
+        streams = (UniformStreams(self._generator, _NUM_STREAMS, index=draw_index)
+                   if self._needs_random else None)
         p_sv = None if self._student is None else self.p_sv.value()  # read once a call
         if self._student is None:
             fields, row_splits = self._segment(text, need_words)

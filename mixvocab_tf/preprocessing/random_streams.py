@@ -8,12 +8,20 @@ per purpose (word choice, special tokens, masking) by changing the key: two
 ops a draw. Seeded generators stay reproducible, and the draws of one stream
 do not depend on whether another stream is drawn (e.g. masking on or off).
 
+A read of the generator's counter is an ordering hazard in a parallel `tf.data`
+map: the map keeps its outputs in order, but its calls read the counter in
+whatever order their threads run, so batch k may get call j's draws. Given the
+batch's `index`, the streams skip the read: the counter is derived from the
+index (its high 64 bits, far from the reads' low-word skips), so the draws are
+a function of the seed and the index alone.
+
 Example:
 
 >>> generator = tf.random.Generator.from_seed(1)
 >>> streams = UniformStreams(generator, num_streams=2)
 >>> words = streams.uniform(0, [5])  # float32 in [0, 1)
 >>> masks = streams.uniform(1, [3])  # independent of `words`
+>>> batch7 = UniformStreams(generator, num_streams=2, index=7)  # no counter read
 """
 
 import numpy as np
@@ -53,9 +61,12 @@ class UniformStreams:
     Args:
       generator: a `tf.random.Generator` with the Philox algorithm.
       num_streams: how many streams the caller draws from.
+      index: `None` to read (and advance) the generator's counter; else a
+        non-negative integer scalar (e.g. a batch's position in a dataset):
+        the draws depend only on the generator's key and `index`.
     """
 
-    def __init__(self, generator, num_streams):
+    def __init__(self, generator, num_streams, index=None):
         if generator.algorithm != tf.random.Algorithm.PHILOX.value:
             raise ValueError(
                 f"UniformStreams needs a Philox generator, got algorithm {generator.algorithm}. "
@@ -63,9 +74,15 @@ class UniformStreams:
             )
         self._alg = generator.algorithm
         # Philox state: counter (2 x 64 bits), key (64 bits).
-        state = tf.raw_ops.RngReadAndSkip(
-            resource=generator.state.handle, alg=tf.constant(self._alg, tf.int32),
-            delta=tf.constant(_SKIP, tf.uint64))
+        if index is None:
+            state = tf.raw_ops.RngReadAndSkip(
+                resource=generator.state.handle, alg=tf.constant(self._alg, tf.int32),
+                delta=tf.constant(_SKIP, tf.uint64))
+        else:
+            # The key never changes (a read skips the counter only); the high counter word
+            # index + 1 is never reached by reads, which add 2**32 to the low word.
+            high = tf.cast(index, tf.int64) + 1
+            state = tf.stack([tf.constant(0, tf.int64), high, generator.state[2]])
         self._counter = tf.bitcast(state[:2], tf.uint64)
         # Stream i uses key + i: different keys give independent Philox streams.
         self._keys = tf.unstack(tf.bitcast(

@@ -14,6 +14,7 @@ a sample of the corpus (measured once, at the finest segmentation it can
 produce, `p_sv = 1`). A sequence never mixes two files.
 """
 
+import inspect
 import math
 import os
 
@@ -201,7 +202,9 @@ def text_line_dataset(
       files: text files, `.gz` read as gzip (see `resolve_text_files`).
       batch_size: the global batch size.
       preprocessor: a preprocessing layer, called on each string batch; its
-        `sequence_length` sets the packing budget.
+        `sequence_length` sets the packing budget. A `MixedVocabPreprocessor`
+        (or `SingleVocabPreprocessor`) is given each batch's position as its
+        `draw_index`, so a seeded run draws the same masks on every run.
       shuffle: shuffle sequences (`shuffle_buffer` of them) and file order.
       repeat: repeat forever (training) or read once (evaluation). Shuffled,
         repeating files are drawn in proportion to their size (up to 16 files;
@@ -249,9 +252,22 @@ def text_line_dataset(
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
     dataset = dataset.batch(batch_size, drop_remainder=repeat)
-    dataset = dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+    if _draws_by_index(preprocessor):
+        # Each batch's random draws (masking, p_sv word choices) follow from the seed and
+        # its position, not from the order in which the parallel map's threads run.
+        dataset = dataset.enumerate().map(
+            lambda index, texts: preprocessor(texts, draw_index=index),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
     # Multi-worker runs shard by element: a corpus may be a single file, and
     # the seeded shuffle gives every worker the same order to split.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _draws_by_index(preprocessor):
+    """Whether `preprocessor` takes a batch position for its random draws (`draw_index`)."""
+    call = getattr(preprocessor, "call", None)
+    return call is not None and "draw_index" in inspect.signature(call).parameters

@@ -54,3 +54,25 @@ def test_errors():
     streams = UniformStreams(seeded_generator(1), 2)
     with pytest.raises(ValueError, match="stream must be in"):
         streams.uniform(2, [3])
+
+
+def test_indexed_streams_depend_on_seed_and_index_alone():
+    def draw(generator, index):
+        streams = UniformStreams(generator, 2, index=tf.constant(index, tf.int64))
+        return [streams.uniform(k, [50]).numpy() for k in range(2)]
+
+    generator = seeded_generator(3)
+    before = draw(generator, 7)
+    _draw(generator, [100, 100])  # reads advance the counter ...
+    after = draw(generator, 7)  # ... and leave indexed draws alone
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_array_equal(draw(seeded_generator(3), 7)[0], before[0])
+    assert not np.array_equal(draw(generator, 8)[0], before[0])
+    assert not np.array_equal(draw(seeded_generator(4), 7)[0], before[0])
+    # Indexed draws do not advance the generator, and differ from its read draws.
+    state = generator.state.numpy().copy()
+    draw(generator, 9)
+    np.testing.assert_array_equal(generator.state.numpy(), state)
+    read = _draw(seeded_generator(3), [50])[0]
+    assert not any(np.array_equal(read, draw(seeded_generator(3), i)[0]) for i in range(4))

@@ -132,3 +132,25 @@ def test_tokens_per_word_measures_the_student_segmentation(wiki_sample, uncased_
         [wiki_sample[0]], SingleVocabPreprocessor(uncased_vocab, sequence_length=64), 20)
     assert ratio > 3 * teacher_ratio > 3
     assert float(layer.p_sv.numpy()) == pytest.approx(0.1)
+
+
+def test_draws_follow_the_batch_position_not_the_map_threads(wiki_sample, uncased_vocab):
+    # A parallel map calls the layer in whatever order its threads run; the draws (p_sv
+    # word choices, masking) of batch k must be those of the seed and k alone.
+    chars = sorted({c for line in wiki_sample[1][:50] for c in line.lower() if c.isalpha()})
+    student = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
+
+    def layer():
+        return MixedVocabPreprocessor(uncased_vocab, student, sequence_length=32, p_sv=0.5,
+                                      masking_rate=0.15, max_predictions=5, seed=11)
+
+    settings = dict(seed=2, words_per_sequence=12, shuffle_buffer=200)
+    batches = list(text_line_dataset([wiki_sample[0]], 8, layer(), **settings).take(40))
+    texts = list(text_line_dataset([wiki_sample[0]], 8, lambda x: x, **settings).take(40))
+    eager = layer()
+    for index in reversed(range(40)):  # any call order gives the same batches
+        expected = eager(texts[index], draw_index=index)
+        for key in ("token_ids", "mask_positions", "mask_ids", "student_token_mask"):
+            np.testing.assert_array_equal(batches[index][key].numpy(), expected[key].numpy())
+    assert not np.array_equal(batches[0]["mask_positions"].numpy(),
+                              batches[1]["mask_positions"].numpy())
