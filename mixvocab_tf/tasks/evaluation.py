@@ -29,6 +29,7 @@ from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
 from mixvocab_tf.tasks.selection import subsample  # noqa: F401 (re-exported)
 from mixvocab_tf.tasks.task_model import load_task_model
+from mixvocab_tf.training.length_buckets import predict_by_length
 
 UNKNOWN_LABEL_POLICIES = ("wrong", "skip", "error")
 
@@ -36,6 +37,13 @@ UNKNOWN_LABEL_POLICIES = ("wrong", "skip", "error")
 def predict(model, features, batch_size=64):
     """Runs the inference model over encoded features (NumPy in, NumPy out)."""
     return model.predict(model_inputs(features), batch_size=batch_size, verbose=0)
+
+
+def predict_sentences(model, features, batch_size=64):
+    """`predict` for a model with one output row an example (classification): the rows
+    are grouped by length and cut to it (`predict_by_length`), so short texts do not pay
+    for the padding, which the model masks."""
+    return predict_by_length(model, model_inputs(features), batch_size)
 
 
 def softmax(logits, temperature=1.0):
@@ -84,8 +92,8 @@ def classification_scores(task_model, task, examples, oos_examples=None,
     label_list = task_model.labels
     gold, keep, unknown = _label_ids(examples.labels, label_list, examples.source, unknown_labels)
     examples = examples.select(keep)
-    probabilities = softmax(predict(task_model.model, encoder.encode_examples(task.type, examples),
-                                    batch_size))
+    probabilities = softmax(predict_sentences(
+        task_model.model, encoder.encode_examples(task.type, examples), batch_size))
     predicted = probabilities.argmax(-1)
     threshold = task_model.config.get("oos_threshold") if task.oos_split else None
     if threshold is not None:
@@ -93,7 +101,7 @@ def classification_scores(task_model, task, examples, oos_examples=None,
     scores = {"accuracy": metrics_lib.accuracy(gold, predicted),
               **binary_scores(task, label_list, gold, predicted)}
     if oos_examples is not None and threshold is not None:
-        oos_probabilities = softmax(predict(
+        oos_probabilities = softmax(predict_sentences(
             task_model.model, encoder.encode_examples(task.type, oos_examples), batch_size))
         oos_predicted = [task_registry.OOS_LABEL if p.max() < threshold else "in_scope"
                          for p in oos_probabilities]
