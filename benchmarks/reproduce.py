@@ -191,14 +191,20 @@ def _cpu():
 
 
 def _timed(path, fn):
-    """Runs `fn` unless `path` (its timing record) exists; returns the record."""
+    """Runs `fn` unless `path` (its timing record) exists; returns the record.
+
+    A run folder that already holds a checkpoint was killed before: the record is marked
+    `resumed`, as its seconds are those of the last invocation only.
+    """
     if os.path.isfile(path):
         return _read_json(path)
     from mixvocab_tf.file_io import write_json_atomic
 
+    resumed = any("checkpoint" in files for _, _, files in os.walk(os.path.dirname(path)))
     wall, cpu = time.perf_counter(), _cpu()
     fn()
-    record = {"cpu_s": round(_cpu() - cpu, 1), "wall_s": round(time.perf_counter() - wall, 1)}
+    record = {"cpu_s": round(_cpu() - cpu, 1), "wall_s": round(time.perf_counter() - wall, 1),
+              "resumed": resumed}
     write_json_atomic(path, record)
     return record
 
@@ -551,11 +557,13 @@ def run_variant(output_dir, name, inputs, log=print):
         stage1_dir = os.path.join(output_dir, stage1_name, "stage1")
         result["stage2"] = stage2_summary(os.path.join(variant_dir, "stage2"))
         result["cpu_s"]["stage2"] = stage2_timing["cpu_s"]
+        result["cpu_s"]["stage2_resumed"] = bool(stage2_timing.get("resumed"))
         if name not in NO_TEACHER:
             result["stage1"] = {"run": stage1_name, **stage1_summary(stage1_dir)}
             # A Stage I shared with `method` (A) is charged to it once, but listed here too.
             result["cpu_s"]["stage1"] = stage1_timing["cpu_s"]
             result["cpu_s"]["stage1_shared"] = stage1_name != name
+            result["cpu_s"]["stage1_resumed"] = bool(stage1_timing.get("resumed"))
         student_dir = os.path.join(variant_dir, "stage2", "export")
     for task in FLAGS.tasks:
         log(f"[{name}] {task}: fine-tune, export int8, score")
@@ -710,20 +718,27 @@ def markdown(report):
              + " | average float / int8 | Stage I end (p_sv 1.0) | Stage II end "
              "| CPU s: Stage I / II / tasks |",
              "|---|---:|" + "---:|" * len(tasks) + "---:|---:|---:|---:|"]
+    resumed_any = False
     for name, row in report["variants"].items():
         cells = [f"{_pct(row['tasks'].get(t, {}).get('float'))} / "
                  f"{_pct(row['tasks'].get(t, {}).get('int8'))}" for t in tasks]
         s1 = row.get("stage1") or {}
         s2 = row.get("stage2") or {}
         cpu = row["cpu_s"]
+        mark = {k: "*" if cpu.get(f"{k}_resumed") else "" for k in ("stage1", "stage2")}
+        resumed_any = resumed_any or any(mark.values())
         stage1_cpu = "-" if "stage1" not in cpu else (
-            f"({cpu['stage1']}, {s1.get('run')})" if cpu.get("stage1_shared") else cpu["stage1"])
+            f"({cpu['stage1']}{mark['stage1']}, {s1.get('run')})" if cpu.get("stage1_shared")
+            else f"{cpu['stage1']}{mark['stage1']}")
         lines.append(
             f"| {name} | {row['int8_size_mb']} | " + " | ".join(cells)
             + f" | {_pct(row['average']['float'])} / {_pct(row['average']['int8'])} | "
             f"{_pct((s1.get('end') or {}).get('val_full_sv_student_mlm_accuracy'))} | "
             f"{_stage2_end(s2)} | "
-            f"{stage1_cpu} / {cpu.get('stage2', '-')} / {cpu['finetune_and_export']} |")
+            f"{stage1_cpu} / {cpu.get('stage2', '-')}{mark['stage2']} / "
+            f"{cpu['finetune_and_export']} |")
+    if resumed_any:
+        lines += ["", "\\* resumed after a kill: the CPU seconds of the last invocation only."]
     tfidf = report["tfidf"]
     if "skipped" in tfidf:
         lines += ["", f"TF-IDF + logistic regression: skipped ({tfidf['skipped']})."]

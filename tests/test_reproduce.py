@@ -111,6 +111,27 @@ def test_sentence_embedding_stage2_variant(tiny_stage_inputs, tmp_path):
     assert f"cos {stage2['end']['val_cosine']:.3f}" in (out / "report.md").read_text()
 
 
+def test_timing_record_marks_a_stage_resumed_after_a_kill(tmp_path):
+    # A stage whose folder holds a checkpoint when it starts was killed before: its CPU
+    # seconds are the last invocation's only, and the record (and report) must say so.
+    fresh, killed = tmp_path / "fresh", tmp_path / "killed"
+    fresh.mkdir()
+    (killed / "new_parameters" / "checkpoints").mkdir(parents=True)
+    (killed / "new_parameters" / "checkpoints" / "checkpoint").write_text("ckpt-20")
+    code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'benchmarks'); "
+            "import json, reproduce as r; "
+            f"a = r._timed({str(fresh / 't.json')!r}, lambda: None); "
+            f"b = r._timed({str(killed / 't.json')!r}, lambda: None); "
+            f"c = r._timed({str(killed / 't.json')!r}, lambda: 1 / 0); "
+            "print(json.dumps([a, b, c]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fresh_record, killed_record, again = json.loads(done.stdout.splitlines()[-1])
+    assert fresh_record["resumed"] is False and killed_record["resumed"] is True
+    assert again == killed_record  # a finished stage is not run again
+
+
 def test_variant_waves_keep_shared_stage1_runs_apart():
     # A parallel run (--jobs) must never train one Stage I in two processes at once.
     code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'benchmarks'); "
