@@ -604,8 +604,13 @@ def variant_waves(variants):
 
 def run_variants_in_processes(output_dir, variants, jobs, log=print):
     """Runs every variant of `variants` as `reproduce.py --variants=<it> --jobs=1` with this
-    run's flags, `jobs` at a time, wave by wave (`variant_waves`); each child's output goes to
-    `<output_dir>/logs/<variant>.log`. The caller then reads their `result.json` files."""
+    run's flags, `jobs` at a time, in `variant_waves` order; each child's output goes to
+    `<output_dir>/logs/<variant>.log`. The caller then reads their `result.json` files.
+
+    A variant of the second wave (one that reads another's Stage I) starts once that Stage I
+    is finished (its timing record exists), not when the whole first wave is: the slots do
+    not idle while the first wave's last variants fine-tune. Its Stage I's maker failing
+    before that fails it too."""
     import subprocess
 
     names = ("output_dir", "teacher", "train_files", "data_dir", "tasks") + tuple(_settings())
@@ -613,27 +618,43 @@ def run_variants_in_processes(output_dir, variants, jobs, log=print):
             if FLAGS[name].value is not None]
     log_dir = os.path.join(output_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
-    for wave in variant_waves(variants):
-        pending, running, failed = list(wave), {}, []
-        while pending or running:
-            while pending and len(running) < jobs:
-                name = pending.pop(0)
-                path = os.path.join(log_dir, f"{name}.log")
-                with open(path, "w") as out:
-                    running[name] = (subprocess.Popen(
-                        [sys.executable, os.path.abspath(__file__), *args, f"--variants={name}",
-                         "--jobs=1"], stdout=out, stderr=subprocess.STDOUT), path)
-                log(f"[{name}] started in its own process (log: {path})")
-            time.sleep(1)
-            for name, (process, path) in list(running.items()):
-                if process.poll() is not None:
-                    del running[name]
-                    log(f"[{name}] exited with {process.returncode}")
-                    if process.returncode:
-                        failed.append(path)
-        if failed:
-            raise ReproduceError(f"variant runs failed; see {', '.join(failed)}. Fix what they "
-                                 "report and rerun: finished stages are kept.")
+    waves = variant_waves(variants)
+    readers = set(waves[1]) if len(waves) > 1 else set()
+    makers = {STAGE1_OF[name]: name for name in waves[0] if name in STAGE1_OF}
+
+    def stage1_done(name):
+        return os.path.isfile(os.path.join(output_dir, STAGE1_OF[name], "stage1", TIMING_FILE))
+
+    pending = [name for wave in waves for name in wave]
+    running, exited, failed = {}, set(), []
+    while pending or running:
+        for name in list(pending):
+            if len(running) >= jobs:
+                break
+            if name in readers and not stage1_done(name):
+                if makers.get(STAGE1_OF[name]) in exited:
+                    pending.remove(name)
+                    failed.append(f"{name} (its Stage I, made by {makers[STAGE1_OF[name]]}, "
+                                  "did not finish)")
+                continue
+            pending.remove(name)
+            path = os.path.join(log_dir, f"{name}.log")
+            with open(path, "w") as out:
+                running[name] = (subprocess.Popen(
+                    [sys.executable, os.path.abspath(__file__), *args, f"--variants={name}",
+                     "--jobs=1"], stdout=out, stderr=subprocess.STDOUT), path)
+            log(f"[{name}] started in its own process (log: {path})")
+        time.sleep(1)
+        for name, (process, path) in list(running.items()):
+            if process.poll() is not None:
+                del running[name]
+                exited.add(name)
+                log(f"[{name}] exited with {process.returncode}")
+                if process.returncode:
+                    failed.append(path)
+    if failed:
+        raise ReproduceError(f"variant runs failed; see {', '.join(failed)}. Fix what they "
+                             "report and rerun: finished stages are kept.")
 
 
 def _mean(values):

@@ -132,6 +132,63 @@ def test_timing_record_marks_a_stage_resumed_after_a_kill(tmp_path):
     assert again == killed_record  # a finished stage is not run again
 
 
+def _schedule(tmp_path, method_returncode):
+    """run_variants_in_processes with stand-in processes: `method` finishes its Stage I
+    (writes the timing record) on its 2nd poll and exits on its 6th; the others exit on
+    their 2nd. Returns the scheduler's log lines (and the error, if any)."""
+    code = f"""
+import json, os, subprocess, sys, time
+sys.argv = ["reproduce"]
+sys.path.insert(0, "benchmarks")
+import reproduce as r
+out = {str(tmp_path)!r}
+r.FLAGS(["reproduce", "--output_dir=" + out])
+time.sleep = lambda seconds: None
+
+class Child:
+    def __init__(self, command, stdout, stderr):
+        self.name = [a for a in command if a.startswith("--variants=")][0].split("=")[1]
+        self.polls = 0
+        self.returncode = None
+
+    def poll(self):
+        self.polls += 1
+        if self.name == "method" and self.polls == 2:
+            os.makedirs(os.path.join(out, "method", "stage1"), exist_ok=True)
+            if {method_returncode} == 0:
+                open(os.path.join(out, "method", "stage1", r.TIMING_FILE), "w").write("{{}}")
+        if self.polls >= (6 if self.name == "method" else 2):
+            self.returncode = {method_returncode} if self.name == "method" else 0
+        return self.returncode
+
+subprocess.Popen = Child
+lines = []
+try:
+    r.run_variants_in_processes(out, ["method", "random", "A_no_stage1"], 2, log=lines.append)
+except r.ReproduceError as error:
+    lines.append("ERROR " + str(error))
+print(json.dumps(lines))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_readers_of_a_stage1_start_when_it_is_finished_not_after_the_first_wave(tmp_path):
+    lines = _schedule(tmp_path / "ok", 0)
+    # A reads the method's Stage I: it takes random's slot as soon as that Stage I is done,
+    # while the method is still fine-tuning.
+    assert lines.index("[A_no_stage1] started in its own process (log: "
+                       f"{tmp_path / 'ok' / 'logs' / 'A_no_stage1.log'})") < lines.index(
+                           "[method] exited with 0")
+    assert not any(line.startswith("ERROR") for line in lines)
+    # A method that fails before its Stage I is done fails its readers, which never start.
+    lines = _schedule(tmp_path / "failed", 1)
+    assert not any(line.startswith("[A_no_stage1] started") for line in lines)
+    assert "A_no_stage1 (its Stage I, made by method, did not finish)" in lines[-1]
+
+
 def test_variant_waves_keep_shared_stage1_runs_apart():
     # A parallel run (--jobs) must never train one Stage I in two processes at once.
     code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'benchmarks'); "
