@@ -135,6 +135,7 @@ def main(argv):
     from mixvocab_tf.models.teacher import load_teacher
     from mixvocab_tf.preprocessing import MixedVocabPreprocessor
     from mixvocab_tf.preprocessing import SingleVocabPreprocessor
+    from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
     from mixvocab_tf.vocab import learn_vocabulary
 
     if FLAGS.mixed_precision:
@@ -197,8 +198,7 @@ def main(argv):
                                 _real_tokens(student_batch))
 
     # Stage II by sentence vectors: int32 inputs, as `encode_texts` gives them.
-    x = {k: tf.cast(student_batch[k], tf.int32)
-         for k in ("token_ids", "segment_ids", "padding_mask")}
+    x = {k: tf.cast(student_batch[k], tf.int32) for k in ENCODER_INPUTS}
     targets = tf.random.stateless_normal((FLAGS.batch_size, teacher.hidden_dim), seed=(0, 0))
     sentence = SentenceEmbeddingDistiller(
         StudentEncoder.from_size("12x128", vocabulary_size=v_s), teacher.hidden_dim)
