@@ -42,7 +42,7 @@ def test_glue_and_response_files(data_dir):
     cola = task_registry.get_task("cola").read(tasks, "dev")
     sgd = task_registry.get_task("sgd_response").read(tasks, "train")
     # Line counts minus the header rows (MRPC's header starts with a byte-order mark).
-    assert (len(sst2), len(mrpc), len(cola), len(sgd)) == (436, 3668, 527, 9058)
+    assert (len(sst2), len(mrpc), len(cola), len(sgd)) == (872, 3668, 527, 9058)
     for examples in (sst2, mrpc, cola):
         assert set(examples.labels) == {"0", "1"}
     assert mrpc.texts[0].startswith("Amrozi accused his brother")
