@@ -47,6 +47,7 @@ from mixvocab_tf.tasks import readers  # noqa: E402
 from mixvocab_tf.tasks import joint_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_registry  # noqa: E402
+from mixvocab_tf.tasks import transfer_text  # noqa: E402
 from mixvocab_tf.training import flag_defs  # noqa: E402
 from mixvocab_tf.training.text_data import CorpusError  # noqa: E402
 
@@ -67,7 +68,8 @@ flags.DEFINE_string("mlm_teacher", None,
 flags.DEFINE_list("transfer_files", None,
                   "Globs of unlabelled .txt / .txt.gz text, one example a line (pair tasks: "
                   "first<TAB>second), labelled by the teacher.")
-flags.DEFINE_integer("max_transfer_lines", None, "Read at most this many transfer lines.")
+flag_defs.define_config_flags(transfer_text.TransferTextConfig, prefix="transfer_")
+flags.DEFINE_alias("max_transfer_lines", "transfer_max_lines")
 flags.DEFINE_float("kd_weight", 1.0, "Weight of the KL to the teacher's softened probabilities.")
 flags.DEFINE_float("hard_weight", 1.0, "Weight of the gold-label cross-entropy.")
 flags.DEFINE_float("temperature", 2.0, "Distillation temperature T.")
@@ -114,7 +116,7 @@ def _main():
     common = dict(
         augment=FLAGS.augment, replace_rate=FLAGS.replace_rate, replacer=FLAGS.replacer,
         num_candidates=FLAGS.num_candidates, mlm_teacher=FLAGS.mlm_teacher,
-        transfer_files=FLAGS.transfer_files, max_transfer_lines=FLAGS.max_transfer_lines,
+        transfer_files=FLAGS.transfer_files, max_transfer_lines=FLAGS.transfer_max_lines,
         kd_weight=FLAGS.kd_weight, hard_weight=FLAGS.hard_weight, temperature=FLAGS.temperature,
         hard_labels_on_augmented=FLAGS.hard_labels_on_augmented, train_steps=FLAGS.train_steps,
         batch_size=FLAGS.batch_size, dropout=FLAGS.dropout,
@@ -136,6 +138,8 @@ def _main():
         config = task_distillation.distill_task(
             *paths, epochs=FLAGS.epochs or 2, learning_rate=FLAGS.learning_rate or 1e-4,
             examples_per_class=FLAGS.examples_per_class,
+            transfer_text=flag_defs.config_from_flags(transfer_text.TransferTextConfig, FLAGS,
+                                                      prefix="transfer_"),
             bucket_by_length=FLAGS.bucket_by_length, **flag_defs.sentence_head_kwargs(FLAGS),
             **common)
     _report(config)
@@ -144,8 +148,10 @@ def _main():
 def _report(config):
     report = config["distillation"]
     print(f"wrote {os.path.abspath(FLAGS.output_dir)}: transfer set {report['transfer_examples']}")
-    print(f"teacher pass: {report['teacher_cpu_seconds']} CPU s "
-          f"({'cached: ' if report['teacher_cache_hit'] else ''}{report['teacher_cache_file']}); "
+    cached, shards = report["teacher_shards"]
+    print(f"teacher pass: {report['teacher_cpu_seconds']} CPU s, "
+          f"{report['teacher_examples_per_second']} examples a second "
+          f"({cached} of {shards} shards cached in {report['teacher_cache_file']}); "
           f"student pass: {report['student_cpu_seconds']} CPU s; "
           f"augmentation: {report['augment_cpu_seconds']} CPU s")
     if "eval" in config:

@@ -49,13 +49,14 @@ from mixvocab_tf.tasks.task_distillation import WeightedHardLoss
 from mixvocab_tf.tasks.task_distillation import WeightedKLDivergence
 from mixvocab_tf.tasks.task_distillation import WordGather
 from mixvocab_tf.tasks.task_distillation import build_transfer_set
-from mixvocab_tf.tasks.task_distillation import cached_teacher_pass
 from mixvocab_tf.tasks.task_distillation import check_settings
 from mixvocab_tf.tasks.task_distillation import distillation_record
 from mixvocab_tf.tasks.task_distillation import make_replacer
-from mixvocab_tf.tasks.task_distillation import read_transfer_texts
 from mixvocab_tf.tasks.task_distillation import teacher_cache_key
 from mixvocab_tf.tasks.task_model import TaskModel
+from mixvocab_tf.tasks.teacher_labels import sharded_teacher_pass
+from mixvocab_tf.tasks.transfer_text import TransferTextConfig
+from mixvocab_tf.tasks.transfer_text import read_transfer_texts
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
@@ -74,29 +75,27 @@ def joint_teacher_logits(teacher_dir, examples, cache_dir=None, batch_size=256, 
     Args:
       teacher_dir: a fine-tuned joint task model directory.
       examples: the transfer set (texts split into words at whitespace).
-      cache_dir: where `joint_teacher_logits_<key>.npz` is read or written (None: no cache).
+      cache_dir: the shard cache root (`teacher_labels`; None: no cache).
       batch_size: inference batch size.
       teacher: the loaded `TaskModel` (read from `teacher_dir` when None).
 
     Returns:
-      (intent_logits, slot_logits, word_mask [N, W] of the words the teacher saw, info with
-      "cache_file", "cache_hit", "cpu_seconds", "wall_seconds").
+      (intent_logits, slot_logits, word_mask [N, W] of the words the teacher saw, info as
+      `teacher_labels.sharded_teacher_pass` returns it).
     """
     teacher = teacher or load_task_model(teacher_dir)
-    cache_file = None
-    if cache_dir:
-        key = teacher_cache_key(teacher_dir, teacher, task_registry.INTENT_AND_SLOTS, examples)
-        cache_file = os.path.join(cache_dir, f"joint_teacher_logits_{key}.npz")
+    key = teacher_cache_key(teacher_dir, teacher, task_registry.INTENT_AND_SLOTS)
+    encoder = InputEncoder.for_task_model(teacher)
 
-    def label():
-        features = joint.encode(InputEncoder.for_task_model(teacher), examples)
+    def label_rows(chunk):
+        features = joint.encode(encoder, chunk)
         outputs = joint.predict(teacher.model, features, batch_size=batch_size)
         starts = features["word_starts"]
         slots = np.take_along_axis(outputs[joint.SLOT_OUTPUT],
                                    np.maximum(starts, 0)[..., None], axis=1)
         return {"intent": outputs[joint.INTENT_OUTPUT], "slots": slots, "mask": starts >= 0}
 
-    arrays, info = cached_teacher_pass(cache_file, label)
+    arrays, info = sharded_teacher_pass(cache_dir, key, examples, label_rows)
     return arrays["intent"], arrays["slots"], arrays["mask"], info
 
 
@@ -241,8 +240,18 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
                              teacher.sequence_length) if augment else None)
     texts, files = [], []
     if transfer_files:
-        texts, _, files = read_transfer_texts(transfer_files, task_registry.TAGGING,
-                                              max_transfer_lines)
+        # Utterances as they are: no sentence cutting or length filter.
+        config = TransferTextConfig(split_sentences=False, min_words=1, max_words=0,
+                                    max_lines=max_transfer_lines or 0)
+        split = None if eval_split == "none" else (
+            eval_split or task_registry.default_eval_split(task))
+        evaluated = task.read(data_dir, split) if split else None
+        texts, _, stats = read_transfer_texts(
+            transfer_files, task_registry.TAGGING, config,
+            protected=[task.split_path(data_dir, split)] if split else [],
+            evaluation_texts=evaluated.texts if evaluated else (),
+            evaluation_name=f"{task.name} {split}")
+        files = stats["files"]
     transfer, origin = build_transfer_set(train, augment, replace_rate, swapper, texts,
                                           seed=seed)
     if slot_swap_augment:

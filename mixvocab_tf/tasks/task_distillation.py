@@ -42,8 +42,6 @@ Example:
 """
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import time
@@ -51,9 +49,6 @@ import time
 import keras
 import numpy as np
 
-from mixvocab_tf.corpora import open_text
-from mixvocab_tf.corpora import resolve_text_files
-from mixvocab_tf.file_io import write_npz_atomic
 from mixvocab_tf.model_dirs import STAGE1
 from mixvocab_tf.model_dirs import model_kind
 from mixvocab_tf.models.teacher import load_teacher
@@ -65,6 +60,9 @@ from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks import teacher_labels
+from mixvocab_tf.tasks.transfer_text import TransferTextConfig
+from mixvocab_tf.tasks.transfer_text import read_transfer_texts
 from mixvocab_tf.tasks.encoder import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
@@ -160,54 +158,6 @@ class WordGather(keras.layers.Layer):
                                          axis=1)
 
 
-def read_transfer_texts(patterns, task_type, max_lines=None, protected=()):
-    """Unlabelled transfer text: one example a non-empty line of `.txt` / `.txt.gz` files.
-
-    Args:
-      patterns: globs (a list or a comma-separated string).
-      task_type: pair classification reads `first<TAB>second` lines; the others whole lines
-        (tagging splits them into words at whitespace).
-      max_lines: keep at most this many lines (in file order).
-      protected: files or folders that must not be read (the few-shot rule: a k-shot run
-        may not read the task's own training utterances beyond its shots).
-
-    Returns:
-      (texts, pairs or None, the files read).
-
-    Raises:
-      ValueError: a protected file is named, or a pair line lacks its tab.
-    """
-    files = resolve_text_files(patterns)
-    protected = {os.path.realpath(p) for p in protected}
-    for path in files:
-        real = os.path.realpath(path)
-        if real in protected or any(real.startswith(p + os.sep) for p in protected):
-            raise ValueError(
-                f"--transfer_files names {path}, the task's own training data, while training "
-                "on a subset of it (few-shot). A k-shot run may use its own shots, their "
-                "augmentations and general text only. Fix: drop that file from the globs.")
-    texts, pairs = [], [] if task_type == task_registry.PAIR_CLASSIFICATION else None
-    for path in files:
-        with open_text(path) as f:
-            for number, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                if pairs is not None:
-                    first, tab, second = line.partition("\t")
-                    if not tab or not first.strip() or not second.strip():
-                        raise ValueError(
-                            f"{path}:{number}: a sentence-pair task needs transfer lines "
-                            "'first<TAB>second'.")
-                    texts.append(first.strip())
-                    pairs.append(second.strip())
-                else:
-                    texts.append(" ".join(line.split()))
-                if max_lines and len(texts) >= max_lines:
-                    return texts, pairs, files
-    return texts, pairs, files
-
-
 def build_transfer_set(train, augment=0, replace_rate=0.3, replacer=None, texts=(), pairs=None,
                        seed=0):
     """The transfer set: labelled examples, their variants, then unlabelled text.
@@ -236,105 +186,53 @@ def build_transfer_set(train, augment=0, replace_rate=0.3, replacer=None, texts=
     return examples, np.concatenate(origin)
 
 
-def _file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def teacher_cache_key(teacher_dir, teacher, task_type, examples):
-    """A hash of what the teacher's logits depend on: its files, its encoding, the texts."""
-    digest = hashlib.sha256()
-    for name in (MODEL_FILE, LABELS_FILE):
-        digest.update(_file_digest(os.path.join(teacher_dir, name)).encode())
-    digest.update(json.dumps([task_type, teacher.sequence_length, teacher.lower_case,
-                              teacher.normalization]).encode())
-    for column in (examples.texts, examples.text_pairs or []):
-        digest.update(str(len(column)).encode())
-        for text in column:
-            digest.update(text.encode("utf-8") + b"\n")
-    return digest.hexdigest()[:24]
+def teacher_cache_key(teacher_dir, teacher, task_type):
+    """A hash of what the teacher's outputs depend on: its files and its encoding."""
+    return teacher_labels.teacher_key(
+        [os.path.join(teacher_dir, name) for name in (MODEL_FILE, LABELS_FILE)],
+        [task_type, teacher.sequence_length, teacher.lower_case, teacher.normalization])
 
 
 def teacher_logits(teacher_dir, task_type, examples, cache_dir=None, batch_size=256,
-                   teacher=None):
+                   teacher=None, shard_size=teacher_labels.SHARD_SIZE):
     """The teacher's logits on every transfer example, from the cache when it has them.
 
     Classification: [N, C]. Tagging: per word [N, W, T] (read at each word's first piece in
-    the teacher's tokenisation), with a mask [N, W] of the words it saw.
+    the teacher's tokenisation), with a mask [N, W] of the words it saw. Labelled in shards
+    (`teacher_labels.sharded_teacher_pass`): a killed pass resumes from the shards written.
 
     Args:
       teacher_dir: a fine-tuned teacher task model directory.
       task_type: the task's type (must equal the teacher's).
       examples: the transfer set.
-      cache_dir: where `<key>.npz` is read or written (None: no cache).
+      cache_dir: the shard cache root (None: no cache).
       batch_size: teacher inference batch size.
       teacher: the loaded `TaskModel` (loaded from `teacher_dir` when None).
+      shard_size: examples a shard.
 
     Returns:
-      (logits, mask, info): info has "cache_file", "cache_hit", "cpu_seconds",
-      "wall_seconds" (of the teacher pass: encoding and inference; 0 on a hit).
+      (logits, mask, info): info as `sharded_teacher_pass` returns it ("cache_file" is the
+      shard folder; "cpu_seconds" and "wall_seconds" cover the shards labelled in this call).
     """
     teacher = teacher or load_task_model(teacher_dir)
-    cache_file = None
-    if cache_dir:
-        key = teacher_cache_key(teacher_dir, teacher, task_type, examples)
-        cache_file = os.path.join(cache_dir, f"teacher_logits_{key}.npz")
+    key = teacher_cache_key(teacher_dir, teacher, task_type)
+    encoder = InputEncoder.for_task_model(teacher)
 
-    def label():
-        encoder = InputEncoder.for_task_model(teacher)
-        chunks, masks = [], []
-        # Chunks bound the memory of per-token tagging logits [chunk, L, T].
-        for begin in range(0, len(examples), 4096):
-            chunk = examples.select(list(range(begin, min(begin + 4096, len(examples)))))
-            features = encoder.encode_examples(task_type, chunk)
-            if task_type == task_registry.TAGGING:
-                # Per-token logits keep the full length (word starts index into it).
-                logits = teacher.model.predict(model_inputs(features), batch_size=batch_size,
-                                               verbose=0)
-                starts = features["word_starts"]
-                logits = np.take_along_axis(logits, np.maximum(starts, 0)[..., None], axis=1)
-                masks.append(starts >= 0)
-            else:
-                logits = predict_by_length(teacher.model, model_inputs(features), batch_size)
-                masks.append(np.ones(len(chunk), bool))
-            chunks.append(logits.astype(np.float32))
+    def label_rows(chunk):
+        features = encoder.encode_examples(task_type, chunk)
         if task_type == task_registry.TAGGING:
-            width = max(c.shape[1] for c in chunks)
-            pad = lambda a, value: np.pad(
-                a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2),
-                constant_values=value)
-            chunks, masks = [pad(c, 0.0) for c in chunks], [pad(m, False) for m in masks]
-        return {"logits": np.concatenate(chunks), "mask": np.concatenate(masks)}
+            # Per-token logits keep the full length (word starts index into it).
+            logits = teacher.model.predict(model_inputs(features), batch_size=batch_size,
+                                           verbose=0)
+            starts = features["word_starts"]
+            logits = np.take_along_axis(logits, np.maximum(starts, 0)[..., None], axis=1)
+            return {"logits": logits.astype(np.float32), "mask": starts >= 0}
+        logits = predict_by_length(teacher.model, model_inputs(features), batch_size)
+        return {"logits": logits.astype(np.float32), "mask": np.ones(len(chunk), bool)}
 
-    arrays, info = cached_teacher_pass(cache_file, label)
+    arrays, info = teacher_labels.sharded_teacher_pass(cache_dir, key, examples, label_rows,
+                                                       shard_size)
     return arrays["logits"], arrays["mask"], info
-
-
-def cached_teacher_pass(cache_file, label):
-    """The teacher's arrays for a transfer set: read from `cache_file` when it exists, else
-    `label()` (a dict of arrays), timed and written there atomically (`cache_file` None: no
-    cache).
-
-    Returns:
-      (arrays, info): info has "cache_file", "cache_hit", "cpu_seconds", "wall_seconds"
-      (of `label()`; 0 on a hit).
-    """
-    if cache_file and os.path.isfile(cache_file):
-        with np.load(cache_file) as cached:
-            return dict(cached), {"cache_file": cache_file, "cache_hit": True,
-                                  "cpu_seconds": 0.0, "wall_seconds": 0.0}
-    cpu, wall = time.process_time(), time.time()
-    arrays = label()
-    info = {"cache_file": cache_file, "cache_hit": False,
-            "cpu_seconds": round(time.process_time() - cpu, 2),
-            "wall_seconds": round(time.time() - wall, 2)}
-    if cache_file:
-        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-        write_npz_atomic(cache_file, **arrays)
-    return arrays, info
 
 
 def _student_arrays(task_type, examples, origin, labels, teacher_logits_, teacher_mask, encoder,
@@ -402,6 +300,8 @@ def distillation_record(teacher_dir, settings, files, counts, augment_cpu, teach
         "student_wall_seconds": round(student_wall, 2),
         "teacher_cache_file": teacher_info["cache_file"],
         "teacher_cache_hit": teacher_info["cache_hit"],
+        "teacher_shards": [teacher_info["shards_cached"], teacher_info["shards"]],
+        "teacher_examples_per_second": teacher_info["examples_per_second"],
     }
 
 
@@ -423,8 +323,9 @@ def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperat
 
 def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, augment=0,
                  replace_rate=0.3, replacer="embedding", num_candidates=15, mlm_teacher=None,
-                 transfer_files=None, max_transfer_lines=None, kd_weight=1.0, hard_weight=1.0,
-                 temperature=2.0, hard_labels_on_augmented=False, epochs=2, train_steps=None,
+                 transfer_files=None, max_transfer_lines=None, transfer_text=None, kd_weight=1.0,
+                 hard_weight=1.0, temperature=2.0, hard_labels_on_augmented=False, epochs=2,
+                 train_steps=None,
                  batch_size=32, learning_rate=1e-4, sequence_length=None,
                  max_train_examples=None, train_selection="random", examples_per_class=None,
                  dropout=0.1, pooling=heads.POOLING_AUTO, ngram_bag_buckets=0,
@@ -449,7 +350,10 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
       mlm_teacher: a Stage I directory or a teacher with a masked-LM head (replacer "mlm").
       transfer_files: globs of unlabelled `.txt` / `.txt.gz` text, one example a line
         (pair tasks: `first<TAB>second`), labelled by the teacher.
-      max_transfer_lines: read at most this many transfer lines.
+      max_transfer_lines: draw at most this many transfer examples (sets
+        `transfer_text.max_lines`).
+      transfer_text: a `transfer_text.TransferTextConfig`: sentence splitting, length
+        filters, per-document cap and the seeded draw (default: its defaults).
       kd_weight, hard_weight: weights of the KL term and of the gold-label cross-entropy.
       temperature: the distillation temperature T.
       hard_labels_on_augmented: also train variants on their original's gold label (off by
@@ -500,14 +404,25 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     cpu = time.process_time()
     swapper = (make_replacer(replacer, teacher, num_candidates, mlm_teacher,
                               teacher.sequence_length) if augment else None)
-    texts, pairs, files = [], None, []
+    texts, pairs, files, transfer_stats = [], None, [], None
+    eval_split = None if eval_split == "none" else (
+        eval_split or task_registry.default_eval_split(task))
     if transfer_files:
-        # The few-shot rule: a k-shot run never sees the other training utterances, not even
-        # unlabelled. (A plain --max_train_examples subset may use them as unlabelled text.)
-        protected = ([task.split_path(data_dir, "train")] if examples_per_class is not None
-                     else [])
-        texts, pairs, files = read_transfer_texts(transfer_files, task.type, max_transfer_lines,
-                                                  protected)
+        transfer_text = transfer_text or TransferTextConfig()
+        if max_transfer_lines:
+            transfer_text = dataclasses.replace(transfer_text, max_lines=max_transfer_lines)
+        # The evaluated split is never transfer text. The few-shot rule: a k-shot run never
+        # sees the other training utterances, not even unlabelled. (A plain
+        # --max_train_examples subset may use them as unlabelled text.)
+        protected = [task.split_path(data_dir, eval_split)] if eval_split else []
+        if examples_per_class is not None:
+            protected.append(task.split_path(data_dir, "train"))
+        evaluated = task.read(data_dir, eval_split, skip_empty=skip_empty) if eval_split else None
+        texts, pairs, transfer_stats = read_transfer_texts(
+            transfer_files, task.type, transfer_text, protected,
+            evaluation_texts=evaluated.texts if evaluated else (),
+            evaluation_name=f"{task.name} {eval_split}")
+        files = transfer_stats.pop("files")
     transfer, origin = build_transfer_set(train, augment, replace_rate, swapper, texts, pairs,
                                           seed)
     augment_cpu = time.process_time() - cpu
@@ -578,11 +493,13 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
                 "kd_weight": kd_weight, "hard_weight": hard_weight, "temperature": temperature,
                 "augment": augment, "replace_rate": replace_rate,
                 "replacer": replacer if augment else None, "num_candidates": num_candidates,
-                "hard_labels_on_augmented": hard_labels_on_augmented},
+                "hard_labels_on_augmented": hard_labels_on_augmented,
+                "transfer_text": dataclasses.asdict(transfer_text) if transfer_files else None,
+                "transfer_text_stats": transfer_stats},
             files, counts, augment_cpu, teacher_info, student_cpu, student_wall),
     }
-    if eval_split != "none":
-        split = eval_split or task_registry.default_eval_split(task)
+    if eval_split:
+        split = eval_split
         examples = task.read(data_dir, split, skip_empty=skip_empty)
         oos = task.read(data_dir, task.oos_split, skip_empty=skip_empty) if task.oos_split else None
         scores, details = evaluation.evaluate_examples(

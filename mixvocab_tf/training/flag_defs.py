@@ -1,5 +1,7 @@
 """The absl flags every training binary shares (Stage I and Stage II)."""
 
+import dataclasses
+
 from absl import flags
 
 from mixvocab_tf.training.strategy import STRATEGIES
@@ -76,3 +78,33 @@ def define_sentence_head_flags():
 def sentence_head_kwargs(flag_values):
     """The sentence-vector flags as keyword arguments of finetune / distill_task."""
     return {name: flag_values[name].value for name in _SENTENCE_HEAD_NAMES}
+
+
+def define_config_flags(config_class, prefix="", flag_values=flags.FLAGS):
+    """Defines an absl flag for each field of a frozen config dataclass.
+
+    Each field's default and help (`metadata["help"]`) are written once, in the dataclass;
+    the flag is named `prefix + field name` and typed by the field's default (bool, int,
+    float or str).
+
+    Example:
+    >>> define_config_flags(TransferTextConfig, prefix="transfer_")
+    >>> config = config_from_flags(TransferTextConfig, FLAGS, prefix="transfer_")
+    """
+    definers = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+                float: flags.DEFINE_float, str: flags.DEFINE_string}
+    for field in dataclasses.fields(config_class):
+        default = field.default
+        definer = definers.get(type(default))
+        if definer is None:
+            raise TypeError(f"{config_class.__name__}.{field.name}: no flag type for a default "
+                            f"of type {type(default).__name__}.")
+        definer(prefix + field.name, default, field.metadata.get("help", field.name),
+                flag_values=flag_values)
+
+
+def config_from_flags(config_class, flag_values, prefix="", **overrides):
+    """The config dataclass built from the flags `define_config_flags` defined."""
+    values = {field.name: flag_values[prefix + field.name].value
+              for field in dataclasses.fields(config_class)}
+    return config_class(**{**values, **overrides})

@@ -68,7 +68,7 @@ def test_targets_are_per_word_across_tokenisations(models, data_dir, tmp_path):
     cache = str(tmp_path / "cache")
     intent, slots, mask, info = jd.joint_teacher_logits(models["teacher"], transfer, cache,
                                                         teacher=teacher)
-    assert not info["cache_hit"] and os.path.isfile(info["cache_file"])
+    assert not info["cache_hit"] and os.path.isdir(info["cache_file"])
     # A rerun reads the cache and never calls the teacher.
     again = jd.joint_teacher_logits(models["teacher"], transfer, cache,
                                     teacher=dataclasses.replace(teacher, model=_NoPredict()))

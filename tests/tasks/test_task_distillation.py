@@ -21,6 +21,8 @@ from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
+from mixvocab_tf.tasks.transfer_text import TransferTextConfig
+from mixvocab_tf.tasks.transfer_text import read_transfer_texts
 from mixvocab_tf.vocab import learn_vocabulary
 
 
@@ -101,13 +103,27 @@ class _NoPredict:
         raise AssertionError("the teacher ran although its labels were cached")
 
 
+class _KilledAfter:
+    """A model that predicts `rows` rows, then stops the run as a kill would."""
+
+    def __init__(self, model, rows):
+        self.model, self.rows = model, rows
+
+    def predict(self, inputs, *args, **kwargs):
+        if self.rows <= 0:
+            raise KeyboardInterrupt
+        self.rows -= len(inputs["token_ids"])
+        return self.model.predict(inputs, *args, **kwargs)
+
+
 def test_teacher_labels_are_cached_and_reused(models, data_dir, tmp_path):
     examples = task_registry.get_task("snips").read(data_dir, "valid").take(40)
     cache = str(tmp_path / "cache")
     teacher = load_task_model(models["snips"])
     logits, mask, info = td.teacher_logits(models["snips"], "classification", examples, cache,
                                            teacher=teacher)
-    assert not info["cache_hit"] and info["cpu_seconds"] > 0 and os.path.isfile(info["cache_file"])
+    assert not info["cache_hit"] and info["cpu_seconds"] > 0 and os.path.isdir(info["cache_file"])
+    assert (info["shards"], info["shards_cached"], info["examples_labelled"]) == (1, 0, 40)
     assert logits.shape == (40, 7) and mask.all()
     direct = teacher.model.predict(model_inputs(InputEncoder.for_task_model(teacher).encode_texts(
         examples.texts)), verbose=0)
@@ -118,10 +134,20 @@ def test_teacher_labels_are_cached_and_reused(models, data_dir, tmp_path):
                                         teacher=stub)
     assert info2["cache_hit"] and info2["cache_file"] == info["cache_file"]
     np.testing.assert_array_equal(again, logits)
-    # Other texts are another key.
+    # Other texts are another shard of the same teacher's folder.
     _, _, info3 = td.teacher_logits(models["snips"], "classification", examples.take(39), cache,
                                     teacher=teacher)
-    assert not info3["cache_hit"] and info3["cache_file"] != info["cache_file"]
+    assert not info3["cache_hit"] and info3["cache_file"] == info["cache_file"]
+    assert len(os.listdir(info["cache_file"])) == 2
+    # Shards of 16: a pass killed after its first shard resumes from it.
+    fresh = str(tmp_path / "fresh")
+    with pytest.raises(KeyboardInterrupt):
+        td.teacher_logits(models["snips"], "classification", examples, fresh, shard_size=16,
+                          teacher=dataclasses.replace(teacher, model=_KilledAfter(teacher.model, 16)))
+    resumed, _, info4 = td.teacher_logits(models["snips"], "classification", examples, fresh,
+                                          shard_size=16, teacher=teacher)
+    assert (info4["shards"], info4["shards_cached"], info4["examples_labelled"]) == (3, 1, 24)
+    np.testing.assert_allclose(resumed, logits, atol=1e-5)
 
 
 def test_tagging_targets_are_per_word_across_tokenisations(models, data_dir):
@@ -178,7 +204,8 @@ def test_distill_task_end_to_end(models, data_dir, tmp_path, name):
     assert not report["teacher_cache_hit"]
     metric = task_registry.get_task(name).metrics[0]
     assert 0.0 <= config["eval"]["metrics"][metric] <= 1.0
-    assert os.path.isfile(report["teacher_cache_file"])  # the rerun's hit: see the cache test
+    assert os.path.isdir(report["teacher_cache_file"])  # the rerun's hit: see the cache test
+    assert report["teacher_shards"] == [0, 1]
     if name == "snips_slots":
         # The written student scores as the in-memory one did.
         scored = evaluation.evaluate_model_dir(output, data_dir=data_dir, split="valid",
@@ -198,10 +225,11 @@ def test_transfer_set_order_and_pair_lines(data_dir, tmp_path):
     train = task_registry.get_task("mrpc").read(data_dir, "train").take(5)
     pairs_file = tmp_path / "pairs.txt"
     pairs_file.write_text("a cat sat\ta cat was sitting\n\nno tab here\n", encoding="utf-8")
+    config = TransferTextConfig(min_words=1, max_lines=1)
     with pytest.raises(ValueError, match="first<TAB>second"):
-        td.read_transfer_texts([str(pairs_file)], "pair_classification")
-    texts, pairs, _ = td.read_transfer_texts([str(pairs_file)], "pair_classification",
-                                             max_lines=1)
+        read_transfer_texts([str(pairs_file)], "pair_classification", config)
+    pairs_file.write_text("a cat sat\ta cat was sitting\n\n", encoding="utf-8")
+    texts, pairs, _ = read_transfer_texts([str(pairs_file)], "pair_classification", config)
     examples, origin = td.build_transfer_set(train, texts=texts, pairs=pairs)
     assert origin.tolist() == [td.LABELLED] * 5 + [td.UNLABELLED]
     assert (examples.texts[-1], examples.text_pairs[-1]) == ("a cat sat", "a cat was sitting")
