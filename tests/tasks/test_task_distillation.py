@@ -264,3 +264,15 @@ def test_glue_file_splits_follow_the_registered_pattern(data_dir, tmp_path):
     assert len(task.read(str(tmp_path), "out_of_domain_dev")) == 527
     assert task.read(str(tmp_path), "test").source.endswith("in_domain_test.tsv")
     assert json.dumps(sorted(task.found_splits(str(cola))))  # the task folder itself works too
+
+
+def test_a_transfer_set_holding_the_evaluated_split_is_refused(models, data_dir, tmp_path):
+    valid = os.path.join(data_dir, "tasks", "snips", "valid", "seq.in")
+    copy = tmp_path / "copy.txt"
+    shutil.copy(valid, copy)
+    for files, message in (([valid], "must not read as transfer text"),
+                           ([str(copy)], r"contain \d+ of the \d+ examples of snips valid")):
+        with pytest.raises(ValueError, match=message):
+            td.distill_task("snips", models["student"], models["snips"], data_dir,
+                            str(tmp_path / "out"), transfer_files=files, verbose=0)
+    assert not (tmp_path / "out").exists()
