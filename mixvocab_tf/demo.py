@@ -105,6 +105,11 @@ flags.DEFINE_float("distill_kd_weight", _DEFAULTS.distill_kd_weight,
                    "Task distillation: weight of the KL term (the gold labels' weight is 1).")
 flags.DEFINE_float("distill_temperature", _DEFAULTS.distill_temperature,
                    "Task distillation: temperature of the teacher's softened probabilities.")
+flags.DEFINE_list("distill_transfer_files", None,
+                  "Task distillation: unlabelled in-domain text (globs; a document a line, cut "
+                  "into sentences) the teacher labels into the transfer set.")
+flags.DEFINE_integer("distill_transfer_max_lines", _DEFAULTS.distill_transfer_max_lines,
+                     "Task distillation: transfer sentences drawn from those files (0: all).")
 flags.DEFINE_enum("quantization", _DEFAULTS.quantization,
                   ["float32", "float16", "dynamic_int8", "full_int8"],
                   "The student export's quantization.")

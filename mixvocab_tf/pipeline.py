@@ -145,6 +145,10 @@ class PipelineConfig:
       distill_augment: word-replaced variants of every training utterance in the transfer set
         (each costs a teacher labelling pass and student steps).
       distill_epochs: passes over the transfer set.
+      distill_transfer_files: unlabelled in-domain text (globs) the teacher labels into the
+        transfer set, cut into sentences and drawn as `transfer_text.TransferTextConfig`
+        says (classification tasks; e.g. IMDB reviews for SST-2). None: the task's own text.
+      distill_transfer_max_lines: transfer sentences drawn from them (0: all).
       distill_kd_weight, distill_temperature: the KL term's weight and temperature (the gold
         labels' cross-entropy has weight 1).
       quantization: the student export's quantization.
@@ -203,6 +207,8 @@ class PipelineConfig:
     distill_epochs: int = 3
     distill_kd_weight: float = 1.0
     distill_temperature: float = 2.0
+    distill_transfer_files: tuple = None
+    distill_transfer_max_lines: int = 0
     quantization: str = "dynamic_int8"
     normalization: str = "mediapipe"
     oos_keep: float = 0.98
@@ -217,6 +223,9 @@ class PipelineConfig:
         teacher = self.teacher or paths.minilm_teacher_path()
         data_dir = self.data_dir or os.path.join(DEFAULT_DATA_DIR, "tasks")
         train_files = self.train_files
+        transfer_files = self.distill_transfer_files
+        if isinstance(transfer_files, str):
+            transfer_files = [p for p in transfer_files.split(",") if p]
         if not train_files:
             train_files = [os.path.join(DEFAULT_DATA_DIR, "corpus", "*.txt")]
             from mixvocab_tf.tasks import task_registry
@@ -235,6 +244,7 @@ class PipelineConfig:
             mediapipe_python = default if os.access(default, os.X_OK) else ""
         return dataclasses.replace(self, teacher=str(teacher), data_dir=str(data_dir),
                                    train_files=tuple(train_files),
+                                   distill_transfer_files=tuple(transfer_files or ()) or None,
                                    mediapipe_python=mediapipe_python)
 
 
@@ -481,6 +491,10 @@ def _stages(cfg):
             epochs=cfg.distill_epochs, method="task_distillation",
             distillation={"augment": cfg.distill_augment, "kd_weight": cfg.distill_kd_weight,
                           "hard_weight": 1.0, "temperature": cfg.distill_temperature})
+        if cfg.distill_transfer_files:  # recorded only when set: older runs keep their record
+            finetune_settings["distillation"].update(
+                transfer_files=list(cfg.distill_transfer_files),
+                transfer_max_lines=cfg.distill_transfer_max_lines)
         finetune_inputs = ("stage2", "teacher_finetune")
 
         def run_finetune(directory):
@@ -490,6 +504,9 @@ def _stages(cfg):
                 temperature=cfg.distill_temperature, epochs=cfg.distill_epochs,
                 batch_size=cfg.finetune_batch_size, learning_rate=cfg.finetune_learning_rate,
                 sequence_length=cfg.finetune_sequence_length,
+                transfer_files=(list(cfg.distill_transfer_files)
+                                if cfg.distill_transfer_files else None),
+                max_transfer_lines=cfg.distill_transfer_max_lines or None,
                 cache_dir=os.path.join(out, LABEL_CACHE), seed=cfg.seed, verbose=verbose,
                 **student_head)
     else:
