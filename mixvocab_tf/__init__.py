@@ -22,6 +22,7 @@ from mixvocab_tf.models.teacher import load_teacher
 from mixvocab_tf.models.teacher_training import load_stage1
 from mixvocab_tf.models.teacher_training import train_teacher
 from mixvocab_tf.export import export_tflite
+from mixvocab_tf.export.on_device import load_classifier as load_on_device_classifier
 from mixvocab_tf.pipeline import PipelineConfig
 from mixvocab_tf.pipeline import run_pipeline
 from mixvocab_tf.preprocessing import MixedVocabPreprocessor
