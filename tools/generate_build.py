@@ -47,13 +47,13 @@ py_library(
 
 def _name(path):
     stem = os.path.splitext(path)[0]
-    # Tools are named as they are called; benchmarks and tests by their path.
+    # Tools are named as they are called; benchmarks, experiments and tests by their path.
     return os.path.basename(stem) if stem.startswith("tools/") else stem.replace("/", "_")
 
 
 def build_text():
     parts = [HEADER]
-    for pattern in ("tools/*.py", "benchmarks/*.py"):
+    for pattern in ("tools/*.py", "benchmarks/*.py", "experiments/*.py"):
         for path in sorted(glob.glob(pattern, root_dir=REPO)):
             # The demo reads the shipped corpus and SNIPS split.
             data = '    data = glob(["data/**"]),\n' if path == "tools/run_pipeline.py" else ""
