@@ -73,10 +73,31 @@ def test_wrong_kind_unfinished_run_and_missing_folder_name_the_fix(tmp_path):
     assert resolve_model_dir(str(tmp_path / "bert"), model_dirs.STUDENT) == str(tmp_path / "bert")
 
 
-def test_export_dir_is_the_one_training_writes():
+def test_export_dir_is_the_one_training_writes(tmp_path, write_tiny_student):
+    """A run folder that `fit_and_export` finished is read through its export by the loaders."""
+    import shutil
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
     from mixvocab_tf.training import checkpointing
 
-    assert model_dirs.EXPORT_DIR == checkpointing.EXPORT_DIR == "export"
+    student = write_tiny_student(tmp_path / "student",
+                                 ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"])
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    batches = tf.data.Dataset.from_tensors(
+        (np.ones((4, 2), np.float32), np.ones((4, 1), np.float32))).repeat()
+    run = tmp_path / "run"
+    result = checkpointing.fit_and_export(
+        model, batches, 2, str(run),
+        lambda directory, metrics: shutil.copytree(student, directory, dirs_exist_ok=True),
+        steps_per_loop=1, verbose=0)
+    backbone, vocabulary, _ = load_encoder(str(run))
+    assert result["export_dir"] == str(run / model_dirs.EXPORT_DIR)
+    assert backbone.num_layers == 1 and vocabulary[-1] == "b"
 
 
 @pytest.fixture(scope="module")

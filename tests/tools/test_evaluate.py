@@ -44,6 +44,22 @@ def test_report_matches_library_and_counts_unknown_labels(atis_model, data_dir, 
     assert report["examples"] == 500 and 0.0 <= report["metrics"]["slot_f1"] <= 1.0
     assert report["spans"]["gold"] > 500  # ATIS valid: several slots a sentence
     assert "slot_f1" in result.stdout
+    # Valid tags the 1,000 training utterances lack are reported, and so is one more.
+    known_unknowns = report["unknown_labels"]
+    assert known_unknowns == expected["unknown_labels"] and known_unknowns
+    folder = tmp_path / "with_unknown"
+    shutil.copytree(os.path.join(tasks, "atis", "valid"), folder)
+    lines = (folder / "seq.out").read_text(encoding="utf-8").split("\n")
+    tags = lines[0].split()
+    lines[0] = " ".join(["B-unheard_of_slot"] + tags[1:])
+    (folder / "seq.out").write_text("\n".join(lines), encoding="utf-8")
+    result = run_tool("evaluate", f"--model_dir={atis_model}", f"--eval_file={folder}",
+                      f"--output={output}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    unknowns = json.loads(output.read_text())["unknown_labels"]
+    assert unknowns == {**known_unknowns, "B-unheard_of_slot": 1}
+    assert "gold labels unknown to the model (wrong):" in result.stdout
+    assert "'B-unheard_of_slot': 1" in result.stdout
 
 
 def test_any_file_in_the_format_and_bad_input(atis_model, data_dir, tmp_path, run_tool):
