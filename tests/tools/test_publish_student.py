@@ -19,4 +19,19 @@ def test_publish_student_tool(tmp_path, run_tool, write_tiny_student):
     assert max(summary["bytes"].values()) < 10 * 1024 * 1024
     card = (output / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "a random test teacher" in card and "| snips | accuracy | 0.1 |" in card
-    assert os.path.isfile(preset / "tokenizer.json") and os.path.isfile(preset / "config.json")
+    # The preset the tool wrote loads in plain keras-hub and computes what the published
+    # student computes.
+    import keras_hub
+    import numpy as np
+
+    from mixvocab_tf import pretrained
+
+    student, _, _ = pretrained.load_student(str(output))
+    backbone = keras_hub.models.BertBackbone.from_preset(str(preset))
+    x = {"token_ids": np.array([[2, 7, 8, 33, 3, 0]], np.int32),
+         "segment_ids": np.zeros((1, 6), np.int32),
+         "padding_mask": np.array([[1, 1, 1, 1, 1, 0]], bool)}
+    np.testing.assert_allclose(backbone(x)["sequence_output"], student(x)["sequence_output"],
+                               atol=1e-5)
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(preset))
+    assert [vocabulary[int(i)] for i in np.asarray(tokenizer(["abc"]))[0]] == ["a", "##b", "##c"]
