@@ -195,7 +195,13 @@ def test_bucketed_tagging_finetunes_the_tiny_student(student_dir, data_dir, tmp_
     assert config["training"]["bucket_by_length"] is True
     assert (config["training"]["examples"], config["training"]["training_examples"]) == (300, 600)
     assert np.isfinite(config["training"]["final_loss"])
-    assert 0.0 <= config["eval"]["metrics"]["slot_f1"] <= 1.0
+    # It learns: four epochs end at a lower loss and find slots (the all-O tagger scores 0).
+    longer = finetuning.finetune(
+        "snips_slots", student_dir, os.path.join(data_dir, "tasks"), str(tmp_path / "longer"),
+        epochs=4, batch_size=32, learning_rate=3e-3, sequence_length=32, max_train_examples=300,
+        max_eval_examples=100, slot_swap_augment=1, verbose=0)
+    assert longer["training"]["final_loss"] < 0.8 * config["training"]["final_loss"]
+    assert longer["eval"]["metrics"]["slot_f1"] > 0.2  # measured 0.40 (loss 3.95 -> 1.59)
 
 
 def test_mediapipe_normalization_trains_and_scores_as_the_device(student_dir, data_dir, tmp_path):
