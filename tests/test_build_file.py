@@ -29,7 +29,8 @@ def _files(pattern):
 
 def test_every_tool_and_benchmark_has_a_py_binary():
     binaries = _sources("py_binary")
-    missing = sorted((_files("tools/*.py") | _files("benchmarks/*.py")) - binaries)
+    missing = sorted((_files("tools/*.py") | _files("benchmarks/*.py")
+                      | _files("experiments/*.py")) - binaries)
     assert not missing, f"add py_binary targets to BUILD for {missing}"
 
 
@@ -47,3 +48,15 @@ def test_every_target_source_exists_and_names_are_unique():
         for src in srcs:
             if "*" not in src:
                 assert os.path.exists(os.path.join(REPO, src)), f"BUILD names a missing file {src}"
+
+
+def test_generate_build_reproduces_the_committed_build():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "generate_build", os.path.join(REPO, "tools", "generate_build.py"))
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    with open(os.path.join(REPO, "BUILD"), encoding="utf-8") as f:
+        committed = f.read()
+    assert generator.build_text() == committed, "run `python tools/generate_build.py`"
