@@ -242,3 +242,27 @@ def test_keras_hub_masked_lm_preset_keeps_its_head(data_dir, tmp_path):
     np.testing.assert_allclose(
         teacher.masked_lm_logits(inputs, positions), expected, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("config_text, error, message", [
+    ('{"hidden_size": 384, ', teacher_lib.TeacherLoadError, "is not valid JSON"),
+    ('["a list"]', teacher_lib.TeacherLoadError, "must hold a JSON object"),
+    ('{"model_type": "roberta", "hidden_size": 768}', teacher_lib.TeacherLoadError,
+     "model_type='roberta'.*BERT models only"),
+])
+def test_huggingface_bad_config_is_named(minilm_path, tmp_path, config_text, error, message):
+    path = link_dir(minilm_path, tmp_path / "c", ["model.safetensors", "vocab.txt"])
+    with open(os.path.join(path, "config.json"), "w", encoding="utf-8") as f:
+        f.write(config_text)
+    with pytest.raises(error, match=message) as e:
+        load_teacher(path)
+    assert "Fix:" in str(e.value) or "JSON object" in str(e.value)
+
+
+def test_a_folder_with_pytorch_weights_only_says_how_to_convert(minilm_path, tmp_path):
+    path = link_dir(minilm_path, tmp_path / "pt", ["config.json", "vocab.txt"])
+    with open(os.path.join(path, "pytorch_model.bin"), "wb") as f:
+        f.write(b"not read")
+    with pytest.raises(teacher_lib.TeacherFileNotFoundError,
+                       match="pytorch_model.bin only.*save_pretrained"):
+        load_teacher(path)
