@@ -3,10 +3,11 @@ r"""Task-specific distillation: a student task model learns a fine-tuned teacher
 The teacher is any task model directory `tools/finetune.py` wrote (e.g. MiniLM fine-tuned on
 the task); the student is a Stage II student directory. The student trains on the task's
 training text, `--augment` word-replaced variants of every example and unlabelled
-`--transfer_files`, with `--kd_weight` x KL to the teacher's softened probabilities (`--temperature`)
-plus `--hard_weight` x cross-entropy to the gold labels. The teacher labels every transfer
-example once; its logits are cached in `--cache_dir` and reused on rerun. Prints the teacher
-pass and the student pass in CPU seconds.
+`--transfer_files` (documents cut into sentences and drawn as the `--transfer_*` flags say),
+with `--kd_weight` x KL to the teacher's softened probabilities (`--temperature`) plus
+`--hard_weight` x cross-entropy to the gold labels. The teacher labels every transfer example
+once, in shards cached in `--cache_dir`: a killed run resumes from them, a rerun or a larger
+draw reuses them. Prints the teacher pass and the student pass in CPU seconds.
 
 Usage:
 
@@ -23,11 +24,18 @@ Usage:
     --task=snips_joint --data_dir=../shared/data --output_dir=runs/snips_joint_kd \
     --slot_swap_augment=1 --epochs=6 --learning_rate=1e-3
 
+  # SST-2 with in-domain text: 200,000 IMDB review sentences (cut from the reviews, 4-40
+  # words, none equal to a dev sentence) labelled by the teacher beside the 67K phrases:
+  python tools/distill_task.py --student=6x128 --teacher_dir=runs/sst2_teacher --task=sst2 \
+    --data_dir=../shared/data/tasks --output_dir=runs/sst2_student --epochs=2 \
+    --learning_rate=3e-4 --sequence_length=64 \
+    --transfer_files=../shared/data/corpora/imdb_reviews_en.txt.gz --transfer_max_lines=200000
+
   # BANKING77 10-shot: its 770 utterances, their variants and general text only:
   python tools/distill_task.py --student=runs/stage2 --teacher_dir=runs/banking77_minilm \
     --task=banking77 --data_dir=../shared/data --output_dir=runs/banking77_kd \
     --examples_per_class=10 --augment=20 \
-    --transfer_files='../shared/data/corpora/wikipedia_en.txt.gz' --max_transfer_lines=20000
+    --transfer_files='../shared/data/corpora/wikipedia_en.txt.gz' --transfer_max_lines=20000
 """
 
 import json

@@ -16,9 +16,11 @@ read at the first piece of each word in its own tokenisation and the student's a
 piece of the same word in its tokenisation (`tagging.WordAligner`), and the KL is over words.
 Each term is averaged over the examples (or words) that carry it, not over the batch.
 
-The teacher labels each transfer example once: its logits are written to
-`cache_dir/<key>.npz` (key: a hash of the teacher model files, its encoding settings and the
-transfer texts) and reused by every epoch and every rerun with the same transfer set.
+The teacher labels each transfer example once, in shards (`teacher_labels.py`): its logits
+are written to `cache_dir/teacher_<teacher key>/<shard key>.npz` and reused by every epoch,
+every rerun and every larger transfer set that starts with the same examples; a killed pass
+resumes from its shards. Unlabelled documents become transfer sentences in
+`transfer_text.py` (sentence cutting, filters, the evaluated split refused, a seeded draw).
 The result reports the teacher pass and the student pass in CPU seconds separately.
 
 Measured (SNIPS intents, valid 700; a randomly initialised 2x128 student with a 2K vocabulary
