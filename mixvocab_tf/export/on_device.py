@@ -27,6 +27,7 @@ from mixvocab_tf.export.runtime import TFLiteRunner
 from mixvocab_tf.file_io import write_directory_atomic
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.file_io import write_text_atomic
+from mixvocab_tf.pretrained import pretrained_root
 
 FORMAT = "mixvocab_tf.on_device_classifier/1"
 MODEL_FILE = "model.tflite"
@@ -43,14 +44,6 @@ class OnDeviceModelError(ValueError):
     """A name or folder that is not a published on-device classifier."""
 
 
-def _root():
-    env = os.environ.get("MIXVOCAB_PRETRAINED")
-    if env:
-        return env
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "pretrained")
-
-
 def _is_classifier_dir(path):
     config = os.path.join(path, CONFIG_FILE)
     if not (os.path.isfile(config) and os.path.isfile(os.path.join(path, MODEL_FILE))):
@@ -61,7 +54,7 @@ def _is_classifier_dir(path):
 
 def available_classifiers(root=None):
     """Names of the published on-device classifiers under `root` (default `pretrained/`)."""
-    root = root or _root()
+    root = root or pretrained_root()
     if not os.path.isdir(root):
         return []
     return sorted(name for name in os.listdir(root)
@@ -77,14 +70,14 @@ def resolve_classifier(name_or_path):
     path = os.fspath(name_or_path)
     if _is_classifier_dir(path):
         return path
-    candidate = os.path.join(_root(), path)
+    candidate = os.path.join(pretrained_root(), path)
     if os.sep not in path and _is_classifier_dir(candidate):
         return candidate
     names = ", ".join(available_classifiers()) or "none"
     raise OnDeviceModelError(
         f"{path!r} is neither an on-device classifier folder ({MODEL_FILE}, {CONFIG_FILE} of "
-        f"format {FORMAT}) nor the name of one under {_root()} (published: {names}). Fix: "
-        "pass one of those names.")
+        f"format {FORMAT}) nor the name of one under {pretrained_root()} (published: "
+        f"{names}). Fix: pass one of those names.")
 
 
 class OnDeviceClassifier:
