@@ -103,46 +103,35 @@ def _main():
     counts = distillation["transfer_examples"]
     training = task["training"]
     size_mb = export["file_size_bytes"] / 1e6
-    latency = (export.get("latency_ms") or {})
-    card = f"""# {FLAGS.name}: on-device {task['task']} classifier (int8 TFLite, text in)
+    one_thread = (export.get("latency_ms") or {}).get("median_1_thread")
+    teacher_training = (teacher or {}).get("training", {})
+    transfer_files = ", ".join(config["provenance"]["transfer_files"])
+    kept = (f"It keeps {100 * scores['kept_of_teacher']:.1f}% of its teacher's accuracy."
+            if teacher_score else "")
+    card = f"""# {FLAGS.name}: an on-device {task['task']} classifier (int8 TFLite, text in)
 
-A {training['examples']:,}-example task distillation of a 5K-vocabulary student into an
-English {task['task'].upper()} classifier: {size_mb:.2f} MB, {export['parameter_count']:,}
-parameters, text in (the tokenizer is in the graph), `probabilities` over {task.get('labels')}
-out. Labels follow GLUE SST-2: `0` negative, `1` positive.
+A 5K-vocabulary 6x128 student distilled into an English sentiment classifier: {size_mb:.2f} MB, {export['parameter_count']:,} parameters, text in (the tokenizer is in the graph), `probabilities` over the labels {task.get('labels') or '(labels.txt)'} out: GLUE SST-2's `0` negative and `1` positive.
 
 ## Scores ({scores['split']}, {scores['examples']} sentences, {metric})
 
 | model | {metric} |
 |---|---:|
-| this model, int8 TFLite (shipped seed {seeds[0]}) | {_pct(scores['int8_tflite'])} |
+| this model, int8 TFLite in LiteRT (seed {seeds[0]}) | {_pct(scores['int8_tflite'])} |
 | int8 TFLite, mean of {len(seeds)} seed(s){spread(int8_scores)} | {_pct(scores['int8_tflite_mean'])} |
 | Keras float, mean of {len(seeds)} seed(s){spread(keras_scores)} | {_pct(scores['keras_mean'])} |
-| teacher (all-MiniLM-L6-v2 fine-tuned, float) | {_pct(teacher_score) if teacher_score else '-'} |
+| its teacher, all-MiniLM-L6-v2 fine-tuned (float) | {_pct(teacher_score) if teacher_score else '-'} |
 
-{'Kept of the teacher: ' + f"{100 * scores['kept_of_teacher']:.1f}%." if teacher_score else ''}
-Latency, one query, 1 thread (LiteRT on the build machine's CPU):
-{latency.get('1_thread', latency) if latency else 'not measured'} ms.
+{kept} Median latency of one query at 1 thread (LiteRT, the build machine's CPU): {f'{one_thread:.2f} ms' if one_thread else 'not measured'}.
 
 ## How it was made
 
-- Teacher: all-MiniLM-L6-v2 fine-tuned on the 67,349 SST-2 training phrases
-  (`{distillation['teacher_dir']}`).
-- Student start: `{task['encoder']['path']}` (the published 6x128 student).
-- Transfer set: {counts['labelled']:,} labelled training phrases plus {counts['unlabelled']:,}
-  unlabelled sentences from {', '.join(config['provenance']['transfer_files'])} (IMDB
-  reviews, Maas et al. 2011; development data, not shipped), cut into sentences of
-  {transfer.get('min_words')}-{transfer.get('max_words')} words, duplicates and anything
-  equal to an SST-2 dev sentence dropped, drawn with seed {transfer.get('seed')}.
-- Loss: {distillation['kd_weight']} x T^2 KL to the teacher at T={distillation['temperature']}
-  on every example + {distillation['hard_weight']} x cross-entropy to the gold labels of the
-  phrases; {training['epochs']} epochs, batch {training['batch_size']}, peak rate
-  {training['learning_rate']}, L={task['sequence_length']}.
-- Cost on 2 CPU cores: teacher pass {distillation['teacher_cpu_seconds']:,.0f} CPU s
-  (labels cached in resumable shards, shared by every seed), student pass
-  {distillation['student_cpu_seconds']:,.0f} CPU s.
+- Teacher: all-MiniLM-L6-v2 fine-tuned on the 67,349 SST-2 training phrases, {teacher_training.get('epochs', '?')} epoch(s) at {teacher_training.get('learning_rate', '?')}, batch {teacher_training.get('batch_size', '?')} ({teacher_training.get('seconds', '?')} s wall on 2 cores).
+- Student start: `{task['encoder']['path']}`, the published 6x128 student.
+- Transfer set: the {counts['labelled']:,} labelled training phrases and {counts['unlabelled']:,} unlabelled sentences of {transfer_files} (IMDB reviews, Maas et al. 2011: development data, never shipped), cut into sentences of {transfer.get('min_words')}-{transfer.get('max_words')} words, duplicates and anything equal to an SST-2 dev sentence dropped, drawn with seed {transfer.get('seed')}.
+- Loss: {distillation['kd_weight']} x T^2 KL to the teacher's probabilities at T={distillation['temperature']} on every example, plus {distillation['hard_weight']} x cross-entropy to the gold labels of the phrases; {training['epochs']} epochs, batch {training['batch_size']}, peak rate {training['learning_rate']}, L={task['sequence_length']}.
+- Cost on 2 CPU cores: the teacher pass {distillation['teacher_cpu_seconds']:,.0f} CPU s (labels cached in resumable shards, shared by every seed), the student pass {distillation['student_cpu_seconds']:,.0f} CPU s.
 
-Commands (the recipe, `docs/RESULTS.md` "SST-2: in-domain transfer text"):
+The commands (`docs/RESULTS.md`, "SST-2: in-domain transfer text"):
 
     python tools/finetune.py --model=<all-MiniLM-L6-v2 dir> --task=sst2 \\
       --data_dir=../shared/data/tasks --output_dir=runs/sst2_teacher --epochs=1 \\
@@ -151,8 +140,7 @@ Commands (the recipe, `docs/RESULTS.md` "SST-2: in-domain transfer text"):
       --data_dir=../shared/data/tasks --output_dir=runs/sst2_student \\
       --transfer_files=../shared/data/corpora/imdb_reviews_en.txt.gz \\
       --transfer_max_lines={counts['unlabelled']} --epochs={training['epochs']} \\
-      --learning_rate={training['learning_rate']} --sequence_length={task['sequence_length']} \\
-      --seed={seeds[0]}
+      --learning_rate={training['learning_rate']} --sequence_length={task['sequence_length']} --seed={seeds[0]}
     python tools/export_tflite.py --model_dir=runs/sst2_student \\
       --output_dir=runs/sst2_student_tflite --sequence_length={export['sequence_length']} \\
       --data_dir=../shared/data/tasks
@@ -163,15 +151,11 @@ Commands (the recipe, `docs/RESULTS.md` "SST-2: in-domain transfer text"):
     classifier = mixvocab_tf.load_on_device_classifier("{FLAGS.name}")
     classifier.classify(["a gorgeous, witty film", "a dull, lifeless mess"])
 
-On Android, `model.tflite` runs in LiteRT with tensorflow-text's ops registered (see the
-README's "On Android"){'; `model_ids_mediapipe.tflite` is the ids form with the metadata MediaPipe TextClassifier reads' if FLAGS.ids_export else ''}.
+On Android, `model.tflite` runs in LiteRT with tensorflow-text's ops registered (README, "On Android").{' `model_ids_mediapipe.tflite` is the ids form with the metadata MediaPipe' + "'s TextClassifier reads (it tokenises on the device)." if FLAGS.ids_export else ''}
 
 ## Limits
 
-English movie-review sentiment of short texts (up to {export['sequence_length']} word pieces;
-longer text is cut). Trained on review language: other domains will score lower. Scored on the
-GLUE SST-2 dev set only (its test labels are not public). Single-sentence polarity; no neutral
-class.
+English movie-review sentiment of short texts: up to {export['sequence_length']} word pieces, longer text is cut. Trained on review language, so other domains will score lower. Scored on the GLUE SST-2 dev set only (the test labels are not public). Two classes, no neutral.
 
 ## Licence
 
