@@ -18,6 +18,7 @@ Example:
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,6 +42,8 @@ flags.DEFINE_list("sizes", ["0", "50000", "200000"], "Transfer-set sizes N (sent
 flags.DEFINE_list("seeds", ["0"], "Training seeds (the transfer draw keeps --transfer_seed).")
 flags.DEFINE_integer("sequence_length", 64, "The student's L and the export's.")
 flags.DEFINE_bool("export", True, "Export and score the int8 text-in TFLite of each run.")
+flags.DEFINE_bool("collect", False,
+                  "Run nothing: summarise every finished run in --run_dir (any sizes and seeds).")
 flags.mark_flags_as_required(["run_dir", "teacher_dir", "data_dir"])
 FLAGS = flags.FLAGS
 
@@ -172,12 +175,18 @@ def main(argv):
     extra = argv[1:]  # flags after `--` go to tools/distill_task.py
     os.makedirs(FLAGS.run_dir, exist_ok=True)
     rows = []
-    for size in (int(s) for s in FLAGS.sizes):
-        for seed in (int(s) for s in FLAGS.seeds):
-            started = time.time()
-            rows.append(run_one(size, seed, extra))
-            print(f"n={size} seed={seed}: {json.dumps(rows[-1])} ({time.time() - started:.0f} s)",
-                  flush=True)
+    if FLAGS.collect:
+        runs = [name for name in os.listdir(FLAGS.run_dir) if re.fullmatch(r"n\d+_s\d+", name)
+                and os.path.isfile(os.path.join(FLAGS.run_dir, name, "tflite_text",
+                                                "export_report.json"))]
+        pairs = sorted((int(n[1:n.index("_")]), int(n[n.index("_s") + 2:])) for n in runs)
+    else:
+        pairs = [(int(size), int(seed)) for size in FLAGS.sizes for seed in FLAGS.seeds]
+    for size, seed in pairs:
+        started = time.time()
+        rows.append(run_one(size, seed, extra))
+        print(f"n={size} seed={seed}: {json.dumps(rows[-1])} ({time.time() - started:.0f} s)",
+              flush=True)
     floor = tfidf_floor()
     summary, table = summarize(rows, floor)
     write_json_atomic(os.path.join(FLAGS.run_dir, "curve.json"),
