@@ -144,7 +144,14 @@ def summarize(rows, floor):
     return summary, "\n".join(lines) + "\n"
 
 
-def plot(summary, floor, path):
+def teacher_score():
+    """The teacher's own dev score, from its task config."""
+    with open(os.path.join(FLAGS.teacher_dir, "task_config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    return config["eval"]["metrics"][config["metrics"][0]]
+
+
+def plot(summary, floor, teacher, path):
     import matplotlib  # late: only the plot needs it
 
     matplotlib.use("Agg")
@@ -161,6 +168,7 @@ def plot(summary, floor, path):
                   marker="o", capsize=3, label="student, int8 TFLite (mean, min-max of seeds)")
     if floor is not None:
         axis.axhline(100 * floor, color="gray", linestyle="--", label="TF-IDF + LR")
+    axis.axhline(100 * teacher, color="black", linestyle=":", label="teacher (float)")
     axis.set_xscale("log")
     axis.set_xlabel("in-domain transfer sentences (0 drawn at 1K)")
     axis.set_ylabel(f"{FLAGS.task} dev accuracy (%)")
@@ -195,7 +203,7 @@ def main(argv):
                        "extra_flags": extra, "rows": rows, "summary": summary,
                        "tfidf_floor": floor})
     write_text_atomic(os.path.join(FLAGS.run_dir, "curve.md"), table)
-    plot(summary, floor, os.path.join(FLAGS.run_dir, "curve.png"))
+    plot(summary, floor, teacher_score(), os.path.join(FLAGS.run_dir, "curve.png"))
     print(table)
 
 
