@@ -239,13 +239,14 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
     swapper = (make_replacer(replacer, teacher, num_candidates, mlm_teacher,
                              teacher.sequence_length) if augment else None)
     texts, files = [], []
+    split = None if eval_split == "none" else (
+        eval_split or task_registry.default_eval_split(task))
+    # Read once: the transfer text may not contain it, and it is scored after training.
+    evaluated = task.read(data_dir, split, skip_empty=skip_empty) if split else None
     if transfer_files:
         # Utterances as they are: no sentence cutting or length filter.
         config = TransferTextConfig(split_sentences=False, min_words=1, max_words=0,
                                     max_lines=max_transfer_lines or 0)
-        split = None if eval_split == "none" else (
-            eval_split or task_registry.default_eval_split(task))
-        evaluated = task.read(data_dir, split) if split else None
         texts, _, stats = read_transfer_texts(
             transfer_files, task_registry.TAGGING, config,
             protected=[task.split_path(data_dir, split)] if split else [],
@@ -319,9 +320,8 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
                 "hard_labels_on_augmented": hard_labels_on_augmented},
             files, counts, augment_cpu, teacher_info, student_cpu, student_wall),
     }
-    if eval_split != "none":
-        split = eval_split or task_registry.default_eval_split(task)
-        examples = subsample(task.read(data_dir, split, skip_empty=skip_empty), max_eval_examples)
+    if evaluated is not None:
+        examples = subsample(evaluated, max_eval_examples)
         scores = joint.evaluate_joint(TaskModel(model, vocabulary, intents, config), examples)
         config["eval"] = {"split": split, "source": examples.source, "metrics": scores,
                           "examples": len(examples)}

@@ -409,6 +409,8 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     texts, pairs, files, transfer_stats = [], None, [], None
     eval_split = None if eval_split == "none" else (
         eval_split or task_registry.default_eval_split(task))
+    # Read once: the transfer text may not contain it, and it is scored after training.
+    evaluated = task.read(data_dir, eval_split, skip_empty=skip_empty) if eval_split else None
     if transfer_files:
         transfer_text = transfer_text or TransferTextConfig()
         if max_transfer_lines:
@@ -419,7 +421,6 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
         protected = [task.split_path(data_dir, eval_split)] if eval_split else []
         if examples_per_class is not None:
             protected.append(task.split_path(data_dir, "train"))
-        evaluated = task.read(data_dir, eval_split, skip_empty=skip_empty) if eval_split else None
         texts, pairs, transfer_stats = read_transfer_texts(
             transfer_files, task.type, transfer_text, protected,
             evaluation_texts=evaluated.texts if evaluated else (),
@@ -500,14 +501,13 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
                 "transfer_text_stats": transfer_stats},
             files, counts, augment_cpu, teacher_info, student_cpu, student_wall),
     }
-    if eval_split:
-        split = eval_split
-        examples = task.read(data_dir, split, skip_empty=skip_empty)
+    if evaluated is not None:
         oos = task.read(data_dir, task.oos_split, skip_empty=skip_empty) if task.oos_split else None
         scores, details = evaluation.evaluate_examples(
-            TaskModel(model, vocabulary, labels, dict(config, labels=labels)), task, examples,
+            TaskModel(model, vocabulary, labels, dict(config, labels=labels)), task, evaluated,
             oos, max_examples=max_eval_examples)
-        config["eval"] = {"split": split, "source": examples.source, "metrics": scores, **details}
+        config["eval"] = {"split": eval_split, "source": evaluated.source, "metrics": scores,
+                          **details}
     save_task_model(output_dir, model, vocabulary, labels, config)
     return config
 

@@ -101,6 +101,8 @@ def sharded_teacher_pass(cache_dir, key, examples, label_rows, shard_size=SHARD_
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}.")
+    if not len(examples):
+        raise ValueError("the transfer set is empty: nothing for the teacher to label.")
     folder = os.path.join(cache_dir, f"teacher_{key}") if cache_dir else None
     bounds = [(begin, min(begin + shard_size, len(examples)))
               for begin in range(0, len(examples), shard_size)]
@@ -131,6 +133,4 @@ def sharded_teacher_pass(cache_dir, key, examples, label_rows, shard_size=SHARD_
             "examples_labelled": labelled, "cpu_seconds": round(cpu, 2),
             "wall_seconds": round(wall, 2),
             "examples_per_second": round(labelled / wall, 1) if labelled and wall else None}
-    if not shards:
-        raise ValueError("the transfer set is empty: nothing for the teacher to label.")
     return concatenate_shards(shards), info
