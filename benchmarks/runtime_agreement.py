@@ -24,7 +24,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mixvocab_tf import paths  # noqa: E402
-from mixvocab_tf.export import assistant  # noqa: E402
+from mixvocab_tf.assistant import bundle as assistant  # noqa: E402
 from mixvocab_tf.export.test_vectors import write_test_vectors  # noqa: E402
 from mixvocab_tf.file_io import write_json_atomic  # noqa: E402
 

@@ -82,7 +82,7 @@ def _timed(fn):
 
 
 def run_stage1(name, teacher):
-    from mixvocab_tf.models.teacher_training import train_teacher
+    from mixvocab_tf.stage1.teacher_training import train_teacher
 
     settings = dict(STAGE1[name])
     steps = FLAGS.stage1_steps
@@ -107,7 +107,7 @@ def run_stage1(name, teacher):
 
 
 def run_stage2(name, stage1_dir):
-    from mixvocab_tf.distillation.student_distillation import distill_student
+    from mixvocab_tf.stage2.student_distillation import distill_student
 
     result, cost = _timed(lambda: distill_student(
         stage1_dir, FLAGS.train_files, os.path.join(FLAGS.output_dir, "stage2_" + name),

@@ -42,7 +42,7 @@ def main(argv):
     from mixvocab_tf.tasks import heads
     from mixvocab_tf.tasks import readers
     from mixvocab_tf.tasks import task_distillation
-    from mixvocab_tf.tasks.encoder import load_encoder
+    from mixvocab_tf.models.encoders import load_encoder
     from mixvocab_tf.tasks.inputs import InputEncoder
     from mixvocab_tf.tasks.inputs import model_inputs
     from mixvocab_tf.tasks.task_model import load_task_model

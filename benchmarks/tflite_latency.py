@@ -29,7 +29,7 @@ from mixvocab_tf.export.serving import ServingModule  # noqa: E402
 from mixvocab_tf.export.serving import make_preprocessor  # noqa: E402
 from mixvocab_tf.models.student_encoder import StudentEncoder  # noqa: E402
 from mixvocab_tf.tasks import heads  # noqa: E402
-from mixvocab_tf.tasks.encoder import read_vocabulary  # noqa: E402
+from mixvocab_tf.models.student_directory import read_vocabulary  # noqa: E402
 from mixvocab_tf.tasks.task_model import TaskModel  # noqa: E402
 
 # name: (layers, hidden, heads, intermediate, vocabulary: "bert" (30,522) or "5k")

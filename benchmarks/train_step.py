@@ -127,12 +127,12 @@ def main(argv):
     import tensorflow as tf
 
     from mixvocab_tf import paths
-    from mixvocab_tf.distillation.distiller import Distiller
-    from mixvocab_tf.distillation.sentence_embedding import SentenceEmbeddingDistiller
+    from mixvocab_tf.stage2.distiller import Distiller
+    from mixvocab_tf.stage2.sentence_embedding import SentenceEmbeddingDistiller
     from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
     from mixvocab_tf.models.student_encoder import STUDENT_SIZES
     from mixvocab_tf.models.student_encoder import StudentEncoder
-    from mixvocab_tf.models.teacher import load_teacher
+    from mixvocab_tf.models.teacher_loading import load_teacher
     from mixvocab_tf.preprocessing import MixedVocabPreprocessor
     from mixvocab_tf.preprocessing import SingleVocabPreprocessor
     from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS

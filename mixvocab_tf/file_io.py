@@ -1,9 +1,12 @@
 """Atomic writes: a failed or killed write never leaves a half-written output."""
 
+import io
 import json
 import os
 import shutil
 import tempfile
+
+import numpy as np
 
 
 def write_text_atomic(path, text):
@@ -27,10 +30,6 @@ def write_bytes_atomic(path, data):
 
 def write_npz_atomic(path, **arrays):
     """Writes NumPy arrays as an .npz file (`np.savez`), atomically."""
-    import io
-
-    import numpy as np
-
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_bytes_atomic(path, buffer.getvalue())

@@ -8,14 +8,14 @@ import keras_hub
 import numpy as np
 import pytest
 
-from mixvocab_tf import pretrained
+from mixvocab_tf.models import pretrained
 
 COMMITTED = pretrained.available_students()
 pytestmark = pytest.mark.skipif(not COMMITTED, reason="no student is committed under pretrained/")
 
 
 def _mean_pooled(student, vocabulary, texts, lower_case):
-    from mixvocab_tf.distillation.sentence_embedding import sentence_embedder
+    from mixvocab_tf.stage2.sentence_embedding import sentence_embedder
     from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
     from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
     from mixvocab_tf.training.length_buckets import predict_by_length

@@ -1,6 +1,5 @@
 """A model folder or the run folder above it: every loader reads both, and says which."""
 
-import json
 import os
 
 import keras
@@ -8,14 +7,14 @@ import pytest
 from absl import logging as absl_logging
 
 from mixvocab_tf import model_dirs
-from mixvocab_tf.distillation.student_distillation import load_student_directory
-from mixvocab_tf.models.teacher_training import Stage1Error
-from mixvocab_tf.models.teacher_training import load_stage1
+from mixvocab_tf.models.student_directory import load_student_directory
+from mixvocab_tf.models.stage1_directory import Stage1Error
+from mixvocab_tf.models.stage1_directory import load_stage1
 from mixvocab_tf.model_dirs import ModelDirError
 from mixvocab_tf.model_dirs import resolve_model_dir
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import task_model as task_model_lib
-from mixvocab_tf.tasks.encoder import load_encoder
+from mixvocab_tf.models.encoders import load_encoder
 
 
 def _touch(directory, *names):
@@ -77,7 +76,6 @@ def test_export_dir_is_the_one_training_writes(tmp_path, write_tiny_student):
     """A run folder that `fit_and_export` finished is read through its export by the loaders."""
     import shutil
 
-    import keras
     import numpy as np
     import tensorflow as tf
 

@@ -47,9 +47,9 @@ flags.mark_flags_as_required(["student", "train_files", "model_dir"])
 def main(argv):
     del argv
     from mixvocab_tf import paths
-    from mixvocab_tf import pretrained
+    from mixvocab_tf.models import pretrained
     from mixvocab_tf.cli import exit_on_bad_input
-    from mixvocab_tf.distillation.sentence_embedding import distill_sentence_embeddings
+    from mixvocab_tf.stage2.sentence_embedding import distill_sentence_embeddings
     from mixvocab_tf.training.callbacks import TrainingDivergedError
 
     with exit_on_bad_input(ValueError, FileNotFoundError, TrainingDivergedError):

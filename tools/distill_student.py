@@ -39,7 +39,7 @@ flags.mark_flags_as_required(["teacher_dir", "train_files", "model_dir"])
 def main(argv):
     del argv
     from mixvocab_tf.cli import exit_on_bad_input
-    from mixvocab_tf.distillation.student_distillation import distill_student
+    from mixvocab_tf.stage2.student_distillation import distill_student
     from mixvocab_tf.training.callbacks import TrainingDivergedError
 
     with exit_on_bad_input(ValueError, FileNotFoundError, TrainingDivergedError):

@@ -59,7 +59,7 @@ def main(argv):
     from mixvocab_tf import paths
     from mixvocab_tf.vocab import Vocabulary
     from mixvocab_tf.vocab import learn_vocabulary
-    from mixvocab_tf.vocab import vocabulary_statistics
+    from mixvocab_tf.preprocessing.vocabulary_statistics import vocabulary_statistics
     from mixvocab_tf.file_io import write_text_atomic
 
     teacher_path = FLAGS.teacher_vocab or os.path.join(paths.minilm_teacher_path(), "vocab.txt")

@@ -37,7 +37,7 @@ flags.mark_flags_as_required(["student_dir", "name"])
 
 def main(argv):
     del argv
-    from mixvocab_tf import pretrained
+    from mixvocab_tf.models import pretrained
     from mixvocab_tf.cli import exit_on_bad_input
 
     output = FLAGS.output or os.path.join(pretrained.pretrained_root(), FLAGS.name)

@@ -36,7 +36,7 @@ flags.mark_flags_as_required(["teacher", "student_vocab", "train_files", "model_
 def main(argv):
     del argv
     from mixvocab_tf.cli import exit_on_bad_input
-    from mixvocab_tf.models.teacher_training import train_teacher
+    from mixvocab_tf.stage1.teacher_training import train_teacher
     from mixvocab_tf.training.callbacks import TrainingDivergedError
 
     # TrainingDivergedError is a RuntimeError: its message says how to resume.

@@ -27,7 +27,7 @@ from mixvocab_tf.export.runtime import TFLiteRunner
 from mixvocab_tf.file_io import write_directory_atomic
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.file_io import write_text_atomic
-from mixvocab_tf.pretrained import pretrained_root
+from mixvocab_tf.models.pretrained import pretrained_root
 
 FORMAT = "mixvocab_tf.on_device_classifier/1"
 MODEL_FILE = "model.tflite"

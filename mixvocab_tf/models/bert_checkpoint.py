@@ -117,7 +117,7 @@ def load_google_checkpoint(checkpoint_dir):
             backbone,
             # Google's modeling.py computes "gelu" with the tanh approximation
             # and every LayerNorm with epsilon 1e-12.
-            teacher_lib._GOOGLE_ACTIVATIONS[config.get("hidden_act", "gelu")],
+            teacher_lib.GOOGLE_ACTIVATIONS[config.get("hidden_act", "gelu")],
             1e-12,
         )
     for name, variable in variable_map(backbone, head).items():

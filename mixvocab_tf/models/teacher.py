@@ -1,6 +1,6 @@
 """The teacher: a pretrained BERT loaded as a keras-hub `BertBackbone`.
 
-`load_teacher(path)` reads any of three directory formats and returns a
+`models.teacher_loading.load_teacher(path)` reads any of three directory formats and returns a
 `Teacher` (backbone, vocabulary, lower-casing, the pretrained MLM head when the
 checkpoint has one):
 
@@ -12,6 +12,9 @@ checkpoint has one):
 3. an original Google BERT TensorFlow checkpoint directory: `bert_config.json`,
    `bert_model.ckpt.index` / `.data-*`, `vocab.txt` (converted in memory by
    `mixvocab_tf.models.bert_checkpoint`).
+
+This module holds the `Teacher`, the Hugging Face and keras-hub readers and the helpers
+every format shares; `bert_checkpoint` stands on it, `teacher_loading` on both.
 
 The MLM head numerics. keras-hub's own `BertMaskedLM` builds its head with exact
 (erf) GELU and LayerNorm epsilon 1e-5, while BERT's `cls/predictions` uses the
@@ -27,9 +30,11 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import keras
 import keras_hub
+from safetensors import safe_open
 
 from mixvocab_tf.file_io import replace_directory
 
@@ -49,7 +54,7 @@ SOURCE_FORMATS = ("huggingface", "keras_hub", "google_checkpoint")
 # `hidden_act` names of BERT configs -> the MLM head's intermediate activation.
 # Google's BERT code computes "gelu" with the tanh approximation; Hugging Face
 # computes "gelu" exactly and names the approximation "gelu_new".
-_GOOGLE_ACTIVATIONS = {"gelu": "gelu_tanh", "relu": "relu", "tanh": "tanh"}
+GOOGLE_ACTIVATIONS = {"gelu": "gelu_tanh", "relu": "relu", "tanh": "tanh"}
 _HF_ACTIVATIONS = {
     "gelu": "gelu",
     "gelu_new": "gelu_tanh",
@@ -202,79 +207,6 @@ class Teacher:
             json.dump(head_config, f, indent=2)
 
 
-def load_teacher(path):
-    """Loads a pretrained BERT teacher from a local directory.
-
-    Args:
-      path: a Hugging Face BERT directory, a keras-hub preset directory or an
-        original Google BERT checkpoint directory (see the module docstring).
-
-    Returns:
-      A `Teacher`.
-
-    Raises:
-      TeacherFileNotFoundError: a file the format needs is missing.
-      TeacherLoadError: the directory is not a BERT teacher or its files
-        disagree (the message names the file and the fix).
-
-    Example:
-
-    >>> teacher = load_teacher("/path/to/all-MiniLM-L6-v2")
-    >>> teacher.backbone.hidden_dim, teacher.lower_case, len(teacher.vocabulary)
-    (384, True, 30522)
-    """
-    path = os.path.abspath(os.fspath(path))
-    if not os.path.exists(path):
-        raise TeacherFileNotFoundError(
-            f"Teacher directory {path} does not exist. Fix: pass a Hugging Face "
-            "BERT directory, a keras-hub preset directory or a Google BERT "
-            "checkpoint directory."
-        )
-    if not os.path.isdir(path):
-        raise TeacherLoadError(
-            f"{path} is a file; load_teacher expects a directory. Fix: pass the "
-            "directory that holds it."
-        )
-    source_format = detect_format(path)
-    if source_format == "google_checkpoint":
-        from mixvocab_tf.models import bert_checkpoint  # it imports this module
-
-        return bert_checkpoint.load_google_checkpoint(path)
-    if source_format == "keras_hub":
-        return _load_keras_hub_preset(path)
-    return _load_huggingface(path)
-
-
-def detect_format(path):
-    """Returns the format of a teacher directory (one of `SOURCE_FORMATS`).
-
-    Raises:
-      TeacherLoadError: when the directory holds none of the formats.
-    """
-    config_path = os.path.join(path, HF_CONFIG_FILE)
-    if os.path.isfile(config_path):
-        config = read_json(config_path)
-        if "class_name" in config and "module" in config:
-            return "keras_hub"
-        if "hidden_size" in config or "model_type" in config:
-            return "huggingface"
-        raise TeacherLoadError(
-            f"{config_path} is neither a Hugging Face config (no `hidden_size` "
-            "or `model_type`) nor a keras-hub config (no `class_name` and "
-            "`module`). Fix: pass a BERT teacher directory."
-        )
-    if os.path.isfile(os.path.join(path, GOOGLE_CONFIG_FILE)):
-        return "google_checkpoint"
-    found = sorted(os.listdir(path))[:10]
-    raise TeacherLoadError(
-        f"{path} is not a BERT teacher directory: it has no {HF_CONFIG_FILE} "
-        f"(Hugging Face or keras-hub) and no {GOOGLE_CONFIG_FILE} (Google BERT "
-        f"checkpoint); found {found}. Fix: pass a directory with config.json + "
-        "model.safetensors + vocab.txt, a keras-hub preset, or bert_config.json "
-        "+ bert_model.ckpt.* + vocab.txt."
-    )
-
-
 def read_json(path):
     """Reads a JSON object, raising `TeacherLoadError` naming a broken file."""
     try:
@@ -365,7 +297,7 @@ def _copy_head_weights(source, target):
     target._bias.assign(source._bias)
 
 
-def _load_huggingface(path):
+def load_huggingface(path):
     config_path = os.path.join(path, HF_CONFIG_FILE)
     config = read_json(config_path)
     model_type = config.get("model_type", "bert")
@@ -439,8 +371,6 @@ def _check_huggingface_shapes(path, config):
     keras-hub's own shape error prints whole tensors; this one names the file,
     the tensor and the sizes the weights imply.
     """
-    from safetensors import safe_open
-
     shapes = {}
     for filename in _safetensors_files(path):
         if not os.path.isfile(filename):
@@ -501,8 +431,6 @@ def _check_huggingface_shapes(path, config):
 
 def _load_huggingface_head(path, backbone, config):
     """Loads `cls.predictions.*` (a BertForMaskedLM/BertForPreTraining head)."""
-    from safetensors import safe_open
-
     tensors = {}
     for filename in _safetensors_files(path):
         with safe_open(filename, framework="np") as f:
@@ -557,7 +485,7 @@ def _load_huggingface_head(path, backbone, config):
     return head
 
 
-def _load_keras_hub_preset(path):
+def load_keras_hub_preset(path):
     config_path = os.path.join(path, HF_CONFIG_FILE)
     config = read_json(config_path)
     try:
@@ -635,3 +563,15 @@ def _load_keras_hub_preset(path):
         source_format="keras_hub",
     )
 
+
+def __getattr__(name):
+    # `load_teacher` and `detect_format` moved to teacher_loading (which stands on this module
+    # and on bert_checkpoint, an import circle while they lived here). Kept for one release.
+    if name in ("load_teacher", "detect_format"):
+        warnings.warn(f"mixvocab_tf.models.teacher.{name} has moved to "
+                      f"mixvocab_tf.models.teacher_loading.{name} (also mixvocab_tf.load_teacher).",
+                      DeprecationWarning, stacklevel=2)
+        from mixvocab_tf.models import teacher_loading  # noqa: PLC0415 (see above)
+
+        return getattr(teacher_loading, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

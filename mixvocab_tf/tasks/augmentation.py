@@ -19,9 +19,14 @@ Example:
 True
 """
 
+import dataclasses
 import re
 
 import numpy as np
+import tensorflow as tf
+
+from mixvocab_tf.tasks.metrics import bio_spans
+from mixvocab_tf.tasks.tagging import WordAligner
 
 _WHOLE_WORD = re.compile(r"^[^\W\d_]{2,}$")
 
@@ -149,8 +154,6 @@ class MaskedLMReplacer(WordReplacer):
 
     def __init__(self, logits_fn, vocabulary, lower_case=True, num_candidates=15,
                  sequence_length=64, batch_size=64):
-        from mixvocab_tf.tasks.tagging import WordAligner
-
         self.logits_fn = logits_fn
         self.vocabulary = list(vocabulary)
         self.lower_case = lower_case
@@ -186,8 +189,6 @@ class MaskedLMReplacer(WordReplacer):
         return key in self._index and _is_whole_word_token(key)
 
     def propose(self, word_lists, positions, rng):
-        import tensorflow as tf
-
         out = [[] for _ in word_lists]
         rows = [i for i, chosen in enumerate(positions) if chosen]
         for begin in range(0, len(rows), self.batch_size):
@@ -274,8 +275,6 @@ def augment_examples(examples, count, rate, replacer, seed=0):
     Returns:
       `readers.Examples` of `count * len(examples)` variants (variant-major).
     """
-    import dataclasses
-
     if count < 1:
         return examples.take(0)
     words = [t.split() for t in examples.texts]
@@ -295,8 +294,6 @@ def augment_examples(examples, count, rate, replacer, seed=0):
 
 def slot_values(examples):
     """{slot type: sorted distinct values (word tuples)} of BIO-tagged examples."""
-    from mixvocab_tf.tasks.metrics import bio_spans
-
     values = {}
     for text, tags in zip(examples.texts, examples.tags):
         words = text.split()
@@ -326,10 +323,6 @@ def swap_slot_values(examples, count, rate=0.5, seed=0, values=None):
     Returns:
       `readers.Examples` of `count * len(examples)` variants (variant-major); labels kept.
     """
-    import dataclasses
-
-    from mixvocab_tf.tasks.metrics import bio_spans
-
     if examples.tags is None:
         raise ValueError(f"{examples.source}: slot swapping needs slot-tagged examples "
                          "(a *_slots or *_joint task).")

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mixvocab_tf.losses.task import SoftTargetLoss
 from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import evaluation
@@ -26,7 +27,7 @@ from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import load_encoder
+from mixvocab_tf.models.encoders import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import TRAIN_SELECTIONS  # noqa: F401 (re-exported)
 from mixvocab_tf.tasks.selection import select_examples
@@ -40,26 +41,6 @@ from mixvocab_tf.training.optimization import build_for_fit
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.optimization import unread_pooler_ignored
 
-
-
-@keras.saving.register_keras_serializable(package="mixvocab_tf")
-class SoftTargetLoss(keras.losses.Loss):
-    """Cross-entropy to a teacher's temperature-softened distribution, times T^2.
-
-    `y_true` holds the teacher's probabilities at temperature T; `y_pred` the student's
-    logits. The T^2 factor keeps gradient sizes comparable across temperatures (Hinton et al.).
-    """
-
-    def __init__(self, temperature=2.0, name="soft_target", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.temperature = temperature
-
-    def call(self, y_true, y_pred):
-        log_probs = keras.ops.log_softmax(keras.ops.cast(y_pred, "float32") / self.temperature, -1)
-        return -self.temperature ** 2 * keras.ops.sum(y_true * log_probs, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
 
 
 def check_ngram_bag(task, buckets, dim):

@@ -25,9 +25,9 @@ TensorShape([B, 7])
 import keras
 from keras import ops
 
-from mixvocab_tf.models.ngram_bag import HashedNgramBag
-from mixvocab_tf.models.pooling import MaskedMeanPooling
-from mixvocab_tf.models.pooling import MaskedNgramPooling
+from mixvocab_tf.layers.ngram_bag import HashedNgramBag
+from mixvocab_tf.layers.pooling import MaskedMeanPooling
+from mixvocab_tf.layers.pooling import MaskedNgramPooling
 from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.tasks import task_registry

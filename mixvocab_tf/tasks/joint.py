@@ -29,10 +29,11 @@ from mixvocab_tf.tasks import metrics as metrics_lib
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import load_encoder
+from mixvocab_tf.models.encoders import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import subsample
+from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import save_task_model
 from mixvocab_tf.training.optimization import build_for_fit
@@ -229,8 +230,6 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
         },
     }
     if eval_split != "none":
-        from mixvocab_tf.tasks.task_model import TaskModel
-
         split = eval_split or task_registry.default_eval_split(task)
         examples = subsample(task.read(data_dir, split, skip_empty=skip_empty),
                                         max_eval_examples)

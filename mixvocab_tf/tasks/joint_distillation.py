@@ -34,20 +34,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mixvocab_tf.layers.word_gather import WordGather
+from mixvocab_tf.losses.task import WeightedHardLoss
+from mixvocab_tf.losses.task import WeightedKLDivergence
 from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import load_encoder
+from mixvocab_tf.models.encoders import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import subsample
 from mixvocab_tf.tasks.task_distillation import AUGMENTED
 from mixvocab_tf.tasks.task_distillation import LABELLED
 from mixvocab_tf.tasks.task_distillation import UNLABELLED
-from mixvocab_tf.tasks.task_distillation import WeightedHardLoss
-from mixvocab_tf.tasks.task_distillation import WeightedKLDivergence
-from mixvocab_tf.tasks.task_distillation import WordGather
 from mixvocab_tf.tasks.task_distillation import build_transfer_set
 from mixvocab_tf.tasks.task_distillation import check_settings
 from mixvocab_tf.tasks.task_distillation import distillation_record

@@ -51,10 +51,13 @@ import time
 import keras
 import numpy as np
 
+from mixvocab_tf.layers.word_gather import WordGather
+from mixvocab_tf.losses.task import WeightedHardLoss
+from mixvocab_tf.losses.task import WeightedKLDivergence
 from mixvocab_tf.model_dirs import STAGE1
 from mixvocab_tf.model_dirs import model_kind
-from mixvocab_tf.models.teacher import load_teacher
-from mixvocab_tf.models.teacher_training import load_stage1
+from mixvocab_tf.models.teacher_loading import load_teacher
+from mixvocab_tf.models.stage1_directory import load_stage1
 from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import evaluation
@@ -65,7 +68,7 @@ from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks import teacher_labels
 from mixvocab_tf.tasks.transfer_text import TransferTextConfig
 from mixvocab_tf.tasks.transfer_text import read_transfer_texts
-from mixvocab_tf.tasks.encoder import load_encoder
+from mixvocab_tf.models.encoders import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
 from mixvocab_tf.tasks.task_model import LABELS_FILE
@@ -83,81 +86,6 @@ LABELLED, AUGMENTED, UNLABELLED = 0, 1, 2
 REPLACERS = ("embedding", "mlm")
 DISTILLABLE = (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION,
                task_registry.TAGGING)
-
-
-@keras.saving.register_keras_serializable(package="mixvocab_tf")
-class WeightedKLDivergence(keras.losses.Loss):
-    """T^2 KL(softmax(teacher / T) || softmax(student / T)), averaged over weighted rows.
-
-    `y_true` packs the teacher's logits and a weight: [..., C + 1]; `y_pred` holds the
-    student's logits [..., C]. The sum over the batch is divided by the sum of the weights,
-    so rows with weight 0 (padding words) neither count nor dilute the mean. The T^2 factor
-    keeps gradient sizes comparable across temperatures (Hinton et al.). Zero exactly when
-    the student's logits equal the teacher's (up to a constant per row).
-
-    Example:
-    >>> loss = WeightedKLDivergence(temperature=2.0)
-    >>> loss(np.concatenate([logits, np.ones_like(logits[..., :1])], -1), logits)  # 0.0
-    """
-
-    def __init__(self, temperature=2.0, name="weighted_kl", **kwargs):
-        kwargs["reduction"] = "sum"
-        super().__init__(name=name, **kwargs)
-        self.temperature = temperature
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_true = ops.cast(y_true, "float32")
-        teacher, weight = y_true[..., :-1], y_true[..., -1]
-        t = self.temperature
-        teacher_log_probs = ops.log_softmax(teacher / t, -1)
-        student_log_probs = ops.log_softmax(ops.cast(y_pred, "float32") / t, -1)
-        kl = ops.sum(ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), -1)
-        return t * t * kl * weight / ops.maximum(ops.sum(weight), 1.0)
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("reduction", None)
-        return {**config, "temperature": self.temperature}
-
-
-@keras.saving.register_keras_serializable(package="mixvocab_tf")
-class WeightedHardLoss(keras.losses.Loss):
-    """Cross-entropy to gold label ids, averaged over the rows that have one.
-
-    `y_true` packs (label id, weight) in its last axis: [..., 2]; unlabelled transfer
-    examples have weight 0.
-    """
-
-    def __init__(self, name="weighted_hard", **kwargs):
-        kwargs["reduction"] = "sum"
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_true = ops.cast(y_true, "float32")
-        labels, weight = ops.cast(y_true[..., 0], "int32"), y_true[..., 1]
-        ce = keras.losses.sparse_categorical_crossentropy(
-            labels, ops.cast(y_pred, "float32"), from_logits=True)
-        return ce * weight / ops.maximum(ops.sum(weight), 1.0)
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("reduction", None)
-        return config
-
-
-@keras.saving.register_keras_serializable(package="mixvocab_tf")
-class WordGather(keras.layers.Layer):
-    """Per-token logits [B, L, T] -> per-word logits [B, W, T] at each word's first piece.
-
-    Words without a position (-1: padding or truncated) read position 0; their weight is 0.
-    """
-
-    def call(self, token_logits, word_starts):
-        positions = keras.ops.maximum(keras.ops.cast(word_starts, "int32"), 0)
-        return keras.ops.take_along_axis(token_logits, keras.ops.expand_dims(positions, -1),
-                                         axis=1)
 
 
 def build_transfer_set(train, augment=0, replace_rate=0.3, replacer=None, texts=(), pairs=None,

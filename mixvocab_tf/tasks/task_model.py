@@ -19,14 +19,16 @@ import shutil
 import tempfile
 
 import keras
+import keras_hub  # noqa: F401 (registers the keras-hub classes a model.keras names)
 import numpy as np
 
 from mixvocab_tf.file_io import replace_directory
 from mixvocab_tf.model_dirs import TASK
 from mixvocab_tf.model_dirs import resolve_model_dir
+from mixvocab_tf.models import student_encoder  # noqa: F401 (registers StudentEncoder)
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.txt"
@@ -145,11 +147,6 @@ def load_task_model(model_dir):
             raise FileNotFoundError(
                 f"{os.path.join(model_dir, name)} not found: --model_dir must be a task model "
                 "directory written by tools/finetune.py.")
-    # Registers the classes that model.keras names.
-    import keras_hub  # noqa: F401
-    from mixvocab_tf.models import student_encoder  # noqa: F401
-    from mixvocab_tf.tasks import heads  # noqa: F401
-
     with open(os.path.join(model_dir, CONFIG_FILE), encoding="utf-8") as f:
         config = json.load(f)
     if config.get("type") not in task_registry.TASK_TYPES:

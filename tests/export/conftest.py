@@ -1,47 +1,13 @@
 """A tiny real SNIPS task model, trained once for the export tests."""
 
 import os
-import shutil
-import subprocess
 
 import pytest
 
 from mixvocab_tf.tasks import finetuning
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 
 SNIPS_SEQUENCE_LENGTH = 32
-JUNIT_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar")
-ANDROID_CORE = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "android_demo", "core")
-
-
-@pytest.fixture
-def run_java_core(tmp_path):
-    """Compiles the Android demo's plain-Java core with its JUnit tests and runs them.
-
-    `run(properties) -> CompletedProcess`: `properties` become `-Dname=value` (the vectors
-    and bundle the Java tests read). Skips without javac or Debian's junit4.
-    """
-    if shutil.which("javac") is None or not all(map(os.path.exists, JUNIT_JARS)):
-        pytest.skip("needs javac and Debian's junit4 (apt-get install junit4)")
-    classes = tmp_path / "classes"
-    sources = [os.path.join(root, name) for sub in ("main", "test")
-               for root, _, names in os.walk(os.path.join(ANDROID_CORE, "src", sub))
-               for name in names if name.endswith(".java")]
-    classpath = ":".join(JUNIT_JARS)
-    subprocess.run(["javac", "-d", str(classes), "-cp", classpath] + sources, check=True)
-
-    def run(properties):
-        return subprocess.run(
-            ["java", *[f"-D{k}={v}" for k, v in properties.items()],
-             "-cp", f"{classes}:{classpath}", "org.junit.runner.JUnitCore",
-             "org.mixvocab.demo.BertTokenizerTest", "org.mixvocab.demo.AssistantTest"],
-            capture_output=True, text=True)
-
-    return run
-
-
 @pytest.fixture(scope="session")
 def snips_model_dir(tmp_path_factory, data_dir, write_tiny_student):
     """A 1-layer, 32-wide student with BERT's uncased vocabulary, fine-tuned on 3,000 SNIPS

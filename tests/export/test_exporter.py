@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mixvocab_tf.export import exporter
 from mixvocab_tf.export import validation
@@ -177,7 +176,7 @@ def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tm
     from mixvocab_tf.tasks import evaluation
     from mixvocab_tf.tasks import finetuning
     from mixvocab_tf.tasks import task_registry
-    from mixvocab_tf.tasks.encoder import read_vocabulary
+    from mixvocab_tf.models.student_directory import read_vocabulary
 
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
     student = write_tiny_student(tmp_path / "student", vocabulary)
@@ -201,7 +200,7 @@ def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tm
 def test_ngram_classifier_with_bag_exports_with_builtin_ops(
         data_dir, tmp_path, write_tiny_student):
     from mixvocab_tf.tasks import finetuning
-    from mixvocab_tf.tasks.encoder import read_vocabulary
+    from mixvocab_tf.models.student_directory import read_vocabulary
 
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
     student = write_tiny_student(tmp_path / "student", vocabulary)

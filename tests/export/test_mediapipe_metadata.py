@@ -25,7 +25,7 @@ from mixvocab_tf.export import mediapipe_metadata
 from mixvocab_tf.export.runtime import TFLiteRunner
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.tasks import finetuning
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "tools", "add_mediapipe_metadata.py")

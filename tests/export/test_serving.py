@@ -10,7 +10,7 @@ import tensorflow_text as tf_text
 from mixvocab_tf.export.runtime import make_interpreter
 from mixvocab_tf.export.validation import BAD_INPUTS
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 
 
 def test_tflite_tokenizer_equals_fast_bert_tokenizer(data_dir):

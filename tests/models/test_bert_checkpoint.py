@@ -21,6 +21,7 @@ from safetensors import safe_open
 
 from mixvocab_tf.models import bert_checkpoint
 from mixvocab_tf.models import teacher as teacher_lib
+from mixvocab_tf.models.teacher_loading import load_teacher
 
 NUM_SENTENCES = 24
 HEAD_SEED = 1234
@@ -223,7 +224,7 @@ def test_convert_writes_preset_that_loads_back(
     bert_checkpoint.convert_bert_checkpoint(google_dir[0], preset)
     assert os.path.isfile(os.path.join(preset, "task.json"))
     assert [p for p in os.listdir(tmp_path) if p != "preset"] == []  # No temp left.
-    converted = teacher_lib.load_teacher(preset)
+    converted = load_teacher(preset)
     assert converted.source_format == "keras_hub"
     assert converted.vocabulary == loaded.vocabulary
     assert converted.lower_case is True
@@ -263,7 +264,7 @@ def test_checkpoint_without_head_loads_without_head(
 ):
     path = str(tmp_path / "no_head")
     write_google_checkpoint(minilm_path, path)
-    teacher = teacher_lib.load_teacher(path)
+    teacher = load_teacher(path)
     assert teacher.masked_lm_head is None
     assert max_diff(teacher.backbone(inputs)["pooled_output"],
                     reference["pooled_output"]) <= 1e-5
@@ -294,12 +295,12 @@ def test_missing_file_is_named(google_dir, tmp_path, missing, named):
     if missing == "bert_config.json":
         # Without its config the directory is no teacher format at all.
         with pytest.raises(teacher_lib.TeacherLoadError, match=named):
-            teacher_lib.load_teacher(path)
+            load_teacher(path)
         with pytest.raises(teacher_lib.TeacherFileNotFoundError, match=named):
             bert_checkpoint.load_google_checkpoint(path)
         return
     with pytest.raises(teacher_lib.TeacherLoadError, match=named) as error:
-        teacher_lib.load_teacher(path)
+        load_teacher(path)
     assert "Fix:" in str(error.value)
     assert isinstance(error.value, FileNotFoundError)
 
@@ -311,7 +312,7 @@ def test_wrong_directory(tmp_path):
     with pytest.raises(
         teacher_lib.TeacherLoadError, match="not a BERT teacher"
     ) as error:
-        teacher_lib.load_teacher(str(tmp_path))
+        load_teacher(str(tmp_path))
     assert "bert_config.json" in str(error.value) and "Fix:" in str(error.value)
     with pytest.raises(teacher_lib.TeacherFileNotFoundError, match="bert_config.json"):
         bert_checkpoint.convert_bert_checkpoint(str(tmp_path), str(tmp_path / "out"))
@@ -326,7 +327,7 @@ def test_shape_mismatch_names_config_and_sizes(google_dir, tmp_path):
     with open(os.path.join(path, "bert_config.json"), "w") as f:
         json.dump(config, f)
     with pytest.raises(teacher_lib.TeacherLoadError, match="Shape mismatch") as error:
-        teacher_lib.load_teacher(path)
+        load_teacher(path)
     message = str(error.value)
     assert "bert_config.json" in message and "hidden_size=384" in message
     assert "(30522, 384)" in message and "(30522, 256)" in message

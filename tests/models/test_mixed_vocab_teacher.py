@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
 from mixvocab_tf.models.mixed_vocab_teacher import masked_lm_losses
-from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.preprocessing import MixedVocabPreprocessor
 
 

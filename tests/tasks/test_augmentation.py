@@ -7,7 +7,7 @@ import pytest
 
 from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_masked_lm_replacer_masks_the_chosen_words(bert_vocabulary):
 
 
 def test_masked_lm_replacer_from_a_teacher_with_a_head(tiny_stage_inputs, slots):
-    from mixvocab_tf.models.teacher import load_teacher
+    from mixvocab_tf.models.teacher_loading import load_teacher
 
     teacher = load_teacher(tiny_stage_inputs["teacher_dir"])
     replacer = augmentation.MaskedLMReplacer.from_teacher(teacher, num_candidates=5,

@@ -31,7 +31,7 @@ def _tiny_classifier(directory, data_dir, task_name, oos_threshold=None):
     import os
 
     from mixvocab_tf.tasks import task_registry
-    from mixvocab_tf.tasks.encoder import read_vocabulary
+    from mixvocab_tf.models.student_directory import read_vocabulary
     from mixvocab_tf.tasks.task_model import save_task_model
 
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))

@@ -17,7 +17,7 @@ from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import joint_distillation as jd
 from mixvocab_tf.tasks import task_distillation as td
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.task_model import base_task_config
 from mixvocab_tf.tasks.task_model import load_task_model

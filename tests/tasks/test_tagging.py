@@ -8,7 +8,7 @@ import pytest
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import tagging
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 
 
 @pytest.fixture(scope="module")

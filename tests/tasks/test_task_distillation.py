@@ -15,7 +15,7 @@ from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import task_distillation as td
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
 from mixvocab_tf.tasks.task_model import load_task_model
@@ -51,28 +51,6 @@ def models(tmp_path_factory, data_dir, write_tiny_student):
     return out
 
 
-def _packed(logits, weights):
-    return np.concatenate([logits, np.asarray(weights, np.float32)[..., None]], -1)
-
-
-def test_kl_is_zero_when_student_equals_teacher():
-    logits = np.random.RandomState(0).normal(size=(6, 5)).astype(np.float32)
-    loss = td.WeightedKLDivergence(temperature=2.0)
-    ones = np.ones(6)
-    assert float(loss(_packed(logits, ones), logits)) == pytest.approx(0.0, abs=1e-6)
-    # A constant shift per row is the same distribution.
-    assert float(loss(_packed(logits, ones), logits + 3.0)) == pytest.approx(0.0, abs=1e-5)
-    other = np.random.RandomState(1).normal(size=(6, 5)).astype(np.float32)
-    p = evaluation.softmax(logits, 2.0)
-    q = evaluation.softmax(other, 2.0)
-    expected = 4.0 * np.sum(p * (np.log(p) - np.log(q)), -1)
-    assert float(loss(_packed(logits, ones), other)) == pytest.approx(expected.mean(), rel=1e-4)
-    # Weight-0 rows (padding words) neither count nor dilute the mean.
-    weights = np.array([1, 1, 0, 0, 1, 0])
-    assert float(loss(_packed(logits, weights), other)) == pytest.approx(
-        expected[weights == 1].mean(), rel=1e-4)
-
-
 @pytest.mark.parametrize("settings, message", [
     ({"augment": -1}, "augment must be >= 0"),
     ({"epochs": 0}, "epochs must be >= 1"),
@@ -84,17 +62,6 @@ def test_out_of_range_settings_are_named(settings, message):
     td.check_settings()  # the defaults pass
     with pytest.raises(ValueError, match=message):
         td.check_settings(**settings)
-
-
-def test_hard_loss_averages_over_labelled_rows():
-    logits = np.random.RandomState(2).normal(size=(4, 3)).astype(np.float32)
-    labels = np.array([0, 2, 1, 1])
-    log_probs = np.log(evaluation.softmax(logits))
-    ce = -log_probs[np.arange(4), labels]
-    packed = np.stack([labels, [1, 0, 1, 0]], -1).astype(np.float32)
-    assert float(td.WeightedHardLoss()(packed, logits)) == pytest.approx(ce[[0, 2]].mean(),
-                                                                         rel=1e-5)
-    assert float(td.WeightedHardLoss()(packed * [1, 0], logits)) == 0.0  # nothing labelled
 
 
 class _NoPredict:

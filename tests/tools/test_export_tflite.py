@@ -7,7 +7,7 @@ import keras
 
 from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.tasks import heads
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 from mixvocab_tf.tasks.task_model import save_task_model
 
 SNIPS_LABELS = ["AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",

@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(scope="module")
 def tiny_student(write_tiny_student, minilm_path):
     """Writes a tiny student with the MiniLM vocabulary at a path."""
-    from mixvocab_tf.tasks.encoder import read_vocabulary
+    from mixvocab_tf.models.student_directory import read_vocabulary
 
     vocabulary = read_vocabulary(os.path.join(minilm_path, "vocab.txt"))
     return lambda path: write_tiny_student(path, vocabulary, seed=2, sequence_length=64)

@@ -1,7 +1,6 @@
 """tools/publish_student.py end to end on a tiny random student."""
 
 import json
-import os
 
 
 def test_publish_student_tool(tmp_path, run_tool, write_tiny_student):
@@ -24,7 +23,7 @@ def test_publish_student_tool(tmp_path, run_tool, write_tiny_student):
     import keras_hub
     import numpy as np
 
-    from mixvocab_tf import pretrained
+    from mixvocab_tf.models import pretrained
 
     student, _, _ = pretrained.load_student(str(output))
     backbone = keras_hub.models.BertBackbone.from_preset(str(preset))

@@ -28,11 +28,11 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from mixvocab_tf.distillation.distiller import Distiller
-    from mixvocab_tf.distillation.sentence_embedding import SentenceEmbeddingDistiller
+    from mixvocab_tf.stage2.distiller import Distiller
+    from mixvocab_tf.stage2.sentence_embedding import SentenceEmbeddingDistiller
     from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
     from mixvocab_tf.models.student_encoder import StudentEncoder
-    from mixvocab_tf.models.teacher import load_teacher
+    from mixvocab_tf.models.teacher_loading import load_teacher
     from mixvocab_tf.preprocessing import MixedVocabPreprocessor, SingleVocabPreprocessor
 
     args = json.loads(sys.argv[1])

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mixvocab_tf.distillation.student_distillation import distill_student
-from mixvocab_tf.distillation.student_distillation import load_student_directory
-from mixvocab_tf.models.teacher_training import Stage1Error
-from mixvocab_tf.models.teacher_training import load_stage1
-from mixvocab_tf.models.teacher_training import train_teacher
+from mixvocab_tf.stage2.student_distillation import distill_student
+from mixvocab_tf.models.student_directory import load_student_directory
+from mixvocab_tf.models.stage1_directory import Stage1Error
+from mixvocab_tf.models.stage1_directory import load_stage1
+from mixvocab_tf.stage1.teacher_training import train_teacher
 from mixvocab_tf.training.callbacks import PsvRamp
 from mixvocab_tf.training.callbacks import TrainingDivergedError
 from mixvocab_tf.training.checkpointing import fit_resumable
@@ -53,7 +53,7 @@ def stage1_dir(tiny_stage_inputs, tmp_path_factory):
 
 
 def test_new_parameter_phase_trains_only_what_the_checkpoint_lacks(tiny_stage_inputs, tmp_path):
-    from mixvocab_tf.models.teacher import load_teacher
+    from mixvocab_tf.models.teacher_loading import load_teacher
 
     original = load_teacher(tiny_stage_inputs["teacher_dir"])
     result = train_teacher(

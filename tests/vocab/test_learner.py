@@ -8,7 +8,7 @@ from mixvocab_tf.vocab import RESERVED_TOKENS
 from mixvocab_tf.vocab import Vocabulary
 from mixvocab_tf.vocab import count_words
 from mixvocab_tf.vocab import learn_vocabulary
-from mixvocab_tf.vocab import vocabulary_statistics
+from mixvocab_tf.preprocessing.vocabulary_statistics import vocabulary_statistics
 
 
 @pytest.fixture(scope="module")

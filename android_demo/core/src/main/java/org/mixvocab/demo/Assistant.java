@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
 /**
  * The dialogue assistant: from a text and the model's logits to an answer.
  *
- * <p>The same rules as mixvocab-tf's {@code mixvocab_tf/export/assistant.py}, which writes the
+ * <p>The same rules as mixvocab-tf's {@code mixvocab_tf/assistant/bundle.py}, which writes the
  * test vectors this class is checked against:
  *
  * <ol>

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 from keras_hub.layers import MaskedLMHead
 
-from mixvocab_tf.distillation import losses
+from mixvocab_tf.losses import distillation as losses
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.training.distributed_step import DistributedFitMixin
 from mixvocab_tf.training.distributed_step import apply_gradients

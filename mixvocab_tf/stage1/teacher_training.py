@@ -3,19 +3,19 @@
 A Stage I run directory holds `flags.json`, `checkpoints/`, `logs/` and, when
 training is done, `export/`: `teacher.keras` (the `MixedVocabTeacher`),
 `teacher_vocab.txt`, `student_vocab.txt` and `stage1_config.json`. Stage II
-reads `export/` through `load_stage1`.
+reads `export/` through `models.stage1_directory.load_stage1`.
 """
 
-import json
 import os
 
 import keras
 
-from mixvocab_tf.file_io import write_json_atomic
-from mixvocab_tf.model_dirs import STAGE1
-from mixvocab_tf.model_dirs import resolve_model_dir
 from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
-from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.models.stage1_directory import Stage1Error  # noqa: F401 (re-exported)
+from mixvocab_tf.models.stage1_directory import Stage1Teacher  # noqa: F401 (re-exported)
+from mixvocab_tf.models.stage1_directory import load_stage1  # noqa: F401 (re-exported)
+from mixvocab_tf.models.stage1_directory import save_stage1
+from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.preprocessing.mixed_vocab_preprocessor import MixedVocabPreprocessor
 from mixvocab_tf.training.callbacks import ExtraEvaluation
 from mixvocab_tf.training.callbacks import PsvRamp
@@ -36,10 +36,6 @@ EVAL_P_SV = 0.5
 FULL_SV_PREFIX = "val_full_sv_"
 # The run subdirectory of the new-parameter phase (its checkpoints and logs).
 NEW_PARAMETER_PHASE_DIR = "new_parameters"
-
-
-class Stage1Error(ValueError):
-    """A Stage I directory is missing or inconsistent."""
 
 
 def train_teacher(
@@ -215,13 +211,9 @@ def train_teacher(
     ramp = PsvRamp(train_preprocessor.p_sv, p_sv_start, p_sv_end, p_sv_ramp_fraction * train_steps)
 
     def write(directory, metrics):
-        model.save(os.path.join(directory, "teacher.keras"))
-        Vocabulary(loaded.vocabulary, loaded.lower_case).save(
-            os.path.join(directory, "teacher_vocab.txt")
-        )
-        student_vocabulary.save(os.path.join(directory, "student_vocab.txt"))
-        write_json_atomic(
-            os.path.join(directory, "stage1_config.json"),
+        save_stage1(
+            directory, model, Vocabulary(loaded.vocabulary, loaded.lower_case),
+            student_vocabulary,
             {
                 "lower_case": loaded.lower_case,
                 "teacher_vocabulary_size": len(loaded.vocabulary),
@@ -258,44 +250,3 @@ def _format_metrics(metrics):
     """The masked-LM accuracies of a phase's last loop, as one line."""
     names = [n for n in sorted(metrics) if n.endswith("mlm_accuracy")]
     return ", ".join(f"{n} {metrics[n]:.4f}" for n in names)
-
-
-class Stage1Teacher:
-    """A loaded Stage I export: the model and both vocabularies."""
-
-    def __init__(self, model, teacher_vocabulary, student_vocabulary, config):
-        self.model = model
-        self.teacher_vocabulary = teacher_vocabulary
-        self.student_vocabulary = student_vocabulary
-        self.config = config
-
-
-def load_stage1(directory):
-    """Loads a Stage I export (`model_dir` or `model_dir/export`).
-
-    Raises:
-      Stage1Error: when files are missing or the vocabularies disagree with the model.
-      model_dirs.ModelDirError: the folder holds another kind of model or is an
-        unfinished run.
-    """
-    directory = resolve_model_dir(directory, STAGE1, flag="--teacher_dir")
-    needed = ["teacher.keras", "teacher_vocab.txt", "student_vocab.txt", "stage1_config.json"]
-    for name in needed:
-        if not os.path.isfile(os.path.join(directory, name)):
-            raise Stage1Error(
-                f"{os.path.join(directory, name)} is missing: {directory} is not a finished "
-                "Stage I directory. Fix: point at a tools/train_teacher.py --model_dir whose "
-                "run completed."
-            )
-    with open(os.path.join(directory, "stage1_config.json")) as f:
-        config = json.load(f)
-    lower_case = config["lower_case"]
-    teacher_vocabulary = Vocabulary.load(os.path.join(directory, "teacher_vocab.txt"), lower_case)
-    student_vocabulary = Vocabulary.load(os.path.join(directory, "student_vocab.txt"), lower_case)
-    model = keras.saving.load_model(os.path.join(directory, "teacher.keras"))
-    if model.student_vocabulary_size != student_vocabulary.size:
-        raise Stage1Error(
-            f"{directory}: the teacher has {model.student_vocabulary_size} student tokens but "
-            f"student_vocab.txt has {student_vocabulary.size}. Fix: rerun Stage I."
-        )
-    return Stage1Teacher(model, teacher_vocabulary, student_vocabulary, config)

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from mixvocab_tf.models.ngram_bag import MAX_VOCABULARY_SIZE
-from mixvocab_tf.models.ngram_bag import HashedNgramBag
+from mixvocab_tf.layers.ngram_bag import MAX_VOCABULARY_SIZE
+from mixvocab_tf.layers.ngram_bag import HashedNgramBag
 
 
 def _numpy_bag(layer, token_ids, mask):

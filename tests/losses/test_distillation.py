@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mixvocab_tf.distillation import losses
+from mixvocab_tf.losses import distillation as losses
 
 
 def _softmax(x):

@@ -18,6 +18,7 @@ Example:
 
 import tensorflow as tf
 
+from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
 from mixvocab_tf.vocab.vocabulary import RESERVED_TOKENS
 from mixvocab_tf.vocab.vocabulary import as_vocabulary
 
@@ -53,8 +54,6 @@ def vocabulary_statistics(student_vocabulary, teacher_vocabulary, lines, lower_c
     Returns:
       a dict of floats and ints (JSON-serialisable).
     """
-    from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
-
     student = as_vocabulary(student_vocabulary, lower_case)
     teacher = as_vocabulary(teacher_vocabulary, lower_case)
     lines = [line for line in lines if line.strip()]

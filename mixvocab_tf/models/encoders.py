@@ -10,29 +10,16 @@ import os
 
 import keras
 
-from mixvocab_tf import pretrained
 from mixvocab_tf.model_dirs import STUDENT
 from mixvocab_tf.model_dirs import resolve_model_dir
+from mixvocab_tf.models import pretrained
+from mixvocab_tf.models.student_directory import STUDENT_CONFIG_FILE
+from mixvocab_tf.models.student_directory import STUDENT_MODEL_FILE
+from mixvocab_tf.models.student_directory import STUDENT_VOCAB_FILE
+from mixvocab_tf.models.student_directory import is_student_dir
+from mixvocab_tf.models.student_directory import read_vocabulary
+from mixvocab_tf.models.teacher_loading import load_teacher
 
-STUDENT_MODEL_FILE = "student.keras"
-STUDENT_VOCAB_FILE = "vocab.txt"
-STUDENT_CONFIG_FILE = "config.json"
-
-
-def is_student_dir(path):
-    """True when `path` is a Stage II student directory (it holds `student.keras`)."""
-    return os.path.isfile(os.path.join(path, STUDENT_MODEL_FILE))
-
-
-def read_vocabulary(path):
-    """Reads a vocab.txt (one token a line, index = id)."""
-    with open(path, encoding="utf-8") as f:
-        tokens = [line.rstrip("\r\n") for line in f]
-    while tokens and tokens[-1] == "":
-        tokens.pop()
-    if not tokens:
-        raise ValueError(f"{path} is empty; expected one WordPiece token a line.")
-    return tokens
 
 
 def load_encoder(model_path):
@@ -42,7 +29,7 @@ def load_encoder(model_path):
       model_path: a Stage II student directory (`student.keras`, `vocab.txt`,
         `config.json` with "lower_case"), the Stage II run folder holding it in `export/`
         (`tools/distill_student.py --model_dir`), a published student's name (e.g.
-        `"6x128"`, see `mixvocab_tf.pretrained`) or folder, or any teacher directory
+        `"6x128"`, see `mixvocab_tf.models.pretrained`) or folder, or any teacher directory
         `load_teacher` reads (Hugging Face, keras-hub preset, Google BERT checkpoint).
 
     Returns:
@@ -67,9 +54,6 @@ def load_encoder(model_path):
     # A Stage II run folder reads as its export/; a teacher directory comes back as it is.
     model_path = resolve_model_dir(model_path, STUDENT, flag="--model")
     if is_student_dir(model_path):
-        # Registers StudentEncoder for deserialisation.
-        from mixvocab_tf.models import student_encoder  # noqa: F401
-
         for name in (STUDENT_VOCAB_FILE, STUDENT_CONFIG_FILE):
             if not os.path.isfile(os.path.join(model_path, name)):
                 raise FileNotFoundError(
@@ -81,7 +65,5 @@ def load_encoder(model_path):
             os.path.join(model_path, STUDENT_MODEL_FILE), compile=False)
         vocabulary = read_vocabulary(os.path.join(model_path, STUDENT_VOCAB_FILE))
         return backbone, vocabulary, bool(config.get("lower_case", True))
-    from mixvocab_tf.models.teacher import load_teacher
-
     teacher = load_teacher(model_path)
     return teacher.backbone, list(teacher.vocabulary), bool(teacher.lower_case)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mixvocab_tf.distillation.distiller import Distiller
-from mixvocab_tf.distillation.distiller import initialize_student_embeddings
+from mixvocab_tf.stage2.distiller import Distiller
+from mixvocab_tf.stage2.distiller import initialize_student_embeddings
 from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
 from mixvocab_tf.models.student_encoder import StudentEncoder
-from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.vocab import Vocabulary
 

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from mixvocab_tf.models.pooling import MaskedMeanPooling
-from mixvocab_tf.models.pooling import MaskedNgramPooling
+from mixvocab_tf.layers.pooling import MaskedMeanPooling
+from mixvocab_tf.layers.pooling import MaskedNgramPooling
 
 
 def _numpy_ngrams(layer, sequence, mask):

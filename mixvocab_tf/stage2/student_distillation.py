@@ -11,14 +11,15 @@ import os
 
 import keras
 
-from mixvocab_tf.distillation.distiller import Distiller
-from mixvocab_tf.distillation.distiller import initialize_student_embeddings
+from mixvocab_tf.stage2.distiller import Distiller
+from mixvocab_tf.stage2.distiller import initialize_student_embeddings
 from mixvocab_tf.file_io import write_json_atomic
-from mixvocab_tf.model_dirs import STUDENT
-from mixvocab_tf.model_dirs import resolve_model_dir
 from mixvocab_tf.models.student_encoder import student_size as parse_student_size
+from mixvocab_tf.models.stage1_directory import load_stage1
+from mixvocab_tf.models.student_directory import StudentDirectoryError  # noqa: F401 (re-exported)
+from mixvocab_tf.models.student_directory import load_student_directory  # noqa: F401 (re-exported)
+from mixvocab_tf.models.student_directory import save_student_directory
 from mixvocab_tf.models.student_encoder import StudentEncoder
-from mixvocab_tf.models.teacher_training import load_stage1
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
 from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.optimization import create_optimizer
@@ -28,15 +29,10 @@ from mixvocab_tf.training.strategy import get_strategy
 from mixvocab_tf.training.strategy import is_chief
 from mixvocab_tf.training.text_data import resolve_text_files
 from mixvocab_tf.training.text_data import text_line_dataset
-from mixvocab_tf.vocab.vocabulary import Vocabulary
 
 
 # Teacher and student masked-LM accuracy before Stage II's first step.
 START_METRICS_FILE = "start_metrics.json"
-
-
-class StudentDirectoryError(ValueError):
-    """A student directory is missing files."""
 
 
 def build_student(student_vocabulary_size, stage1_embedding_dim, student_size=None, **sizes):
@@ -227,28 +223,3 @@ def _start_metrics(distiller, dataset, steps, model_dir, source):
     if is_chief():
         write_json_atomic(path, start)
     return start
-
-
-def save_student_directory(directory, student, vocabulary, config):
-    """Writes `student.keras`, `vocab.txt` and `config.json` into `directory`."""
-    os.makedirs(directory, exist_ok=True)
-    student.save(os.path.join(directory, "student.keras"))
-    vocabulary.save(os.path.join(directory, "vocab.txt"))
-    write_json_atomic(os.path.join(directory, "config.json"), config)
-
-
-def load_student_directory(directory):
-    """Loads a student directory (or its Stage II run folder): `(StudentEncoder, Vocabulary,
-    config dict)`."""
-    directory = resolve_model_dir(directory, STUDENT, flag="--model")
-    for name in ("student.keras", "vocab.txt", "config.json"):
-        if not os.path.isfile(os.path.join(directory, name)):
-            raise StudentDirectoryError(
-                f"{os.path.join(directory, name)} is missing: not a student directory. Fix: "
-                "point at a finished tools/distill_student.py --model_dir."
-            )
-    with open(os.path.join(directory, "config.json")) as f:
-        config = json.load(f)
-    vocabulary = Vocabulary.load(os.path.join(directory, "vocab.txt"), config["lower_case"])
-    student = keras.saving.load_model(os.path.join(directory, "student.keras"))
-    return student, vocabulary, config

@@ -7,8 +7,8 @@ import keras_hub
 import numpy as np
 import pytest
 
-from mixvocab_tf import pretrained
-from mixvocab_tf.distillation.student_distillation import load_student_directory
+from mixvocab_tf.models import pretrained
+from mixvocab_tf.models.student_directory import load_student_directory
 
 WORDS = ["the", "film", "was", "good", "bad", "great", "movie", "not", "very", "play",
          "music", "by", "song", "weather", "in", "rain", "##ing", "##ed", "."]
@@ -92,7 +92,7 @@ def test_load_by_name_and_a_clear_error_for_unknown_names(published, monkeypatch
 
 
 def test_finetuning_loader_reads_a_name(published, monkeypatch):
-    from mixvocab_tf.tasks.encoder import load_encoder
+    from mixvocab_tf.models.encoders import load_encoder
 
     monkeypatch.setenv("MIXVOCAB_PRETRAINED", os.path.dirname(published["dir"]))
     backbone, tokens, lower_case = load_encoder("tiny")
@@ -133,7 +133,7 @@ def test_keras_hub_preset_round_trip(published, tmp_path):
 
 
 def test_oversized_or_factorised_students_are_refused(tmp_path, vocabulary, write_tiny_student):
-    from mixvocab_tf.distillation.student_distillation import save_student_directory
+    from mixvocab_tf.models.student_directory import save_student_directory
     from mixvocab_tf.models.student_encoder import StudentEncoder
     from mixvocab_tf.vocab.vocabulary import Vocabulary
 

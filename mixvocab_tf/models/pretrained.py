@@ -26,11 +26,13 @@ import hashlib
 import json
 import os
 
+import h5py
 import keras
+import keras_hub
 import numpy as np
 
-from mixvocab_tf.distillation.student_distillation import load_student_directory
-from mixvocab_tf.distillation.student_distillation import save_student_directory
+from mixvocab_tf.models.student_directory import load_student_directory
+from mixvocab_tf.models.student_directory import save_student_directory
 from mixvocab_tf.file_io import write_directory_atomic
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.file_io import write_text_atomic
@@ -359,8 +361,6 @@ def write_keras_hub_preset(name_or_path, preset_dir, sequence_length=None, float
       PretrainedStudentError: a factorised-embedding student (no `BertBackbone`
         equivalent).
     """
-    import keras_hub
-
     if is_pretrained_dir(name_or_path) or not os.path.isdir(os.fspath(name_or_path)):
         student, vocabulary, config = load_student(name_or_path)
     else:
@@ -404,8 +404,6 @@ def _weights_to_float16(path):
     The arrays are copied into a new file (HDF5 does not reclaim the space of
     arrays deleted in place, which left the file at its float32 size).
     """
-    import h5py
-
     staging = path + ".float16"
     with h5py.File(path, "r") as source, h5py.File(staging, "w") as target:
         for key, value in source.attrs.items():

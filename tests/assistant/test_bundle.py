@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mixvocab_tf.export import assistant
+from mixvocab_tf.assistant import bundle as assistant
 from mixvocab_tf.export import exporter
 from mixvocab_tf.preprocessing.normalization import MEDIAPIPE_NON_SPLITTING
 from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
 from mixvocab_tf.preprocessing.normalization import _MEDIAPIPE_DELIM
 from mixvocab_tf.preprocessing.normalization import _MEDIAPIPE_KEEP
 from mixvocab_tf.tasks import finetuning
-from mixvocab_tf.tasks.encoder import read_vocabulary
+from mixvocab_tf.models.student_directory import read_vocabulary
 
 L = 32
 REPLIES = {"PlayMusic": ["Playing {artist} on {service}.", "Playing {artist}.", "Playing music."],

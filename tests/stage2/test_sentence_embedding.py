@@ -3,12 +3,11 @@
 import json
 import os
 
-import keras
 import numpy as np
 import pytest
 
-from mixvocab_tf.distillation import sentence_embedding
-from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.stage2 import sentence_embedding
+from mixvocab_tf.models.teacher_loading import load_teacher
 
 
 def test_split_sentences_cuts_and_drops():
@@ -83,7 +82,7 @@ def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write
     record = config["sentence_embedding_distillation"]
     assert 0 <= record["train_steps"] - int(3 * train_count / 32) < 3 and config["lower_case"]
     # The export is a student directory fine-tuning reads; a rerun trains nothing more.
-    from mixvocab_tf.tasks.encoder import load_encoder
+    from mixvocab_tf.models.encoders import load_encoder
 
     backbone, vocab, _ = load_encoder(result["export_dir"])
     assert list(vocab) == vocabulary

@@ -41,12 +41,12 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf import corpora
-from mixvocab_tf.distillation.student_distillation import distill_student
-from mixvocab_tf.distillation.student_distillation import load_student_directory
-from mixvocab_tf.distillation.student_distillation import save_student_directory
+from mixvocab_tf.stage2.student_distillation import distill_student
+from mixvocab_tf.models.student_directory import load_student_directory
+from mixvocab_tf.models.student_directory import save_student_directory
 from mixvocab_tf.file_io import write_npz_atomic
-from mixvocab_tf.models.pooling import MaskedMeanPooling
-from mixvocab_tf.models.teacher import load_teacher
+from mixvocab_tf.layers.pooling import MaskedMeanPooling
+from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts

@@ -28,13 +28,24 @@ import dataclasses
 import json
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import unicodedata
 
 import numpy as np
 
+from mixvocab_tf.export import mediapipe_metadata
+from mixvocab_tf.export.runtime import TFLiteRunner
+from mixvocab_tf.export.test_vectors import EDGE_CASE_TEXTS
+from mixvocab_tf.export.test_vectors import write_test_vectors
+from mixvocab_tf.file_io import replace_directory
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.file_io import write_text_atomic
+from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.bio_decoding import decode_words
+from mixvocab_tf.tasks.tagging import WordAligner
+from mixvocab_tf.tasks.task_model import load_task_model
 
 MAX_CHARS = 1000
 OUT_OF_SCOPE, EMPTY, TOO_LONG, NO_KNOWN_WORD = "<out_of_scope>", "<empty>", "<too_long>", "<no_known_word>"
@@ -294,8 +305,6 @@ class AssistantBundle:
         For scoring the ids form as the app runs it before the bundle exists, e.g. to choose
         the out-of-scope threshold.
         """
-        from mixvocab_tf.tasks.task_model import load_task_model
-
         task_model = load_task_model(model_dir)
         export = _ids_export_report(ids_export_dir)
         slot_labels = task_model.config.get("slot_labels")
@@ -305,8 +314,6 @@ class AssistantBundle:
                    assistant, list(task_model.vocabulary))
 
     def aligner(self):
-        from mixvocab_tf.tasks.tagging import WordAligner
-
         return WordAligner(self.vocabulary, self.config["lower_case"],
                            self.config["sequence_length"], self.config["normalization"])
 
@@ -317,8 +324,6 @@ class AssistantBundle:
 
     def run(self, features):
         """LiteRT on the bundle's ids-form model: (intent logits [N, C], slot logits or None)."""
-        from mixvocab_tf.export.runtime import TFLiteRunner
-
         runner = TFLiteRunner(os.path.join(self.directory, "model.tflite"))
         outputs = runner.run_ids(features)
         return outputs["logits"], outputs.get("slot_logits")
@@ -401,16 +406,6 @@ def write_android_bundle(model_dir, ids_export_dir, output_dir, threshold, texts
     Returns:
       {"directory", "files", "vectors", "answers"} (answers: the Python answers by kind).
     """
-    import shutil
-    import tempfile
-
-    from mixvocab_tf.export import mediapipe_metadata
-    from mixvocab_tf.export.test_vectors import EDGE_CASE_TEXTS
-    from mixvocab_tf.export.test_vectors import write_test_vectors
-    from mixvocab_tf.file_io import replace_directory
-    from mixvocab_tf.tasks import task_registry
-    from mixvocab_tf.tasks.task_model import load_task_model
-
     task_model = load_task_model(model_dir)
     export = _ids_export_report(ids_export_dir)
     sequence_length = export["sequence_length"]
@@ -471,11 +466,6 @@ def form_predictions(texts, text_model=None, ids_bundle=None, mediapipe_python=N
     Returns:
       {form: int array [N]} for the forms given: "text_litert", "ids_litert", "mediapipe".
     """
-    import subprocess
-    import tempfile
-
-    from mixvocab_tf.export.runtime import TFLiteRunner
-
     if any("\n" in t or "\r" in t for t in texts):
         raise ValueError("texts must be one line each (MediaPipe's tool reads a text a line).")
     predictions = {}

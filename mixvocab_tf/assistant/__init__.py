@@ -1,0 +1,1 @@
+"""The on-device dialogue assistant (intent + slots + out-of-scope) and its bundle."""

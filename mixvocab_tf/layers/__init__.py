@@ -1,0 +1,1 @@
+"""Reusable Keras layers: masked pooling, the hashed n-gram bag, word gather."""

@@ -1,0 +1,1 @@
+"""Reusable Keras losses: distillation terms (`distillation`) and task targets (`task`)."""

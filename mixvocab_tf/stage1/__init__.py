@@ -1,0 +1,1 @@
+"""Stage I: teach the teacher the student vocabulary (`teacher_training.train_teacher`)."""

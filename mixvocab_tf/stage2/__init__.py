@@ -1,0 +1,1 @@
+"""Stage II: the general student (masked-LM / KD `Distiller`, sentence-vector distillation)."""
