@@ -1,6 +1,8 @@
 """The absl flags every training binary shares (Stage I and Stage II)."""
 
 import dataclasses
+import types
+import typing
 
 from absl import flags
 
@@ -80,31 +82,95 @@ def sentence_head_kwargs(flag_values):
     return {name: flag_values[name].value for name in _SENTENCE_HEAD_NAMES}
 
 
-def define_config_flags(config_class, prefix="", flag_values=flags.FLAGS):
+def config_field(default, help, choices=None):  # noqa: A002 (absl's word)
+    """A config dataclass field with its flag help (and its choices, for an enum flag).
+
+    Example:
+    >>> pooling: str = config_field("auto", "Sentence vector.", choices=("auto", "mean"))
+    """
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("a config default must be immutable: use a tuple.")
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _flag_type(annotation):
+    """The flag type of a field's annotation: bool, int, float, str, tuple or a dataclass."""
+    if dataclasses.is_dataclass(annotation):
+        return annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):  # Optional[X] / X | None
+        return _flag_type(args[0])
+    if origin is tuple or annotation is tuple:
+        return tuple
+    if annotation in (bool, int, float, str):
+        return annotation
+    raise TypeError(f"no flag type for {annotation!r}")
+
+
+def _fields(config_class):
+    hints = typing.get_type_hints(config_class)
+    return [(field, _flag_type(hints[field.name])) for field in dataclasses.fields(config_class)]
+
+
+def define_config_flags(config_class, prefix="", flag_values=flags.FLAGS, skip=()):
     """Defines an absl flag for each field of a frozen config dataclass.
 
     Each field's default and help (`metadata["help"]`) are written once, in the dataclass;
-    the flag is named `prefix + field name` and typed by the field's default (bool, int,
-    float or str).
+    the flag is named `prefix + field name` and typed by the field's annotation: bool, int,
+    float, str (an enum flag where `metadata["choices"]` is given), a tuple of str (a list
+    flag) or `Optional` of one. A field that is itself a config dataclass (nested, e.g. the
+    training settings of a stage) defines its fields' flags with the same prefix.
+
+    Args:
+      config_class: a dataclass type.
+      prefix: put before every flag name.
+      flag_values: the absl `FlagValues` to define into.
+      skip: field names that get no flag (the binary defines or fixes them itself).
 
     Example:
     >>> define_config_flags(TransferTextConfig, prefix="transfer_")
     >>> config = config_from_flags(TransferTextConfig, FLAGS, prefix="transfer_")
     """
     definers = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
-                float: flags.DEFINE_float, str: flags.DEFINE_string}
-    for field in dataclasses.fields(config_class):
-        default = field.default
-        definer = definers.get(type(default))
-        if definer is None:
-            raise TypeError(f"{config_class.__name__}.{field.name}: no flag type for a default "
-                            f"of type {type(default).__name__}.")
-        definer(prefix + field.name, default, field.metadata.get("help", field.name),
-                flag_values=flag_values)
+                float: flags.DEFINE_float, str: flags.DEFINE_string, tuple: flags.DEFINE_list}
+    for field, flag_type in _fields(config_class):
+        if field.name in skip:
+            continue
+        if dataclasses.is_dataclass(flag_type):
+            define_config_flags(flag_type, prefix, flag_values, skip)
+            continue
+        name, default = prefix + field.name, field.default
+        if default is dataclasses.MISSING:
+            default = None
+        help_text = field.metadata.get("help", field.name)
+        if "choices" in field.metadata:
+            flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text,
+                              flag_values=flag_values)
+        else:
+            definers[flag_type](name, list(default) if flag_type is tuple and default else default,
+                                help_text, flag_values=flag_values)
 
 
-def config_from_flags(config_class, flag_values, prefix="", **overrides):
-    """The config dataclass built from the flags `define_config_flags` defined."""
-    values = {field.name: flag_values[prefix + field.name].value
-              for field in dataclasses.fields(config_class)}
+def config_from_flags(config_class, flag_values, prefix="", skip=(), **overrides):
+    """The config dataclass built from the flags `define_config_flags` defined.
+
+    Args:
+      config_class, prefix, skip: as given to `define_config_flags` (a skipped field keeps
+        its default unless `overrides` sets it).
+      flag_values: the parsed absl `FlagValues`.
+      **overrides: field values that win over the flags.
+    """
+    values = {}
+    for field, flag_type in _fields(config_class):
+        if field.name in overrides or field.name in skip:
+            continue
+        if dataclasses.is_dataclass(flag_type):
+            values[field.name] = config_from_flags(flag_type, flag_values, prefix, skip)
+            continue
+        value = flag_values[prefix + field.name].value
+        values[field.name] = tuple(value) if flag_type is tuple and value is not None else value
     return config_class(**{**values, **overrides})
