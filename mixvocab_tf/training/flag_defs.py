@@ -116,7 +116,18 @@ def _fields(config_class):
     return [(field, _flag_type(hints[field.name])) for field in dataclasses.fields(config_class)]
 
 
-def define_config_flags(config_class, prefix="", flag_values=flags.FLAGS, skip=()):
+def _default(field, instance):
+    if instance is not None:
+        return getattr(instance, field.name)
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def define_config_flags(config_class, prefix="", flag_values=flags.FLAGS, skip=(),
+                        defaults=None):
     """Defines an absl flag for each field of a frozen config dataclass.
 
     Each field's default and help (`metadata["help"]`) are written once, in the dataclass;
@@ -130,6 +141,9 @@ def define_config_flags(config_class, prefix="", flag_values=flags.FLAGS, skip=(
       prefix: put before every flag name.
       flag_values: the absl `FlagValues` to define into.
       skip: field names that get no flag (the binary defines or fixes them itself).
+      defaults: an instance whose values are the flags' defaults (default: the fields'
+        defaults); a nested config's defaults are its parent's `default_factory()` instance,
+        so Stage I and Stage II can nest one `TrainingConfig` with different learning rates.
 
     Example:
     >>> define_config_flags(TransferTextConfig, prefix="transfer_")
@@ -140,12 +154,11 @@ def define_config_flags(config_class, prefix="", flag_values=flags.FLAGS, skip=(
     for field, flag_type in _fields(config_class):
         if field.name in skip:
             continue
+        default = _default(field, defaults)
         if dataclasses.is_dataclass(flag_type):
-            define_config_flags(flag_type, prefix, flag_values, skip)
+            define_config_flags(flag_type, prefix, flag_values, skip, defaults=default)
             continue
-        name, default = prefix + field.name, field.default
-        if default is dataclasses.MISSING:
-            default = None
+        name = prefix + field.name
         help_text = field.metadata.get("help", field.name)
         if "choices" in field.metadata:
             flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text,

@@ -28,6 +28,11 @@ class _Stage:
     training: _Training = dataclasses.field(default_factory=_Training)
 
 
+@dataclasses.dataclass(frozen=True)
+class _OtherStage:
+    training: _Training = dataclasses.field(default_factory=lambda: _Training(learning_rate=5e-4))
+
+
 def _parse(config_class, argv, **kwargs):
     values = flags.FlagValues()
     define_config_flags(config_class, flag_values=values, **kwargs)
@@ -64,3 +69,9 @@ def test_prefixed_flags_build_the_transfer_text_config():
 def test_a_mutable_default_is_refused():
     with pytest.raises(TypeError, match="immutable"):
         config_field([], "files")
+
+
+def test_a_nested_config_takes_its_parents_defaults():
+    values = _parse(_OtherStage, [])
+    assert values["learning_rate"].value == 5e-4
+    assert config_from_flags(_OtherStage, values) == _OtherStage()
