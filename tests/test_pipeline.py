@@ -2,6 +2,7 @@
 distilled from the fine-tuned teacher), the report, skip-if-done, redo on changed settings or
 lost output, `force`, and the one-line errors."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -166,7 +167,7 @@ def test_lost_output_and_changed_settings_redo_only_what_depends_on_them(tiny_co
     before = _mtimes(out)
     # The check reads the output rather than trusting the record.
     os.remove(os.path.join(out, "teacher_tflite", "model.tflite"))
-    changed = pipeline.dataclasses.replace(tiny_config, oos_keep=0.9)
+    changed = dataclasses.replace(tiny_config, oos_keep=0.9)
     _, status = _run(changed)
     # Neither redoes the teacher's fine-tuning, so the distilled student stays.
     redone = {"android", "teacher_tflite"}
@@ -178,7 +179,7 @@ def test_lost_output_and_changed_settings_redo_only_what_depends_on_them(tiny_co
 
 def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny_config):
     def stages(**changes):
-        cfg = pipeline.dataclasses.replace(tiny_config, **changes).resolved()
+        cfg = dataclasses.replace(tiny_config, **changes).resolved()
         pipeline._validate_inputs(cfg)  # noqa: SLF001
         return {stage.name: stage for stage in pipeline._stages(cfg)}  # noqa: SLF001
 
@@ -234,8 +235,8 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
 
 
 def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tmp_path):
-    cfg = pipeline.dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"),
-                                       teacher_finetune_examples=0)
+    cfg = dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"),
+                              teacher_finetune_examples=0)
     with pytest.raises(ValueError, match="teacher_finetune_examples=0.*Fix: pass "
                                          "--teacher_finetune_examples=N.*--notask_distillation"):
         pipeline.run_pipeline(cfg, log=lambda line: None)
@@ -262,7 +263,7 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
      "set a sentence classifier's head; snips_joint"),
 ])
 def test_bad_distillation_settings_fail_before_any_stage(tiny_config, tmp_path, change, message):
-    cfg = pipeline.dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"), **change)
+    cfg = dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"), **change)
     with pytest.raises(ValueError, match=message + ".*Fix: (change|choose)"):
         pipeline.run_pipeline(cfg, log=lambda line: None)
     assert not os.path.exists(tmp_path / "run")
@@ -271,7 +272,7 @@ def test_bad_distillation_settings_fail_before_any_stage(tiny_config, tmp_path, 
 @pytest.mark.slow  # a second full tiny run: about 1 minute on 2 idle cores, 4 when loaded
 def test_force_redoes_every_stage(tiny_config, first_run):
     before = _mtimes(tiny_config.output_dir)
-    forced = pipeline.dataclasses.replace(tiny_config, teacher_finetune_epochs=2, force=True)
+    forced = dataclasses.replace(tiny_config, teacher_finetune_epochs=2, force=True)
     _, status = _run(forced)
     assert status == {name: "ran" for name in STAGES}
     assert all(after > before[name] for name, after in _mtimes(tiny_config.output_dir).items())

@@ -1,4 +1,5 @@
-"""benchmarks/reproduce.py on a tiny setting: a random 2-layer teacher, a 1x32 student, SNIPS."""
+"""experiments/reproduce/run.py on a tiny setting: a random 2-layer teacher, a 1x32 student,
+SNIPS."""
 
 import json
 import os
@@ -8,7 +9,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(REPO, "benchmarks", "reproduce.py")
+SCRIPT = os.path.join(REPO, "experiments", "reproduce", "run.py")
 
 
 def _run(tiny_stage_inputs, output_dir, *args):
@@ -118,8 +119,8 @@ def test_timing_record_marks_a_stage_resumed_after_a_kill(tmp_path):
     fresh.mkdir()
     (killed / "new_parameters" / "checkpoints").mkdir(parents=True)
     (killed / "new_parameters" / "checkpoints" / "checkpoint").write_text("ckpt-20")
-    code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'benchmarks'); "
-            "import json, reproduce as r; "
+    code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'experiments/reproduce'); "
+            "import json, run as r; "
             f"a = r._timed({str(fresh / 't.json')!r}, lambda: None); "
             f"b = r._timed({str(killed / 't.json')!r}, lambda: None); "
             f"c = r._timed({str(killed / 't.json')!r}, lambda: 1 / 0); "
@@ -139,8 +140,8 @@ def _schedule(tmp_path, method_returncode):
     code = f"""
 import json, os, subprocess, sys, time
 sys.argv = ["reproduce"]
-sys.path.insert(0, "benchmarks")
-import reproduce as r
+sys.path.insert(0, "experiments/reproduce")
+import run as r
 out = {str(tmp_path)!r}
 r.FLAGS(["reproduce", "--output_dir=" + out])
 time.sleep = lambda seconds: None
@@ -191,8 +192,8 @@ def test_readers_of_a_stage1_start_when_it_is_finished_not_after_the_first_wave(
 
 def test_variant_waves_keep_shared_stage1_runs_apart():
     # A parallel run (--jobs) must never train one Stage I in two processes at once.
-    code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'benchmarks'); "
-            "import json, reproduce as r; print(json.dumps([r.variant_waves(list(r.VARIANTS)), "
+    code = ("import sys; sys.argv = ['reproduce']; sys.path.insert(0, 'experiments/reproduce'); "
+            "import json, run as r; print(json.dumps([r.variant_waves(list(r.VARIANTS)), "
             "r.variant_waves(['A_no_stage1', 'B_mlm_only', 'random'])]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=120)

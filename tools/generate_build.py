@@ -53,7 +53,8 @@ def _name(path):
 
 def build_text():
     parts = [HEADER]
-    for pattern in ("tools/*.py", "benchmarks/*.py", "experiments/*.py"):
+    # An experiment is a script, or a folder whose entry point is run.py (experiments/reproduce/).
+    for pattern in ("tools/*.py", "benchmarks/*.py", "experiments/*.py", "experiments/*/run.py"):
         for path in sorted(glob.glob(pattern, root_dir=REPO)):
             # The demo reads the shipped corpus and SNIPS split.
             data = '    data = glob(["data/**"]),\n' if path == "tools/run_pipeline.py" else ""

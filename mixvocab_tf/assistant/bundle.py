@@ -42,6 +42,7 @@ from mixvocab_tf.export.test_vectors import write_test_vectors
 from mixvocab_tf.file_io import replace_directory
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.file_io import write_text_atomic
+from mixvocab_tf.paths import REPO_ROOT
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.bio_decoding import decode_words
 from mixvocab_tf.tasks.tagging import WordAligner
@@ -58,8 +59,8 @@ CONFIG_FILE = "assistant.json"
 REPLIES_FILE = "replies.tsv"
 VECTORS_FILE = "assistant_vectors.tsv"
 
-DEFAULT_REPLIES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "android_demo", "app", "src", "main", "assets", REPLIES_FILE)
+DEFAULT_REPLIES = os.path.join(REPO_ROOT, "android_demo", "app", "src", "main", "assets",
+                               REPLIES_FILE)
 
 
 def words_with_spans(text):

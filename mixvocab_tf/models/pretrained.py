@@ -32,6 +32,7 @@ import keras_hub
 import numpy as np
 
 from mixvocab_tf.models.student_directory import load_student_directory
+from mixvocab_tf.paths import REPO_ROOT
 from mixvocab_tf.models.student_directory import save_student_directory
 from mixvocab_tf.file_io import write_directory_atomic
 from mixvocab_tf.file_io import write_json_atomic
@@ -59,7 +60,7 @@ def pretrained_root():
     env = os.environ.get("MIXVOCAB_PRETRAINED")
     if env:
         return env
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+    return os.path.join(REPO_ROOT, "pretrained")
 
 
 def available_students(root=None):

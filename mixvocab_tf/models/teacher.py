@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 
 import keras
 import keras_hub
@@ -562,16 +561,3 @@ def load_keras_hub_preset(path):
         masked_lm_head=head,
         source_format="keras_hub",
     )
-
-
-def __getattr__(name):
-    # `load_teacher` and `detect_format` moved to teacher_loading (which stands on this module
-    # and on bert_checkpoint, an import circle while they lived here). Kept for one release.
-    if name in ("load_teacher", "detect_format"):
-        warnings.warn(f"mixvocab_tf.models.teacher.{name} has moved to "
-                      f"mixvocab_tf.models.teacher_loading.{name} (also mixvocab_tf.load_teacher).",
-                      DeprecationWarning, stacklevel=2)
-        from mixvocab_tf.models import teacher_loading  # noqa: PLC0415 (see above)
-
-        return getattr(teacher_loading, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,67 +1,17 @@
-"""The paper's claims at this budget: the method against its ablations and a random floor.
+r"""The paper's claims at this budget: the method against its ablations and a random floor.
 
-Every variant trains at ONE equal budget (the same Stage I steps, the same Stage II steps,
-batch, sequence length, data and seed) and is then fine-tuned the same way on every task:
-
-- `method`: Stage I + Stage II with the library defaults (a new-parameter phase, then the
-  joint phase with p_sv ramped 0.1 -> 1.0 over 60% of each phase's steps). It is also the
-  p_sv sweep's "default ramp" point.
-- `sentence_stage2`: the method's Stage I, then the pipeline's default Stage II: the Stage I
-  table with random layers (`stage2/stage1_table/`) learns the original teacher's mean-pooled
-  sentence vectors (`distill_sentence_embeddings`) for the same number of optimizer steps as
-  the masked-LM Stage II, on batches of 64 sentences (Stage II steps x 64 corpus sentences,
-  one pass; an eighth more, at most 2,048, held out for its cosine curve). Its teacher pass
-  is charged to its Stage II CPU seconds.
-- `A_no_stage1`: Stage II from the method's Stage I teacher, but the student's embeddings
-  start at random (`init_from_teacher=False`): it differs from `method` only in the init.
-- `B_mlm_only`: the student trained by masked LM alone, no teacher (`mlm_weight=1`,
-  `kd_weight=hidden_weight=0`, random init; the method's Stage I folder only supplies the
-  vocabulary: its teacher is never run).
-- `C_teacher_vocab`: the same depth and width with the teacher's own vocabulary (30,522
-  tokens for MiniLM): Stage 0's vocabulary is the teacher's, so Stage I trains the teacher on
-  its own WordPieces through the new `E_s`/`P` path and Stage II distils a student with the
-  teacher vocabulary.
-- `psv_const0.1`, `psv_const0.5`: Stage I with p_sv held at 0.1 or 0.5 (`p_sv_start =
-  p_sv_end`; in the new-parameter phase, whose ramp starts at 0 in the library, the value is
-  reached after one step), each followed by the method's Stage II.
-- `random`: the floor: the same student shape and vocabulary as `method`, random weights, no
-  pretraining at all.
-
-Each variant's student is fine-tuned (`finetuning.finetune`, gold labels only) on every task of
-`--tasks` (`sst2`: SST-2 dev; `banking77_10shot`: BANKING77, 10 examples a label, valid;
-`snips`: SNIPS valid; `mrpc`: MRPC dev), exported as dynamic-int8 TFLite with text in (MRPC:
-ids in, since the text form takes one string; the pair is encoded as in training)
-(`export_tflite`) and scored again by the TFLite model on the same split. A TF-IDF + logistic
-regression row is added per task when scikit-learn is installed (else the report says so).
-
-Held-out masked-LM text: the last `--eval_lines` lines of every training file are split off
-into `data/eval.txt` and never trained on (Stage 0 learns from the training part too).
-
-Outputs in `--output_dir`: `report.md`, `report.json` (per variant: Stage I / II held-out
-masked-LM accuracy at the end and over steps, the int8 model's size, per-task float and int8
-scores and their average, CPU seconds per stage), `tradeoff.png` (int8 size against the
-average int8 score) and `mlm_curves.png`. Every variant lives in its own folder
-(`<output_dir>/<variant>/`: `stage1/`, `stage2/` (or `student/` for `random`),
-`tasks/<task>/{finetune,int8}/`, `result.json`); a variant whose `result.json` holds every
-requested task is skipped on rerun, and an unfinished one resumes (Stage I and II from their
-last checkpoint, finished fine-tuning and exports are kept).
-
-Budget (the defaults; per variant, the same for all): Stage I = 100 new-parameter + 200 joint
-steps, Stage II = 600 steps, batch 16, L=64: the `make demo` budget. Four Stage I runs
-(`method`, `C`, two sweep points) and seven Stage II runs. `--quick` is a smoke budget
-(measured on 2 quiet cores: 19 min 49 s at `--jobs=2`, 29 min 54 s at `--jobs=1`; Stage I
-10 + 20 steps, Stage II 40 steps, 20,000 corpus lines a file, a 5K vocabulary from 5,000
-lines, two held-out scores a stage phase over 5 batches; SST-2 and BANKING77 10-shot only, at
-most 2,000 training and 500 eval examples a task, 1 epoch, 5 for the 10-shot task): its numbers
-show the plumbing, not the claims. Give `--tasks` to add SNIPS and MRPC (each adds about a
-fifth).
-
-`--jobs=N` runs N variants at once, each in its own process (its log in `<output_dir>/logs/`);
-the variants that read the method's Stage I wait for it.
+Every variant (`method`, `sentence_stage2`, `A_no_stage1`, `B_mlm_only`, `C_teacher_vocab`,
+`psv_const0.1`, `psv_const0.5`, `random`) trains at one equal budget (the same Stage I and
+Stage II steps, batch, sequence length, data and seed), is fine-tuned the same way on every
+task of `--tasks`, exported as dynamic-int8 TFLite and scored again by the TFLite model.
+Writes `report.md`, `report.json`, `tradeoff.png` and `mlm_curves.png` in `--output_dir`, a
+folder a variant beside them; a finished variant is skipped on rerun, an unfinished one
+resumes. `--quick` is a smoke budget; `--jobs=N` runs N variants at once, each in its own
+process. What each variant is, the budget and the outputs: experiments/reproduce/README.md.
 
 Example:
-  python benchmarks/reproduce.py --output_dir=/tmp/reproduce --quick --jobs=2
-  python benchmarks/reproduce.py --output_dir=runs/reproduce --variants=method,random \
+  python experiments/reproduce/run.py --output_dir=/tmp/reproduce --quick --jobs=2
+  python experiments/reproduce/run.py --output_dir=runs/reproduce --variants=method,random \
     --tasks=sst2,snips
 """
 
@@ -70,13 +20,45 @@ import gzip
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Run from a checkout without installing the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from mixvocab_tf import paths  # noqa: E402
+from mixvocab_tf.corpora import iter_lines  # noqa: E402
+from mixvocab_tf.corpora import resolve_text_files  # noqa: E402
+from mixvocab_tf.corpora import sample_lines  # noqa: E402
+from mixvocab_tf.stage2 import sentence_embedding  # noqa: E402
+from mixvocab_tf.stage2.student_distillation import build_student  # noqa: E402
+from mixvocab_tf.stage2.student_distillation import distill_student  # noqa: E402
+from mixvocab_tf.models.student_directory import save_student_directory  # noqa: E402
+from mixvocab_tf.export import export_tflite  # noqa: E402
+from mixvocab_tf.file_io import write_directory_atomic  # noqa: E402
+from mixvocab_tf.file_io import write_json_atomic  # noqa: E402
+from mixvocab_tf.file_io import write_text_atomic  # noqa: E402
+from mixvocab_tf.models import student_encoder  # noqa: E402
+from mixvocab_tf.models.teacher_loading import load_teacher  # noqa: E402
+from mixvocab_tf.stage1.teacher_training import NEW_PARAMETER_PHASE_DIR  # noqa: E402
+from mixvocab_tf.stage1.teacher_training import train_teacher  # noqa: E402
+from mixvocab_tf.pipeline.report import markdown_table  # noqa: E402
+from mixvocab_tf.pipeline.report import percent  # noqa: E402
+from mixvocab_tf.pipeline.report import pyplot  # noqa: E402
+from mixvocab_tf.pipeline.report import save_figure  # noqa: E402
+from mixvocab_tf.tasks import task_registry  # noqa: E402
+from mixvocab_tf.tasks.finetuning import finetune  # noqa: E402
+from mixvocab_tf.tasks.selection import select_examples  # noqa: E402
+from mixvocab_tf.tasks.selection import select_per_class  # noqa: E402
+from mixvocab_tf.vocab import Vocabulary  # noqa: E402
+from mixvocab_tf.vocab import learn_vocabulary  # noqa: E402
 
 VARIANTS = ("method", "sentence_stage2", "A_no_stage1", "B_mlm_only", "C_teacher_vocab",
             "psv_const0.1", "psv_const0.5", "random")
@@ -169,7 +151,7 @@ flags.DEFINE_integer("seed", 0, "Every stage's seed.")
 flags.DEFINE_integer("jobs", 1, "Variants run at once, each in its own process (for "
                      "machines with more cores than one variant keeps busy). Variants that "
                      "read the method's Stage I wait for it.")
-flags.DEFINE_boolean("quick", False, "A tiny budget (see the module docstring); overrides the "
+flags.DEFINE_boolean("quick", False, "A tiny budget (see experiments/reproduce/README.md); overrides the "
                      "flags it sets unless they are given explicitly.")
 flags.mark_flags_as_required(["output_dir"])
 FLAGS = flags.FLAGS
@@ -198,8 +180,6 @@ def _timed(path, fn):
     """
     if os.path.isfile(path):
         return _read_json(path)
-    from mixvocab_tf.file_io import write_json_atomic
-
     resumed = any("checkpoint" in files for _, _, files in os.walk(os.path.dirname(path)))
     wall, cpu = time.perf_counter(), _cpu()
     fn()
@@ -237,11 +217,6 @@ def prepare_corpus(output_dir, train_files):
     Returns:
       (train file list, [eval file]).
     """
-    from mixvocab_tf.corpora import iter_lines
-    from mixvocab_tf.corpora import resolve_text_files
-    from mixvocab_tf.file_io import write_json_atomic
-    from mixvocab_tf.file_io import write_text_atomic
-
     directory = os.path.join(output_dir, "data")
     manifest_path = os.path.join(directory, "manifest.json")
     files = resolve_text_files(list(train_files))
@@ -284,11 +259,6 @@ def prepare_corpus(output_dir, train_files):
 
 def learn_student_vocab(output_dir, teacher, train_files):
     """Stage 0 (`vocab/vocab.txt`) and the teacher's vocabulary (`teacher_vocab/vocab.txt`)."""
-    from mixvocab_tf.corpora import sample_lines
-    from mixvocab_tf.models.teacher import load_teacher
-    from mixvocab_tf.vocab import Vocabulary
-    from mixvocab_tf.vocab import learn_vocabulary
-
     student_path = os.path.join(output_dir, "vocab", "vocab.txt")
     teacher_path = os.path.join(output_dir, "teacher_vocab", "vocab.txt")
     if not os.path.isfile(teacher_path):
@@ -312,9 +282,7 @@ def learn_student_vocab(output_dir, teacher, train_files):
 # ---- Stage I, Stage II, the floor -----------------------------------------------------------
 
 def _hidden_dim():
-    from mixvocab_tf.models.student_encoder import student_size
-
-    return student_size(FLAGS.student_size).hidden_dim
+    return student_encoder.student_size(FLAGS.student_size).hidden_dim
 
 
 def _loop(steps):
@@ -323,8 +291,6 @@ def _loop(steps):
 
 def run_stage1(output_dir, name, teacher, vocab, train_files, eval_files):
     """The Stage I run `name` in `<output_dir>/<name>/stage1`; returns its timing record."""
-    from mixvocab_tf.models.teacher_training import train_teacher
-
     model_dir = os.path.join(output_dir, name, "stage1")
     new_steps = FLAGS.stage1_new_parameter_steps
     return _timed(os.path.join(model_dir, TIMING_FILE), lambda: train_teacher(
@@ -341,8 +307,6 @@ def run_stage1(output_dir, name, teacher, vocab, train_files, eval_files):
 
 def run_stage2(output_dir, name, teacher, train_files, eval_files):
     """Stage II of variant `name` in `<output_dir>/<name>/stage2`; returns its timing record."""
-    from mixvocab_tf.distillation.student_distillation import distill_student
-
     model_dir = os.path.join(output_dir, name, "stage2")
     stage1_dir = os.path.join(output_dir, STAGE1_OF[name], "stage1")
     if name in SENTENCE_VARIANTS:
@@ -359,10 +323,8 @@ def run_stage2(output_dir, name, teacher, train_files, eval_files):
 def run_sentence_stage2(stage1_dir, teacher, train_files, eval_files, model_dir):
     """The pipeline's Stage II (`distill_from_stage1_table`) at the masked-LM Stage II's
     optimizer steps."""
-    from mixvocab_tf.distillation.sentence_embedding import distill_from_stage1_table
-
     sentences = FLAGS.stage2_steps * SENTENCE_BATCH
-    distill_from_stage1_table(
+    sentence_embedding.distill_from_stage1_table(
         stage1_dir, teacher, train_files, model_dir, sentences=sentences,
         held_out_sentences=min(2048, max(SENTENCE_BATCH, sentences // 8)),
         student_size=FLAGS.student_size, batch_size=SENTENCE_BATCH,
@@ -375,13 +337,6 @@ def run_sentence_stage2(stage1_dir, teacher, train_files, eval_files, model_dir)
 
 def write_random_student(directory, vocab_path, lower_case):
     """The floor: `build_student` of the method's shape and vocabulary, random weights."""
-    from mixvocab_tf.distillation.student_distillation import build_student
-    from mixvocab_tf.distillation.student_distillation import save_student_directory
-    from mixvocab_tf.file_io import write_directory_atomic
-    from mixvocab_tf.vocab import Vocabulary
-
-    import keras
-
     if os.path.isfile(os.path.join(directory, "config.json")):
         return
     keras.utils.set_random_seed(FLAGS.seed)
@@ -398,18 +353,12 @@ def write_random_student(directory, vocab_path, lower_case):
 # ---- Fine-tuning and export -----------------------------------------------------------------
 
 def _data_dir():
-    from mixvocab_tf import paths
-
     return FLAGS.data_dir or os.path.join(paths.shared_data_dir(), "tasks")
 
 
 def run_task(variant_dir, student_dir, task):
     """Fine-tunes, exports int8 (text in; sentence pairs ids in, the text form takes one
     string) and scores `task`; returns the task's row."""
-    from mixvocab_tf.export import export_tflite
-    from mixvocab_tf.tasks import task_registry
-    from mixvocab_tf.tasks.finetuning import finetune
-
     registry_name, overrides = TASKS[task]
     pairs = task_registry.get_task(registry_name).type == task_registry.PAIR_CLASSIFICATION
     overrides = dict(overrides)
@@ -447,8 +396,6 @@ def run_task(variant_dir, student_dir, task):
 
 def read_scalars(log_dir):
     """{tag: [(loop, value), ...]} of the TensorBoard event files under `log_dir`."""
-    import tensorflow as tf
-
     scalars = {}
     for path in sorted(glob.glob(os.path.join(log_dir, "events*"))):
         for event in tf.compat.v1.train.summary_iterator(path):
@@ -479,8 +426,6 @@ def mlm_curve(run_dir, offset=0, suffix="mlm_accuracy"):
 
 def stage1_summary(stage1_dir):
     """End-point and curves of a Stage I run (both phases, steps counted from the first)."""
-    from mixvocab_tf.models.teacher_training import NEW_PARAMETER_PHASE_DIR
-
     config = _read_json(os.path.join(stage1_dir, "export", "stage1_config.json"))
     run_flags = _read_json(os.path.join(stage1_dir, "flags.json"))
     new_steps = int(config.get("new_parameter_steps") or 0)
@@ -526,8 +471,6 @@ def stage2_summary(stage2_dir):
 
 def run_variant(output_dir, name, inputs, log=print):
     """Trains, fine-tunes and scores variant `name`; returns its (saved) result."""
-    from mixvocab_tf.file_io import write_json_atomic
-
     variant_dir = os.path.join(output_dir, name)
     result_path = os.path.join(variant_dir, RESULT_FILE)
     settings = _settings()
@@ -611,8 +554,6 @@ def run_variants_in_processes(output_dir, variants, jobs, log=print):
     is finished (its timing record exists), not when the whole first wave is: the slots do
     not idle while the first wave's last variants fine-tune. Its Stage I's maker failing
     before that fails it too."""
-    import subprocess
-
     names = ("output_dir", "teacher", "train_files", "data_dir", "tasks") + tuple(_settings())
     args = [FLAGS[name].serialize() for name in dict.fromkeys(names)
             if FLAGS[name].value is not None]
@@ -666,12 +607,7 @@ def _mean(values):
 
 def tfidf_reference(output_dir, tasks):
     """TF-IDF + logistic regression per task, or a note when scikit-learn is missing."""
-    from mixvocab_tf.file_io import write_json_atomic
-    from mixvocab_tf.tasks import task_registry
-    from mixvocab_tf.tasks.selection import select_examples
-    from mixvocab_tf.tasks.selection import select_per_class
-
-    try:
+    try:  # late: scikit-learn is optional
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
     except ImportError:
@@ -711,7 +647,7 @@ def tfidf_reference(output_dir, tasks):
 # ---- Reports --------------------------------------------------------------------------------
 
 def _pct(value):
-    return "-" if value is None else f"{100 * value:.2f}"
+    return percent(value, missing="-")
 
 
 def _stage2_end(stage2):
@@ -734,12 +670,8 @@ def markdown(report):
              "Keras, int8 = the dynamic-int8 TFLite model (text in; MRPC ids in), both on the "
              "same split. "
              "Held-out masked-LM accuracy on the split-off corpus lines; a sentence-embedding "
-             "Stage II ends at a held-out cosine to the teacher (cos), not an accuracy.", "",
-             "| variant | int8 MB | " + " | ".join(f"{t} float / int8" for t in tasks)
-             + " | average float / int8 | Stage I end (p_sv 1.0) | Stage II end "
-             "| CPU s: Stage I / II / tasks |",
-             "|---|---:|" + "---:|" * len(tasks) + "---:|---:|---:|---:|"]
-    resumed_any = False
+             "Stage II ends at a held-out cosine to the teacher (cos), not an accuracy.", ""]
+    rows, resumed_any = [], False
     for name, row in report["variants"].items():
         cells = [f"{_pct(row['tasks'].get(t, {}).get('float'))} / "
                  f"{_pct(row['tasks'].get(t, {}).get('int8'))}" for t in tasks]
@@ -751,53 +683,51 @@ def markdown(report):
         stage1_cpu = "-" if "stage1" not in cpu else (
             f"({cpu['stage1']}{mark['stage1']}, {s1.get('run')})" if cpu.get("stage1_shared")
             else f"{cpu['stage1']}{mark['stage1']}")
-        lines.append(
-            f"| {name} | {row['int8_size_mb']} | " + " | ".join(cells)
-            + f" | {_pct(row['average']['float'])} / {_pct(row['average']['int8'])} | "
-            f"{_pct((s1.get('end') or {}).get('val_full_sv_student_mlm_accuracy'))} | "
-            f"{_stage2_end(s2)} | "
+        rows.append([
+            name, row["int8_size_mb"], *cells,
+            f"{_pct(row['average']['float'])} / {_pct(row['average']['int8'])}",
+            _pct((s1.get("end") or {}).get("val_full_sv_student_mlm_accuracy")),
+            _stage2_end(s2),
             f"{stage1_cpu} / {cpu.get('stage2', '-')}{mark['stage2']} / "
-            f"{cpu['finetune_and_export']} |")
+            f"{cpu['finetune_and_export']}"])
+    lines += markdown_table(
+        ["variant", "int8 MB", *(f"{t} float / int8" for t in tasks), "average float / int8",
+         "Stage I end (p_sv 1.0)", "Stage II end", "CPU s: Stage I / II / tasks"], rows)
     if resumed_any:
         lines += ["", "\\* resumed after a kill: the CPU seconds of the last invocation only."]
     tfidf = report["tfidf"]
     if "skipped" in tfidf:
         lines += ["", f"TF-IDF + logistic regression: skipped ({tfidf['skipped']})."]
     else:
-        lines += ["", "| reference | " + " | ".join(tasks) + " |",
-                  "|---|" + "---:|" * len(tasks),
-                  "| TF-IDF + logistic regression | "
-                  + " | ".join(_pct(tfidf[t]["accuracy"]) for t in tasks) + " |"]
+        lines += ["", *markdown_table(
+            ["reference", *tasks],
+            [["TF-IDF + logistic regression", *(_pct(tfidf[t]["accuracy"]) for t in tasks)]])]
     lines += ["", "Variants:", ""]
     lines += [f"- `{name}`: {row['description']}" for name, row in report["variants"].items()]
     sweep = [n for n in ("psv_const0.1", "psv_const0.5", "method") if n in report["variants"]]
     if any(n.startswith("psv_") for n in sweep):
-        lines += ["", "p_sv sweep of Stage I (each followed by the same Stage II):", "",
-                  "| Stage I p_sv | teacher ids (p_sv 0.5) | student ids (p_sv 0.5) "
-                  "| student ids (p_sv 1.0) | Stage II student end | average int8 |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        rows = []
         for name in sweep:
             row = report["variants"][name]
             end = row["stage1"]["end"]
             label = "ramp 0.1 -> 1.0 (method)" if name == "method" else (
                 "constant " + name[len("psv_const"):])
-            lines.append(f"| {label} | {_pct(end['val_teacher_mlm_accuracy'])} | "
-                         f"{_pct(end['val_student_mlm_accuracy'])} | "
-                         f"{_pct(end['val_full_sv_student_mlm_accuracy'])} | "
-                         f"{_pct(row['stage2']['end']['val_mlm_accuracy'])} | "
-                         f"{_pct(row['average']['int8'])} |")
+            rows.append([label, _pct(end["val_teacher_mlm_accuracy"]),
+                         _pct(end["val_student_mlm_accuracy"]),
+                         _pct(end["val_full_sv_student_mlm_accuracy"]),
+                         _pct(row["stage2"]["end"]["val_mlm_accuracy"]),
+                         _pct(row["average"]["int8"])])
+        lines += ["", "p_sv sweep of Stage I (each followed by the same Stage II):", "",
+                  *markdown_table(["Stage I p_sv", "teacher ids (p_sv 0.5)",
+                                   "student ids (p_sv 0.5)", "student ids (p_sv 1.0)",
+                                   "Stage II student end", "average int8"], rows)]
     lines += ["", f"Total CPU s of this invocation: {report['cpu_s_this_run']}.", ""]
     return "\n".join(lines)
 
 
 def plot_tradeoff(report, path):
     """int8 size (MB) against the average int8 score, one point a variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
     for name, row in report["variants"].items():
         if row["average"]["int8"] is None:
             continue
@@ -810,17 +740,12 @@ def plot_tradeoff(report, path):
     ax.set_title("Size against accuracy at one equal budget", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_mlm_curves(report, path):
     """Held-out masked-LM accuracy over steps: Stage I (p_sv 1.0) and Stage II, per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(11, 4.2), dpi=120)
     seen = set()
     for name, row in report["variants"].items():
         s1 = row.get("stage1")
@@ -842,16 +767,7 @@ def plot_mlm_curves(report, path):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path):
-    from matplotlib import pyplot as plt
-
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 # ---- Main -----------------------------------------------------------------------------------
@@ -874,9 +790,6 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     _apply_quick()
     _check_flags()
-    from mixvocab_tf import paths
-    from mixvocab_tf.file_io import write_json_atomic
-    from mixvocab_tf.file_io import write_text_atomic
 
     started = _cpu()
     output_dir = os.path.abspath(FLAGS.output_dir)
