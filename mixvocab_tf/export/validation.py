@@ -16,8 +16,7 @@ import numpy as np
 
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import joint
-from mixvocab_tf.tasks import metrics as metrics_lib
-from mixvocab_tf.tasks import tagging
+from mixvocab_tf.tasks import scoring
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
@@ -68,16 +67,12 @@ def max_abs_diff(task_model, runner, texts, sequence_length):
             if k in actual}
 
 
-def _binary_scores(task_model, gold, predictions):
-    """The task's F1 / Matthews correlation (MRPC, CoLA) of each model's predictions."""
+def _registered_task(task_model):
+    """The model's task, or None for one this registry does not know (accuracy only)."""
     try:
-        task = task_registry.get_task(task_model.config.get("task", ""))
-    except (KeyError, ValueError):  # a task this registry does not know: accuracy only
-        return {}
-    per_model = {k: evaluation.binary_scores(task, task_model.labels, gold, p)
-                 for k, p in predictions.items()}
-    return {name: {k: scores[name] for k, scores in per_model.items()}
-            for name in per_model["keras"]}
+        return task_registry.get_task(task_model.config.get("task", ""))
+    except (KeyError, ValueError):
+        return None
 
 
 def task_scores(task_model, runner, examples, sequence_length):
@@ -102,11 +97,15 @@ def task_scores(task_model, runner, examples, sequence_length):
                            {k: v[i:i + 64] for k, v in features.items()})["probabilities"]
             for i in range(0, len(examples), 64)])
         predictions = {"keras": keras_probs.argmax(-1), "tflite": tflite_probs.argmax(-1)}
-        scores = {"metric": "accuracy", "examples": len(gold),
-                  **{k: metrics_lib.accuracy(gold, p) for k, p in predictions.items()},
-                  "prediction_agreement": float(np.mean(
-                      predictions["keras"] == predictions["tflite"]))}
-        return {**scores, **_binary_scores(task_model, gold, predictions)}
+        task = _registered_task(task_model)
+        per_model = {k: scoring.classification_metrics(task, task_model.labels, gold, p)
+                     for k, p in predictions.items()}
+        return {"metric": "accuracy", "examples": len(gold),
+                **{k: m["accuracy"] for k, m in per_model.items()},
+                "prediction_agreement": float(np.mean(
+                    predictions["keras"] == predictions["tflite"])),
+                **{name: {k: m[name] for k, m in per_model.items()}
+                   for name in per_model["keras"] if name != "accuracy"}}
     if task_type == task_registry.INTENT_AND_SLOTS:
         features = joint.encode(encoder, examples)
         texts = list(examples.texts)
@@ -137,13 +136,10 @@ def task_scores(task_model, runner, examples, sequence_length):
             tflite_outputs(runner, texts[i:i + 64],
                            {k: v[i:i + 64] for k, v in model_inputs(features).items()})["logits"]
             for i in range(0, len(texts), 64)])
-        labels = task_model.labels
-        fill = labels.index("O") if "O" in labels else 0
         scores = {}
         for name, logits in (("keras", keras_logits), ("tflite", tflite_logits)):
-            ids = tagging.word_predictions(logits, features["word_starts"],
-                                           [len(w) for w in word_lists], fill=fill, tags=labels)
-            predicted = [[labels[i] for i in row] for row in ids]
-            scores[name] = metrics_lib.span_f1(examples.tags, predicted)["f1"]
+            predicted = scoring.word_tags(task_model.labels, logits, features["word_starts"],
+                                          word_lists)
+            scores[name] = scoring.tagging_metrics(examples.tags, predicted)["f1"]
         return {"metric": "slot_f1", "examples": len(texts), **scores}
     return None

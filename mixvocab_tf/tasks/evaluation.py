@@ -23,10 +23,11 @@ import numpy as np
 from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import metrics as metrics_lib
 from mixvocab_tf.tasks import readers
-from mixvocab_tf.tasks import tagging
+from mixvocab_tf.tasks import scoring
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
+from mixvocab_tf.tasks.scoring import binary_scores  # noqa: F401 (re-exported)
 from mixvocab_tf.tasks.selection import subsample  # noqa: F401 (re-exported)
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.training.length_buckets import predict_by_length
@@ -74,17 +75,6 @@ def _label_ids(labels, label_list, source, policy):
     return np.asarray(ids, np.int64), keep, unknown
 
 
-def binary_scores(task, label_list, gold, predicted):
-    """The positive class's F1 and Matthews correlation, for the tasks that name them (MRPC,
-    CoLA); {} for the others."""
-    wanted = [m for m in ("f1", "matthews_corr") if m in task.metrics]
-    if not wanted:
-        return {}
-    positive = label_list.index(task.positive_label) if task.positive_label in label_list else 1
-    functions = {"f1": metrics_lib.binary_f1, "matthews_corr": metrics_lib.matthews_corrcoef}
-    return {name: functions[name](gold, predicted, positive) for name in wanted}
-
-
 def classification_scores(task_model, task, examples, oos_examples=None,
                           unknown_labels="wrong", batch_size=64):
     """Metrics of a (pair) classification model; see the module docstring."""
@@ -98,8 +88,7 @@ def classification_scores(task_model, task, examples, oos_examples=None,
     threshold = task_model.config.get("oos_threshold") if task.oos_split else None
     if threshold is not None:
         predicted = np.where(probabilities.max(-1) < threshold, -2, predicted)
-    scores = {"accuracy": metrics_lib.accuracy(gold, predicted),
-              **binary_scores(task, label_list, gold, predicted)}
+    scores = scoring.classification_metrics(task, label_list, gold, predicted)
     if oos_examples is not None and threshold is not None:
         oos_probabilities = softmax(predict_sentences(
             task_model.model, encoder.encode_examples(task.type, oos_examples), batch_size))
@@ -118,11 +107,8 @@ def tagging_scores(task_model, examples, batch_size=64):
     features = encoder.encode_words(word_lists)
     logits = predict(task_model.model, features, batch_size)
     labels = task_model.labels
-    fill = labels.index("O") if "O" in labels else 0
-    predicted_ids = tagging.word_predictions(
-        logits, features["word_starts"], [len(w) for w in word_lists], fill=fill, tags=labels)
-    predicted = [[labels[i] for i in ids] for ids in predicted_ids]
-    spans = metrics_lib.span_f1(examples.tags, predicted)
+    predicted = scoring.word_tags(labels, logits, features["word_starts"], word_lists)
+    spans = scoring.tagging_metrics(examples.tags, predicted)
     gold_tags = {t for tags in examples.tags for t in tags}
     unknown = sorted(gold_tags - set(labels))
     truncated = int(sum(np.sum(features["word_starts"][i, :len(w)] < 0)
