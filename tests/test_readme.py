@@ -1,17 +1,22 @@
-"""Every command of README.md and android_demo/README.md runs as written, at tiny sizes.
+"""Every command of the user documents runs as written, at tiny sizes.
 
-The fenced `sh`, `bash` and `python` blocks are read from the READMEs (never copied here)
-and run in order, each as one process, in a scratch copy of the repository (symlinks to
-its files; `runs/` and the Android assets are the scratch copy's own), with `../shared/data`
-beside it as in a checkout. The READMEs name their sizes and data as variables with the
-full-size defaults (README.md, "Every command in this README runs as written"); this test
-sets them tiny (`TINY`): a random 2x16 teacher, a small corpus, a 300-utterance SNIPS, a
-2x32 student, 2 steps.
+The fenced `sh`, `bash` and `python` blocks of the documents in `DOCS` (the README, the
+pipeline and export guides, the Android demo's README, the benchmarks' README and the shipped
+students' model cards) are read from them (never copied here) and run in that order, each as one
+process, in a scratch copy of the repository (symlinks to its files; `runs/` and the Android
+assets are the scratch copy's own), with `../shared/data` beside it as in a checkout. A later
+document's blocks may read what an earlier one's wrote (docs/EXPORT.md exports the `runs/snips`
+of docs/PIPELINE.md). The documents name their sizes and data as variables with the full-size
+defaults (docs/PIPELINE.md, "Every command here runs as written"); this test sets them tiny
+(`TINY`): a random 2x16 teacher, a small corpus, a 300-utterance SNIPS, a 2x32 student, 2 steps.
 
-Blocks not run are listed in `SKIPPED` with the reason; a block that is neither run nor
-listed, or a listed one that no longer exists, fails the test. `make demo` is skipped, so
-what blocks read of its output (`runs/demo/tflite_ids`) is a stand-in built from this run's
-tiny SNIPS model.
+Blocks not run are listed in `SKIPPED` with the reason; a listed one that no longer exists fails
+the test. Commands that must not run (recipes of hours) sit in unlabelled fences. So that no
+command block goes unnoticed, every fenced block of every Markdown file of the repository must
+be labelled with a runner's language (and then its file must be in `DOCS`) or be one of
+`NOT_COMMANDS` (a ```shell or ```console block would otherwise never run). `make demo` is
+skipped, so what blocks read of its output (`runs/demo/tflite_ids`) is a stand-in built from
+this run's tiny SNIPS model.
 """
 
 import glob
@@ -27,10 +32,17 @@ import pytest
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCS = ("README.md", "android_demo/README.md")
+# The documents whose command blocks run, in this order (later ones read earlier outputs).
+DOCS = ("README.md", "docs/PIPELINE.md", "docs/EXPORT.md", "android_demo/README.md",
+        "benchmarks/README.md", "pretrained/6x128/MODEL_CARD.md",
+        "pretrained/12x128/MODEL_CARD.md")
 # Fenced block languages that are commands, and what runs them.
 RUNNERS = {"sh": ["bash", "-euo", "pipefail"], "bash": ["bash", "-euo", "pipefail"],
            "python": [".venv/bin/python"]}
+# Fenced block languages that are not commands ("": a layout, or a command not to run).
+NOT_COMMANDS = ("", "text", "java", "json")
+# Folders of the repository that hold no documents of ours.
+NOT_DOCUMENTS = ("runs", "build", "node_modules", "__pycache__")
 # Blocks not run, by their first command line, and why.
 SKIPPED = {
     "make demo": "the whole pipeline on the shipped data (about 15 minutes; and `make test` "
@@ -39,11 +51,13 @@ SKIPPED = {
 }
 # Skipped only when the environment they need is missing (it is built by `make setup`).
 NEEDS = {"make setup-mediapipe": ".venv-mediapipe/.installed"}
-# The READMEs' variables at test sizes (TEACHER, CORPUS and DATA are filled in by `scratch`).
+# The documents' variables at test sizes (TEACHER, CORPUS and DATA are filled in by `scratch`).
 TINY = {"STEPS": "2", "BATCH": "4", "L": "32", "STUDENT": "2x32", "VOCAB_SIZE": "400"}
-# `make demo`'s folders that README blocks read (stand-ins: `_make_demo_stand_ins`).
+# `make demo`'s folders that document blocks read (stand-ins: `_make_demo_stand_ins`).
 DEMO_STAND_INS = ("runs/demo/tflite_ids",)
-BLOCK = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# A fenced block: its info string's first word is the language (any characters: "sh-session"
+# must not slip through as a non-match).
+BLOCK = re.compile(r"^```[ \t]*(\S*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
 def read_blocks(doc):
@@ -52,6 +66,17 @@ def read_blocks(doc):
         text = f.read()
     return [(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1)
             for m in BLOCK.finditer(text)]
+
+
+def markdown_files():
+    """Every Markdown file of the repository (relative paths), hidden folders and runs aside."""
+    found = []
+    for root, dirs, files in os.walk(REPO):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in NOT_DOCUMENTS
+                         and not d.endswith(".egg-info"))
+        found += [os.path.relpath(os.path.join(root, name), REPO)
+                  for name in sorted(files) if name.endswith(".md")]
+    return found
 
 
 def first_command(code):
@@ -78,18 +103,35 @@ def skip_reason(code):
     return None
 
 
+def test_every_command_block_of_the_repository_runs_here():
+    """A command block outside `DOCS`, or under a language no runner knows, would never run."""
+    documents = markdown_files()
+    assert "README.md" in documents and "docs/PIPELINE.md" in documents, documents
+    for doc in DOCS:
+        assert doc in documents, f"DOCS names {doc}, which does not exist: remove it."
+    for doc in documents:
+        for language, code, line in read_blocks(doc):
+            where = f"{doc}:{line} (```{language}, `{first_command(code)}`)"
+            assert language in RUNNERS or language in NOT_COMMANDS, (
+                f"{where}: label a command block `sh`, `bash` or `python` so that "
+                "tests/test_readme.py runs it, or leave it unlabelled if it must not run.")
+            assert language not in RUNNERS or doc in DOCS, (
+                f"{where}: a command block in a document this test does not read: add the "
+                "document to DOCS (tests/test_readme.py), or unlabel the block.")
+
+
 def test_every_skip_entry_matches_a_block_and_every_variable_is_used():
     blocks = command_blocks()
-    assert len(blocks) >= 5, "the READMEs lost their command blocks?"
+    assert len(blocks) >= 8, "the documents lost their command blocks?"
     for prefix in SKIPPED:
         assert any(first_command(code).startswith(prefix) for *_, code in blocks), (
-            f"SKIPPED names {prefix!r}, which no README block starts with: remove it.")
+            f"SKIPPED names {prefix!r}, which no document's block starts with: remove it.")
     # A renamed variable would silently run that block at full size.
     text = "".join(code for *_, code in blocks)
     for name in [*TINY, "TEACHER", "CORPUS", "DATA"]:
-        assert re.search(rf"\${{{name}:-|env\(\"{name}\"", text), (
-            f"no README block reads ${name}; update TINY (tests/test_readme.py) and the README "
-            "paragraph that names the variables.")
+        assert re.search(rf"\${{{name}:-|env\(\"{name}\"|environ\.get\(\"{name}\"", text), (
+            f"no document's block reads ${name}; update TINY (tests/test_readme.py) and the "
+            "paragraph of docs/PIPELINE.md that names the variables.")
 
 
 def _tiny_inputs(root, data_dir):
@@ -137,7 +179,7 @@ def scratch(tmp_path_factory, data_dir, tiny_stage_inputs):
 
 def _make_demo_stand_ins(repo, env):
     """What blocks read of `make demo`'s output: its ids-form export (`tflite_ids/`), here
-    exported from the README's tiny `runs/snips` as the pipeline does."""
+    exported from docs/PIPELINE.md's tiny `runs/snips` as the pipeline does."""
     if not os.path.isdir(os.path.join(repo, "runs", "demo", "tflite_ids")):
         subprocess.run([".venv/bin/python", "tools/export_tflite.py", "--model_dir=runs/snips",
                         "--input=ids", f"--sequence_length={TINY['L']}", "--latency_runs=0",
@@ -149,15 +191,21 @@ def _tail(text, lines=40):
     return "\n".join(text.splitlines()[-lines:])
 
 
-def test_every_readme_command_runs_as_written(scratch):
+def _read_json(repo, path):
+    with open(os.path.join(repo, path), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_every_documented_command_runs_as_written(scratch):
     repo, env = scratch
-    ran, skipped, seconds, logs = [], [], {}, []
+    ran, skipped, unbuilt, seconds, logs = [], [], [], {}, []
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     for number, (doc, line, language, code) in enumerate(command_blocks()):
         where = f"{doc}:{line}"
         reason = skip_reason(code)
         if reason:
-            skipped.append(f"{where} ({first_command(code)}): {reason}")
+            listed = any(first_command(code).startswith(prefix) for prefix in SKIPPED)
+            (skipped if listed else unbuilt).append(f"{where} ({first_command(code)}): {reason}")
             continue
         if any(path in code for path in DEMO_STAND_INS):
             _make_demo_stand_ins(repo, env)
@@ -179,21 +227,38 @@ def test_every_readme_command_runs_as_written(scratch):
             f"(exit {result.returncode}).\n--- stdout\n{_tail(result.stdout)}\n"
             f"--- stderr\n{_tail(result.stderr)}")
         ran.append(where)
-        logs.append(result.stderr)
+        logs.append(result.stdout + result.stderr)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    print(f"ran {seconds} ({cpu:.0f} CPU s in all); skipped: {skipped}")
-    # The stage outputs the blocks promise, the issue's Stage II run-folder case included.
+    print(f"ran {seconds} ({cpu:.0f} CPU s in all); skipped: {skipped + unbuilt}")
+    # What the blocks promise. docs/PIPELINE.md: the stages, the Keras-code student and task
+    # distillation from a fine-tuned teacher; README.md: the shipped student fine-tuned and
+    # exported from Python; docs/EXPORT.md: the ids form.
     for path in ("runs/vocab.txt", "runs/stage1/export/teacher.keras",
                  "runs/stage2/export/student.keras", "runs/snips/task_config.json",
-                 "runs/snips_tflite/model.tflite", "runs/student.keras"):
+                 "runs/snips_tflite/model.tflite", "runs/student.keras",
+                 "runs/snips_teacher/task_config.json", "runs/snips_kd/task_config.json",
+                 "runs/my_snips/task_config.json", "runs/my_snips_int8/model.tflite",
+                 "runs/snips_ids/model.tflite"):
         assert os.path.exists(os.path.join(repo, path)), path
     for config in ("runs/stage1/export/stage1_config.json", "runs/stage2/export/config.json"):
-        with open(os.path.join(repo, config)) as f:  # STEPS reached the runs, and no more
-            assert json.load(f)["train_steps"] == int(TINY["STEPS"]), config
+        # STEPS reached the runs, and no more
+        assert _read_json(repo, config)["train_steps"] == int(TINY["STEPS"]), config
     # `tools/finetune.py --model=runs/stage2` read the Stage II run folder's model, and said so.
     assert ("--model runs/stage2: reading the Stage II student in runs/stage2/export "
             "(the run folder's export/)") in "".join(logs)
+    # The distilled student learned from the fine-tuned teacher, on word-replaced variants too.
+    distillation = _read_json(repo, "runs/snips_kd/task_config.json")["distillation"]
+    assert distillation["teacher_dir"].endswith("snips_teacher"), distillation["teacher_dir"]
+    examples = distillation["transfer_examples"]
+    assert 0 < examples["augmented"] <= examples["labelled"], examples
+    # The Python example scored its int8 export on the eval split; the ids form takes ids.
+    report = _read_json(repo, "runs/my_snips_int8/export_report.json")
+    assert report["task"] == "snips" and 0 <= report["accuracy"]["tflite"] <= 1, report["task"]
+    assert _read_json(repo, "runs/snips_ids/export_report.json")["input_form"] == "ids"
+    # Every guide ran commands, not only skips.
+    ran_in = {where.rsplit(":", 1)[0] for where in ran}
+    assert {"README.md", "docs/PIPELINE.md", "docs/EXPORT.md"} <= ran_in, ran_in
     # Skips are the listed whole-pipeline runs only (three blocks today), never a user's
     # command: a new SKIPPED prefix that swallows more blocks fails here.
-    assert len(skipped) <= 3 and len(ran) >= 4, (ran, skipped)
+    assert len(skipped) <= 3 and len(ran) >= 8, (ran, skipped)
