@@ -1,7 +1,7 @@
 r"""Adds MediaPipe metadata to an ids-form TFLite classifier, so MediaPipe runs it as it is.
 
 Runs in the MediaPipe environment (`make setup-mediapipe`; mediapipe needs absl-py 2.x,
-which the core install forbids, see the README), not in the core one. Writes the model
+which the core install forbids, see docs/EXPORT.md), not in the core one. Writes the model
 atomically (in place unless --output is given): vocabulary + BERT tokenizer unit, input
 roles (ids, mask, segment_ids) and the labels of the `logits` and `probabilities` heads.
 `TextClassifier` then reports the `probabilities` head as the softmax scores.

@@ -34,8 +34,7 @@ flags.DEFINE_string("teacher_vocab", None, "The teacher's vocab.txt, for the sta
 flags.DEFINE_float("tolerance", 0.02, "Accepted relative distance from --vocab_size.")
 flags.DEFINE_integer("max_unique_chars", 400, "Alphabet size of the learner.")
 flags.DEFINE_integer("max_input_words", 200_000, "Learn from this many most frequent distinct "
-                     "words. Learning time grows with it: on 190,000 Wikipedia and ELTeC "
-                     "paragraphs (216,189 distinct words), 148 CPU s at 200,000 and 27 at 50,000.")
+                     "words. Learning time grows with it (docs/RESULTS.md).")
 flags.DEFINE_integer("seed", 0, "Sampling seed.")
 flags.mark_flags_as_required(["input_files", "output"])
 

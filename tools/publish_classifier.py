@@ -151,7 +151,7 @@ The commands (`docs/RESULTS.md`, "SST-2: in-domain transfer text"):
     classifier = mixvocab_tf.load_on_device_classifier("{FLAGS.name}")
     classifier.classify(["a gorgeous, witty film", "a dull, lifeless mess"])
 
-On Android, `model.tflite` runs in LiteRT with tensorflow-text's ops registered (README, "On Android").{' `model_ids_mediapipe.tflite` is the ids form with the metadata MediaPipe' + "'s TextClassifier reads (it tokenises on the device)." if FLAGS.ids_export else ''}
+On Android, `model.tflite` runs in LiteRT with tensorflow-text's ops registered (docs/EXPORT.md, "On Android").{' `model_ids_mediapipe.tflite` is the ids form with the metadata MediaPipe' + "'s TextClassifier reads (it tokenises on the device)." if FLAGS.ids_export else ''}
 
 ## Limits
 

@@ -4,7 +4,8 @@ student's task model distilled from the fine-tuned teacher (--notask_distillatio
 plain fine-tuning) -> quantized TFLite (text and ids in) -> report.md, report.json, tradeoff.png.
 
 The defaults are the embedded demo (`make demo`): the offline all-MiniLM-L6-v2 teacher, the
-corpus and SNIPS split shipped under data/, sized for about 20 minutes on 2 CPU cores.
+corpus and SNIPS split shipped under data/, sized for a 2-core machine (its time:
+docs/RESULTS.md).
 
 Usage:
 

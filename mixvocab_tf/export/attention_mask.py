@@ -4,7 +4,7 @@ Keras' `MultiHeadAttention` masks padded keys by replacing their scores with -1e
 `Softmax` layer; the fused `dot_product_attention` path uses -0.7 * float32 max). Full
 integer quantization calibrates one scale per activation tensor from its min and max, so
 the masked-score tensor gets a range of ~1e9 and every real score rounds to the same int8
-value: the attention becomes uniform (SNIPS full_int8: 97.6 -> 78.9 % accuracy).
+value: the attention becomes uniform (the accuracy it costs: docs/EXPORT.md).
 
 `bounded_attention_masks` recomputes attention with the masked scores set to the row's
 smallest score minus `margin` instead. In float this changes the attention weights by at

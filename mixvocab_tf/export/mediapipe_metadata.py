@@ -7,8 +7,8 @@ head per output with the labels, so `TextClassifier.create_from_model_path(path)
 file as it is. The "probabilities" head holds the softmax scores.
 
 `mediapipe` needs absl-py 2.x, which the core install (tensorflow-model-optimization
-0.8.1) forbids, so it lives in its own environment (`make setup-mediapipe`, see the
-README). The functions that use mediapipe (`add_metadata`, `classify`) run there: this
+0.8.1) forbids, so it lives in its own environment (`make setup-mediapipe`, see
+docs/EXPORT.md). The functions that use mediapipe (`add_metadata`, `classify`) run there: this
 module imports nothing from the rest of `mixvocab_tf` (whose package imports TensorFlow)
 and mediapipe only inside functions; `tools/add_mediapipe_metadata.py` loads it by file
 path. From the core environment, `add_metadata_in` runs it in a subprocess.

@@ -5,7 +5,7 @@
   normalisation: both have TFLite kernels) -> the task model. One query
   a call, as on a device: the tokenizer's ops output dynamically shaped tensors, and reshaping
   them to [1, L] keeps every later op static, so TFLite prepares them once instead of on every
-  call (6x128 student, L=128: 1.13 ms instead of 1.39).
+  call (docs/RESULTS.md).
 * ids form: `token_ids`, `segment_ids`, `padding_mask` int32 [1, L] -> the task model (the
   three-input layout MediaPipe's `TextClassifier` expects).
 

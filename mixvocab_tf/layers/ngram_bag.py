@@ -13,9 +13,8 @@ class HashedNgramBag(keras.layers.Layer):
     token ids [B, L] and padding mask [B, L] -> [B, dim].
 
     A fastText-style bag of n-grams (Joulin et al., 2017), read from the token ids the encoder
-    already gets: a memory of which word pieces and pairs carry a label. Measured on a 6x128
-    student (README): beside the mean head it lifts SST-2 as much as `MaskedNgramPooling`
-    does; beside that head it adds little. A word piece t keys row t mod `buckets`; a
+    already gets: a memory of which word pieces and pairs carry a label (what it adds beside
+    each head: docs/RESULTS.md). A word piece t keys row t mod `buckets`; a
     pair (t1, t2) keys (t1 * V + t2 + V) mod `buckets`, exact before the modulo, so with a
     prime `buckets` above V the word pieces never collide with each other.
 

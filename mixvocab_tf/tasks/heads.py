@@ -173,8 +173,8 @@ def encoder_inputs(prefix=""):
 def _ngram_input(outputs):
     """What the n-gram convolutions read: the embedding output beside the last layer when
     the encoder returns its hidden states (a `StudentEncoder`, whose Stage I word-piece table
-    carries the teacher's lexical knowledge; measured level with the last layer alone on
-    SST-2 and BANKING77, README), else the last layer alone (a keras-hub `BertBackbone`)."""
+    carries the teacher's lexical knowledge; docs/RESULTS.md), else the last layer alone (a
+    keras-hub `BertBackbone`)."""
     if "hidden_states" not in outputs:
         return outputs["sequence_output"]
     embedded = EmbeddingOutput(name="embedding_output")(outputs["hidden_states"])
@@ -185,10 +185,9 @@ def resolve_pooling(pooling, encoder):
     """The pooling fine-tuning uses: `pooling` as given, or for "auto" (or None) the one
     measured best for `encoder`.
 
-    "ngram" for a `StudentEncoder`: on the published 6x128, plain fine-tuning, it beats mean
-    pooling by 2.5 points on SST-2 dev and 3.3 on BANKING77 10-shot (three-seed means), and
-    ties it on SNIPS and MRPC, for 0.16 MB more int8. "mean" for a teacher (a keras-hub
-    `BertBackbone`): sentence-transformers models were trained on their mean-pooled vectors.
+    "ngram" for a `StudentEncoder` (the comparison with mean pooling: docs/RESULTS.md).
+    "mean" for a teacher (a keras-hub `BertBackbone`): sentence-transformers models were
+    trained on their mean-pooled vectors.
 
     Example:
     >>> resolve_pooling("auto", StudentEncoder.from_size("6x128", vocabulary_size=100))
@@ -214,17 +213,14 @@ def build_task_model(encoder, task_type, num_labels=None, dropout=0.1, embedding
       embedding_dim: response-selection embedding size.
       name: the model's name.
       pooling: the sentence vector of (pair) classification: "mean" (masked mean of the
-        sequence output; the default, measured better for both the MiniLM teacher and Stage
-        II students), "cls" (the encoder's pooled output) or "ngram" (the mean, concatenated
-        with `MaskedNgramPooling`'s 2- and 3-token convolution features over the embedding
-        output and the last layer: 2 x 128 more features, about 164K more parameters for a
-        128-wide student; measured better for the 6x128 student on SST-2 and BANKING77
-        10-shot, README). Tagging and response selection ignore it (per-token logits;
-        always mean pooling).
+        sequence output), "cls" (the encoder's pooled output) or "ngram" (the mean,
+        concatenated with `MaskedNgramPooling`'s 2- and 3-token convolution features over
+        the embedding output and the last layer: 2 x 128 more features, about 164K more
+        parameters for a 128-wide student). Which is better where: docs/RESULTS.md.
+        Tagging and response selection ignore it (per-token logits; always mean pooling).
       ngram_bag_buckets: (pair) classification: with > 0, a `HashedNgramBag` of this many
         rows (a prime above the vocabulary size, e.g. 65521) adds a learned vector of the
-        input's word pieces and adjacent pairs to the sentence vector (on the 6x128 student it
-        lifts the mean head as much as "ngram" does and adds little to "ngram", README);
+        input's word pieces and adjacent pairs to the sentence vector (docs/RESULTS.md);
         0 for none.
       ngram_bag_dim: the width of the bag's vectors.
 

@@ -102,8 +102,8 @@ def save_task_model(output_dir, model, vocabulary, labels, config):
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
     try:
         if getattr(model, "optimizer", None) is not None:
-            # A fitted model would also save its optimizer's slots (3x the file: 273 MB instead
-            # of 91 MB for MiniLM); the same layers in an uncompiled model save the weights only.
+            # A fitted model would also save its optimizer's slots (about 3x the file); the same
+            # layers in an uncompiled model save the weights only.
             model = keras.Model(model.inputs, model.outputs, name=model.name)
         model.save(os.path.join(staging, MODEL_FILE))
         _write_text(os.path.join(staging, VOCAB_FILE), "".join(t + "\n" for t in vocabulary))

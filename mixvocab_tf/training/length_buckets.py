@@ -39,9 +39,7 @@ def predict_by_length(model, inputs, batch_size, step=8):
     """A sequence-level model's outputs, rows grouped by length and each group cut to its bucket.
 
     Padding is masked, so cutting it changes no output beyond float rounding, and short texts
-    cost a fraction of the full length (the fine-tuned MiniLM teacher on the 13,084 SNIPS
-    training utterances at L=32: 61.5 CPU s instead of 125.6 at full length, the same logits
-    within 6e-6, on 2 shared cores).
+    cost a fraction of the full length (docs/RESULTS.md).
 
     Args:
       model: a task model taking `model_inputs`; one output row per example.

@@ -8,9 +8,8 @@ undershoots further. Here the words are counted once (BERT's basic
 tokenisation: the teacher's normalisation) and the threshold is searched
 directly until the vocabulary is within `tolerance` of `vocab_size`: the first
 trial is the count of the `vocab_size`-th most frequent word, the next ones
-interpolate log(size) in log(threshold). Each trial is a full learning pass;
-on 190,000 Wikipedia and ELTeC paragraphs a 5K vocabulary takes 3 trials
-(148 CPU s) where bisection took 6 (about 280).
+interpolate log(size) in log(threshold). Each trial is a full learning pass,
+so fewer trials than bisection is the saving (docs/RESULTS.md).
 
 The result starts with `RESERVED_TOKENS` ([PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3
 [MASK]=4), then single characters and their `##` forms, then pieces by
