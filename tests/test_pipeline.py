@@ -234,6 +234,39 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
         "python_docs.txt", "wordnet_glosses.txt", "seq.in"}
 
 
+def test_the_config_is_frozen_and_its_fields_are_the_demo_flags():
+    from absl import flags
+
+    from mixvocab_tf.training.flag_defs import config_from_flags
+    from mixvocab_tf.training.flag_defs import define_config_flags
+
+    cfg = pipeline.PipelineConfig(train_files=["a.txt", "b.txt"], distill_transfer_files=["c"])
+    assert cfg.train_files == ("a.txt", "b.txt") and cfg.distill_transfer_files == ("c",)
+    assert json.dumps(dataclasses.asdict(cfg)) == json.dumps(
+        {**dataclasses.asdict(pipeline.PipelineConfig()), "train_files": ["a.txt", "b.txt"],
+         "distill_transfer_files": ["c"]})  # records are unchanged by the tuples
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1
+    assert dataclasses.replace(cfg, seed=1).seed == 1 and cfg.resolved().train_files == (
+        "a.txt", "b.txt")
+    # Every field is a flag with the field's default, help and choices.
+    flag_values = flags.FlagValues()
+    define_config_flags(pipeline.PipelineConfig, flag_values=flag_values)
+    flag_values(["demo", "--train_files=x.txt,y.txt", "--notask_distillation",
+                 "--quantization=float16"])
+    for field in dataclasses.fields(pipeline.PipelineConfig):
+        assert field.metadata["help"] and flag_values[field.name].help.endswith(
+            field.metadata["help"])  # an enum flag's help starts with its choices
+        assert flag_values[field.name].default == (
+            list(field.default) if isinstance(field.default, tuple) else field.default)
+    assert flag_values["quantization"].parser.enum_values == [
+        "float32", "float16", "dynamic_int8", "full_int8"]
+    assert "F1" not in flag_values["joint_task_distillation"].help  # see docs/RESULTS.md
+    assert config_from_flags(pipeline.PipelineConfig, flag_values) == dataclasses.replace(
+        pipeline.PipelineConfig(), train_files=("x.txt", "y.txt"), task_distillation=False,
+        quantization="float16")
+
+
 def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tmp_path):
     cfg = dataclasses.replace(tiny_config, output_dir=str(tmp_path / "run"),
                               teacher_finetune_examples=0)

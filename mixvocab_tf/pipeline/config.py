@@ -4,13 +4,16 @@ fail fast on inputs a later stage would fail on (`_validate_inputs`)."""
 import dataclasses
 import json
 import os
+from typing import Optional
 
 from mixvocab_tf import paths
+from mixvocab_tf.export.quantization import QUANTIZATIONS
 from mixvocab_tf.models.student_encoder import STUDENT_SIZES
 from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import task_distillation
 from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.training.flag_defs import config_field
 from mixvocab_tf.training.strategy import STRATEGIES
 from mixvocab_tf.training.text_data import resolve_text_files
 
@@ -27,139 +30,158 @@ class PipelineError(RuntimeError):
     """A stage finished but its output does not validate."""
 
 
-@dataclasses.dataclass
+_POOLING_CHOICES = ("auto", "mean", "cls", "ngram")  # heads.POOLING_AUTO + heads.POOLINGS
+_NORMALIZATION_CHOICES = ("mediapipe", "bert")  # normalization.NORMALIZATIONS
+_LIST_FIELDS = ("train_files", "distill_transfer_files")
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Every setting of a pipeline run; the defaults are the embedded demo.
 
-    The measurements behind the defaults are in docs/RESULTS.md.
+    Each field's default and help are written once, here (`config_field`): the help is its
+    documentation and the help of its `tools/run_pipeline.py` / `mixvocab-demo` flag
+    (`define_config_flags`). The measurements behind the defaults are in docs/RESULTS.md.
 
-    Attributes:
-      output_dir: the run directory (one subdirectory a stage).
-      teacher: any path `load_teacher` reads; `None`: the offline all-MiniLM-L6-v2.
-      train_files: corpus globs (Stage 0, I and II); `None`: the shipped corpus and
-        the task's training utterances (unlabelled text).
-      task: a task name of `tasks.task_registry`.
-      data_dir: the task data folder; `None`: the shipped `data/tasks`.
-      vocab_size, vocab_max_lines: Stage 0 target size and the lines it learns from.
-      student_size: a named `StudentEncoder` size.
-      sequence_length, batch_size: Stage I and II shapes.
-      pack_lines: Stage I and II pack consecutive corpus lines into sequences of
-        about `sequence_length` tokens (`False`: one line a sequence).
-      pretrained_student: a published student (a name under `pretrained/` or a
-        folder, see `mixvocab_tf.models.pretrained`) to start from: the vocabulary, Stage I
-        and Stage II are skipped and fine-tuning starts from it.
-      stage1_new_parameter_steps: Stage I's first phase (E_s, P and the MLM head
-        only; `train_teacher`'s `new_parameter_steps`), before its `stage1_steps`.
-      stage1_steps, stage1_learning_rate, stage2_steps, stage2_learning_rate: training.
-      stage2_objective: what Stage II trains the student on. "sentence_embedding" (default):
-        the student starts from the Stage I table (its embeddings, random layers) and learns
-        the original teacher's mean-pooled sentence vectors on `sentence_count` corpus
-        sentences (`distill_sentence_embeddings`; `stage2_steps` and `stage2_learning_rate`
-        are not used). "masked_lm": the paper's Stage II (`distill_student`) for
-        `stage2_steps`; at CPU budgets the Stage I teacher is too weak a masked-LM target.
-      sentence_count, sentence_epochs, sentence_learning_rate: the sentence-embedding
-        objective's sample (sentences from an equal paragraph sample of each corpus file;
-        an eighth, at most 2,048, held out for `val_cosine`), passes and peak rate.
-      steps_per_loop: checkpoint interval of Stage I and II.
-      finetune_epochs, finetune_batch_size, finetune_learning_rate,
-      finetune_sequence_length: the student's task training (`finetune_epochs`: plain
-        fine-tuning only; the batch, rate and length serve distillation too; the length is
-        also the export's).
-      finetune_pooling, finetune_ngram_bag_buckets: the student's classification sentence
-        vector (`heads.build_task_model`'s `pooling` and `ngram_bag_buckets`; plain and
-        distilled, not joint tasks, which keep "auto"). Defaults "auto" (`heads.resolve_pooling`:
-        "ngram" for the student) and 0.
-      joint_epochs, joint_learning_rate: the student's plain training on a joint intent + slot
-        task (`--task=snips_joint --notask_distillation`; the rate serves distillation too).
-      joint_batch_size: the student's batch on a joint task, plain or distilled.
-      joint_task_distillation, joint_slot_swap_augment, joint_distill_epochs: joint task
-        distillation (`distill_joint`, off by default): slot-swapped variants of every training
-        utterance (gold labels kept) and passes over the transfer set. It wants a teacher
-        fine-tuned on all the task's utterances (--teacher_finetune_examples=13084 for SNIPS);
-        one on the default 4,000 is a weaker one.
-      teacher_finetune_examples: training utterances of the fine-tuned teacher (the report's
-        teacher row and the task teacher of distillation; 0: neither, which needs
-        `task_distillation=False`).
-      teacher_finetune_epochs: its epochs.
-      task_distillation: the student's task model learns the fine-tuned teacher
-        (`distill_task`: KL to its softened probabilities on the transfer set plus
-        cross-entropy to the gold labels) instead of the gold labels alone; a joint intent +
-        slots task distils both heads (`distill_joint`) with `joint_task_distillation` too.
-      distill_augment: word-replaced variants of every training utterance in the transfer set
-        (each costs a teacher labelling pass and student steps).
-      distill_epochs: passes over the transfer set.
-      distill_transfer_files: unlabelled in-domain text (globs) the teacher labels into the
-        transfer set, cut into sentences and drawn as `transfer_text.TransferTextConfig`
-        says (classification tasks; e.g. IMDB reviews for SST-2). None: the task's own text.
-      distill_transfer_max_lines: transfer sentences drawn from them (0: all).
-      distill_kd_weight, distill_temperature: the KL term's weight and temperature (the gold
-        labels' cross-entropy has weight 1).
-      quantization: the student export's quantization.
-      normalization: the task models' tokenisation: "mediapipe" (default: what MediaPipe's
-        TextClassifier and the app's tokenizer do, so every runtime form gives the same ids
-        and the same answer) or "bert".
-      oos_keep: the out-of-scope threshold answers this fraction of the eval split (the
-        rest, the least confident, get the out-of-scope reply).
-      mediapipe_python: the MediaPipe environment's Python (default: `.venv-mediapipe` if
-        it exists): adds the MediaPipe metadata to the bundle's model and scores it there.
-      strategy: `default|mirrored|multi_worker|tpu` for Stage I and Stage II (the
-        sentence-embedding objective's teacher pass runs on one device).
-      seed: every stage's seed.
-      force: redo every stage.
-      verbose: Keras progress bars (1) or one line per epoch (2).
+    The config is frozen: change a setting with `dataclasses.replace`. `train_files` and
+    `distill_transfer_files` take a tuple or a list (kept as a tuple), or one comma-separated
+    string; `resolved()` fills in the defaults that depend on the machine.
+
+    Stage II's objectives: "sentence_embedding" (default) starts the student from the Stage I
+    table (its embeddings, random layers) and learns the original teacher's mean-pooled
+    sentence vectors (`distill_sentence_embeddings`; `stage2_steps` and `stage2_learning_rate`
+    are not used); "masked_lm" is the paper's Stage II (`distill_student`), from the Stage I
+    teacher, which at CPU budgets is too weak a masked-LM target.
     """
 
-    output_dir: str = "runs/demo"
-    teacher: str = None
-    train_files: tuple = None
-    task: str = "snips"
-    data_dir: str = None
-    vocab_size: int = 5000
-    vocab_max_lines: int = 60_000
-    student_size: str = "6x128"
-    sequence_length: int = 64
-    batch_size: int = 16
-    pack_lines: bool = True
-    pretrained_student: str = None
-    stage1_new_parameter_steps: int = 100
-    stage1_steps: int = 200
-    stage1_learning_rate: float = 5e-5
-    stage2_steps: int = 600
-    stage2_learning_rate: float = 5e-4
-    stage2_objective: str = "sentence_embedding"
-    sentence_count: int = 16_384
-    sentence_epochs: float = 1.0
-    sentence_learning_rate: float = 1e-3
-    steps_per_loop: int = 100
-    finetune_epochs: int = 2
-    finetune_batch_size: int = 32
-    finetune_learning_rate: float = 3e-4
-    finetune_sequence_length: int = 32
-    finetune_pooling: str = "auto"
-    finetune_ngram_bag_buckets: int = 0
-    joint_epochs: int = 12
-    joint_learning_rate: float = 1e-3
-    joint_batch_size: int = 16
-    joint_slot_swap_augment: int = 1
-    joint_distill_epochs: int = 6
-    joint_task_distillation: bool = False
-    teacher_finetune_examples: int = 4000
-    teacher_finetune_epochs: int = 2
-    task_distillation: bool = True
-    distill_augment: int = 1
-    distill_epochs: int = 3
-    distill_kd_weight: float = 1.0
-    distill_temperature: float = 2.0
-    distill_transfer_files: tuple = None
-    distill_transfer_max_lines: int = 0
-    quantization: str = "dynamic_int8"
-    normalization: str = "mediapipe"
-    oos_keep: float = 0.98
-    mediapipe_python: str = None
-    strategy: str = "default"
-    seed: int = 0
-    force: bool = False
-    verbose: int = 1
+    output_dir: str = config_field("runs/demo", "The run directory (a folder a stage).")
+    teacher: Optional[str] = config_field(
+        None, "A BERT: Hugging Face directory, keras-hub preset or Google checkpoint, any path "
+        "load_teacher reads (default: the offline all-MiniLM-L6-v2).")
+    train_files: Optional[tuple] = config_field(
+        None, "Corpus globs of Stage 0, I and II, one sentence or document a line (default: "
+        "the shipped data/corpus and the task's training utterances).")
+    task: str = config_field(
+        "snips", "The fine-tuning task (a name of tasks.task_registry): a classification "
+        "task, or snips_joint (intent + slots, one encoder and two heads).")
+    data_dir: Optional[str] = config_field(
+        None, "The task data folder (default: the shipped data/tasks).")
+    vocab_size: int = config_field(5000, "Student vocabulary size (Stage 0's target).")
+    vocab_max_lines: int = config_field(
+        60_000, "Corpus lines the vocabulary is learned from (0: all).")
+    student_size: str = config_field(
+        "6x128", f"Student size (a StudentEncoder size): {', '.join(list(STUDENT_SIZES)[:-1])} "
+        f"or {list(STUDENT_SIZES)[-1]}.")
+    sequence_length: int = config_field(64, "Stage I/II sequence length.")
+    batch_size: int = config_field(16, "Stage I/II global batch size.")
+    pack_lines: bool = config_field(
+        True, "Stage I/II: join consecutive corpus lines into sequences of about "
+        "--sequence_length tokens (--nopack_lines: a line each).")
+    pretrained_student: Optional[str] = config_field(
+        None, "Start from a published student (a name under pretrained/, e.g. 6x128, or a "
+        "folder; mixvocab_tf.models.pretrained): skips the vocabulary, Stage I and Stage II, "
+        "and fine-tuning starts from it.")
+    stage1_new_parameter_steps: int = config_field(
+        100, "Stage I's first phase: steps training only E_s, P and the MLM head (encoder "
+        "frozen; train_teacher's new_parameter_steps).")
+    stage1_steps: int = config_field(
+        200, "Stage I joint-phase optimizer steps (after the new-parameter phase).")
+    stage1_learning_rate: float = config_field(5e-5, "Stage I peak rate.")
+    stage2_steps: int = config_field(
+        600, "Stage II optimizer steps (--stage2_objective=masked_lm).")
+    stage2_learning_rate: float = config_field(
+        5e-4, "Stage II peak rate (--stage2_objective=masked_lm).")
+    stage2_objective: str = config_field(
+        "sentence_embedding", "Stage II: learn the original teacher's sentence vectors from "
+        "the Stage I table (sentence_embedding) or the paper's masked-LM distillation from the "
+        "Stage I teacher (masked_lm, --stage2_steps).", choices=STAGE2_OBJECTIVES)
+    sentence_count: int = config_field(
+        16_384, "Stage II sentence_embedding: corpus sentences trained on (from an equal "
+        "paragraph sample of each corpus file; an eighth, at most 2,048, held out for "
+        "val_cosine).")
+    sentence_epochs: float = config_field(
+        1.0, "Stage II sentence_embedding: passes over the sentences.")
+    sentence_learning_rate: float = config_field(1e-3, "Stage II sentence_embedding: peak rate.")
+    steps_per_loop: int = config_field(100, "Steps between checkpoints (Stage I and II).")
+    finetune_epochs: int = config_field(
+        2, "Student fine-tuning epochs (--notask_distillation).")
+    finetune_batch_size: int = config_field(
+        32, "Student task-model batch, fine-tuned or distilled.")
+    finetune_learning_rate: float = config_field(
+        3e-4, "Student task-model peak rate, fine-tuned or distilled.")
+    finetune_sequence_length: int = config_field(
+        32, "Task model (and TFLite export) sequence length.")
+    finetune_pooling: str = config_field(
+        "auto", "The student's classification sentence vector (tools/finetune.py --pooling; "
+        "auto: ngram; a joint task needs auto).", choices=_POOLING_CHOICES)
+    finetune_ngram_bag_buckets: int = config_field(
+        0, "Rows of the student's hashed word-piece n-gram bag (e.g. 65521; tools/finetune.py "
+        "--ngram_bag_buckets); 0 for none (a joint task needs 0).")
+    joint_epochs: int = config_field(
+        12, "Student epochs of plain training on a joint intent + slot task "
+        "(--task=snips_joint --notask_distillation).")
+    joint_learning_rate: float = config_field(
+        1e-3, "Student peak rate on a joint intent + slot task (plain or distilled).")
+    joint_batch_size: int = config_field(
+        16, "Student batch on a joint intent + slot task (plain or distilled).")
+    joint_slot_swap_augment: int = config_field(
+        1, "Joint task distillation: slot-swapped variants of every training utterance (gold "
+        "intent and tags kept) in the transfer set.")
+    joint_distill_epochs: int = config_field(
+        6, "Joint task distillation: passes over the transfer set.")
+    joint_task_distillation: bool = config_field(
+        False, "Distil a joint intent + slot student from the fine-tuned teacher (both heads; "
+        "off: plain training, at a fraction of the cost). It wants a teacher fine-tuned on all "
+        "the task's utterances (--teacher_finetune_examples=13084 for SNIPS).")
+    teacher_finetune_examples: int = config_field(
+        4000, "Training utterances of the fine-tuned teacher: the report's teacher row and "
+        "the student's task teacher (0: neither; needs --notask_distillation).")
+    teacher_finetune_epochs: int = config_field(2, "Epochs of the fine-tuned teacher.")
+    task_distillation: bool = config_field(
+        True, "Distil the student's task model from the fine-tuned teacher (KL to its "
+        "softened probabilities + the gold labels); --notask_distillation: plain fine-tuning "
+        "on the gold labels. Classification tasks (joint ones also need "
+        "--joint_task_distillation).")
+    distill_augment: int = config_field(
+        1, "Task distillation: word-replaced variants of every training utterance (each one a "
+        "teacher labelling pass and student steps more).")
+    distill_epochs: int = config_field(3, "Task distillation: passes over the transfer set.")
+    distill_kd_weight: float = config_field(
+        1.0, "Task distillation: weight of the KL term (the gold labels' weight is 1).")
+    distill_temperature: float = config_field(
+        2.0, "Task distillation: temperature of the teacher's softened probabilities.")
+    distill_transfer_files: Optional[tuple] = config_field(
+        None, "Task distillation: unlabelled in-domain text (globs; a document a line, cut "
+        "into sentences as transfer_text.TransferTextConfig says) the teacher labels into "
+        "the transfer set (classification tasks; default: the task's own text).")
+    distill_transfer_max_lines: int = config_field(
+        0, "Task distillation: transfer sentences drawn from those files (0: all).")
+    quantization: str = config_field(
+        "dynamic_int8", "The student export's quantization.", choices=QUANTIZATIONS)
+    normalization: str = config_field(
+        "mediapipe", "Task models' tokenisation: mediapipe (what MediaPipe's TextClassifier "
+        "and the app's tokenizer do: the same ids in LiteRT, MediaPipe and the Android app) or "
+        "bert.", choices=_NORMALIZATION_CHOICES)
+    oos_keep: float = config_field(
+        0.98, "Out-of-scope threshold: the fraction of eval utterances that keep an answer "
+        "(the rest, the least confident, get the out-of-scope reply).")
+    mediapipe_python: Optional[str] = config_field(
+        None, "The MediaPipe environment's Python, which adds the MediaPipe metadata to the "
+        "bundle's model and scores it (default: .venv-mediapipe/bin/python if present; '' to "
+        "skip MediaPipe).")
+    strategy: str = config_field(
+        "default", "tf.distribute strategy of Stage I and the masked-LM Stage II (the "
+        "sentence-embedding Stage II trains on one device).", choices=STRATEGIES)
+    seed: int = config_field(0, "Seed of every stage.")
+    force: bool = config_field(False, "Redo every stage, done or not.")
+    verbose: int = config_field(1, "1: progress bars; 2: a line an epoch.")
+
+    def __post_init__(self):
+        # A caller's list is kept as a tuple: the config is frozen and hashable, and its
+        # records are unchanged (json writes a tuple as a list).
+        for name in _LIST_FIELDS:
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def resolved(self):
         """A copy with the defaults that depend on the machine filled in."""
