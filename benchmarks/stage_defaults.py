@@ -82,22 +82,26 @@ def _timed(fn):
 
 
 def run_stage1(name, teacher):
+    from mixvocab_tf.stage1.config import Stage1Config
     from mixvocab_tf.stage1.teacher_training import train_teacher
+    from mixvocab_tf.training.config import config_from_keywords
 
     settings = dict(STAGE1[name])
     steps = FLAGS.stage1_steps
     new_steps = int(round(steps * settings.pop("new_parameter_fraction", 0.0)))
     new_steps = settings.pop("new_parameter_steps", new_steps)
-    result, cost = _timed(lambda: train_teacher(
-        teacher, FLAGS.student_vocab, FLAGS.train_files,
-        os.path.join(FLAGS.output_dir, "stage1_" + name), eval_files=FLAGS.eval_files,
-        student_embedding_dim=int(FLAGS.student_size.split("x")[1]),
+    config = config_from_keywords(
+        Stage1Config, student_embedding_dim=int(FLAGS.student_size.split("x")[1]),
         new_parameter_steps=new_steps,
         new_parameter_learning_rate=FLAGS.new_parameter_learning_rate,
         train_steps=steps - new_steps, learning_rate=FLAGS.stage1_learning_rate,
         sequence_length=FLAGS.sequence_length, batch_size=FLAGS.batch_size,
         steps_per_loop=max(steps // 3, 1), eval_steps=FLAGS.eval_steps, seed=FLAGS.seed,
-        verbose=2, **settings))
+        **settings)
+    result, cost = _timed(lambda: train_teacher(
+        config, teacher, FLAGS.student_vocab, FLAGS.train_files,
+        os.path.join(FLAGS.output_dir, "stage1_" + name), eval_files=FLAGS.eval_files,
+        verbose=2))
     with open(os.path.join(result["export_dir"], "stage1_config.json")) as f:
         config = json.load(f)
     metrics = config["final_metrics"]
@@ -107,15 +111,19 @@ def run_stage1(name, teacher):
 
 
 def run_stage2(name, stage1_dir):
+    from mixvocab_tf.stage2.config import Stage2Config
     from mixvocab_tf.stage2.student_distillation import distill_student
+    from mixvocab_tf.training.config import config_from_keywords
 
-    result, cost = _timed(lambda: distill_student(
-        stage1_dir, FLAGS.train_files, os.path.join(FLAGS.output_dir, "stage2_" + name),
-        eval_files=FLAGS.eval_files, student_size=FLAGS.student_size,
+    config = config_from_keywords(
+        Stage2Config, student_size=FLAGS.student_size,
         train_steps=FLAGS.stage2_steps, learning_rate=FLAGS.stage2_learning_rate,
         sequence_length=FLAGS.sequence_length, batch_size=FLAGS.batch_size,
         steps_per_loop=max(FLAGS.stage2_steps // 3, 1), eval_steps=FLAGS.eval_steps,
-        seed=FLAGS.seed, verbose=2, **STAGE2[name]))
+        seed=FLAGS.seed, **STAGE2[name])
+    result, cost = _timed(lambda: distill_student(
+        config, stage1_dir, FLAGS.train_files, os.path.join(FLAGS.output_dir, "stage2_" + name),
+        eval_files=FLAGS.eval_files, verbose=2))
     with open(os.path.join(result["export_dir"], "config.json")) as f:
         config = json.load(f)
     metrics = config["final_metrics"]

@@ -16,7 +16,8 @@ import json
 from absl import app
 from absl import flags
 
-from mixvocab_tf.training.strategy import STRATEGIES
+from mixvocab_tf.stage2.config import SentenceEmbeddingConfig
+from mixvocab_tf.training import flag_defs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("student", None, "The student to start from: a Stage II student directory, "
@@ -26,21 +27,8 @@ flags.DEFINE_string("teacher", None, "The original teacher (Hugging Face, keras-
                     "Google BERT directory; default: the installed all-MiniLM-L6-v2).")
 flags.DEFINE_list("train_files", None, "Corpus files or globs (.txt, .txt.gz; one paragraph a line).")
 flags.DEFINE_string("model_dir", None, "The run directory; --model_dir/export is the student.")
-flags.DEFINE_integer("paragraphs_per_file", 50_000, "Paragraphs sampled from each corpus file.")
-flags.DEFINE_integer("max_sentences", None, "Keep at most this many sentences (default: all).")
-flags.DEFINE_integer("held_out_sentences", 2048, "Sentences kept out of training, for val_cosine.")
-flags.DEFINE_float("epochs", 1.0, "Passes over the training sentences (the committed students: 1).")
-flags.DEFINE_integer("batch_size", 64, "Sentences a step.")
-flags.DEFINE_float("learning_rate", 1e-3, "Peak AdamW learning rate.")
-flags.DEFINE_float("warmup_fraction", 0.05, "Share of steps spent warming up.")
-flags.DEFINE_integer("sequence_length", 64, "The student's sequence length.")
-flags.DEFINE_integer("teacher_sequence_length", 96, "The teacher's sequence length.")
-flags.DEFINE_integer("steps_per_loop", 500, "Steps between checkpoints and held-out evaluations.")
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
-                  "tf.distribute strategy of the student's training (--batch_size is global).")
-flags.DEFINE_enum("mixed_precision", None, ["mixed_float16", "mixed_bfloat16"],
-                  "Mixed-precision policy of the student's training (the export is float32).")
-flags.DEFINE_integer("seed", 0, "Sampling, shuffling and initialisation seed.")
+# Every setting of SentenceEmbeddingConfig.
+flag_defs.define_config_flags(SentenceEmbeddingConfig, module_name=__name__)
 flags.mark_flags_as_required(["student", "train_files", "model_dir"])
 
 
@@ -53,30 +41,15 @@ def main(argv):
     from mixvocab_tf.training.callbacks import TrainingDivergedError
 
     with exit_on_bad_input(ValueError, FileNotFoundError, TrainingDivergedError):
+        config = flag_defs.config_from_flags(SentenceEmbeddingConfig, FLAGS)
         student_dir = FLAGS.student
         # A published student (float16 weights.npz, no student.keras) continues from its
         # Stage II-format copy in the cache, as tools/finetune.py --model does.
         if pretrained.names_published_student(student_dir):
             student_dir = pretrained.student_directory(student_dir)
         result = distill_sentence_embeddings(
-            student_dir=student_dir,
-            teacher_path=FLAGS.teacher or paths.minilm_teacher_path(),
-            train_files=FLAGS.train_files,
-            model_dir=FLAGS.model_dir,
-            paragraphs_per_file=FLAGS.paragraphs_per_file,
-            max_sentences=FLAGS.max_sentences,
-            held_out_sentences=FLAGS.held_out_sentences,
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
-            learning_rate=FLAGS.learning_rate,
-            warmup_fraction=FLAGS.warmup_fraction,
-            sequence_length=FLAGS.sequence_length,
-            teacher_sequence_length=FLAGS.teacher_sequence_length,
-            steps_per_loop=FLAGS.steps_per_loop,
-            strategy=FLAGS.strategy,
-            mixed_precision=FLAGS.mixed_precision,
-            seed=FLAGS.seed,
-        )
+            config, student_dir, FLAGS.teacher or paths.minilm_teacher_path(),
+            FLAGS.train_files, FLAGS.model_dir)
     print(json.dumps({k: result[k] for k in ("export_dir", "metrics", "held_out_cosine_start",
                                               "sentences", "teacher_cpu_seconds")}, indent=2))
 

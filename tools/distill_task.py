@@ -49,63 +49,26 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mixvocab_tf.cli import exit_on_bad_input  # noqa: E402
+from mixvocab_tf.tasks import configs  # noqa: E402
 from mixvocab_tf.tasks import evaluation  # noqa: E402
 from mixvocab_tf.tasks import finetuning  # noqa: E402
 from mixvocab_tf.tasks import readers  # noqa: E402
 from mixvocab_tf.tasks import joint_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_registry  # noqa: E402
-from mixvocab_tf.tasks import transfer_text  # noqa: E402
-from mixvocab_tf.training import flag_defs  # noqa: E402
 from mixvocab_tf.training.text_data import CorpusError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("student", None, "A Stage II student directory (the encoder to train).")
 flags.DEFINE_string("teacher_dir", None, "A fine-tuned teacher task model (tools/finetune.py).")
-flags.DEFINE_string("task", None, "The task (default: the teacher's).")
 flags.DEFINE_string("data_dir", None, "The data folder (../shared/data or its tasks/ folder).")
 flags.DEFINE_string("output_dir", None, "The student task model directory to write.")
-flags.DEFINE_integer("augment", 0, "Word-replaced variants of every training example.")
-flags.DEFINE_float("replace_rate", 0.3, "Probability that an eligible word is replaced.")
-flags.DEFINE_enum("replacer", "embedding", task_distillation.REPLACERS,
-                  "Replacement candidates: nearest whole words in the teacher's input embeddings, "
-                  "or the masked-LM guesses of --mlm_teacher.")
-flags.DEFINE_integer("num_candidates", 15, "Candidates per replaced word (K).")
-flags.DEFINE_string("mlm_teacher", None,
-                    "--replacer=mlm: a Stage I directory or a teacher with a masked-LM head.")
-flags.DEFINE_list("transfer_files", None,
-                  "Globs of unlabelled .txt / .txt.gz text, one example a line (pair tasks: "
-                  "first<TAB>second), labelled by the teacher.")
-flag_defs.define_config_flags(transfer_text.TransferTextConfig, prefix="transfer_")
-flags.DEFINE_alias("max_transfer_lines", "transfer_max_lines")
-flags.DEFINE_float("kd_weight", 1.0, "Weight of the KL to the teacher's softened probabilities.")
-flags.DEFINE_float("hard_weight", 1.0, "Weight of the gold-label cross-entropy.")
-flags.DEFINE_float("temperature", 2.0, "Distillation temperature T.")
-flags.DEFINE_bool("hard_labels_on_augmented", False,
-                  "Also train variants on their original's gold label.")
-flags.DEFINE_integer("slot_swap_augment", 1,
-                     "Joint intent + slot tasks: slot-swapped variants of every training "
-                     "utterance (gold intent and tags kept).")
-flags.DEFINE_float("slot_swap_rate", 0.5, "Probability that a slot span of a variant is swapped.")
-flags.DEFINE_float("slot_weight", 1.0, "Joint tasks: weight of the slot terms.")
-flags.DEFINE_integer("epochs", None,
-                     "Passes over the transfer set (default: 2; joint intent + slot tasks 6).")
-flags.DEFINE_integer("train_steps", None, "Optimizer steps instead of --epochs.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_float("learning_rate", None,
-                   "Peak AdamW learning rate (default: 1e-4; joint intent + slot tasks 1e-3).")
-flags.DEFINE_float("dropout", 0.1, "Head dropout.")
-flags.DEFINE_integer("sequence_length", None, "The student's L (default: the teacher's).")
-flags.DEFINE_integer("max_train_examples", None, "Use at most this many labelled examples.")
-flags.DEFINE_integer("examples_per_class", None, "k-shot: this many labelled examples a label.")
-flag_defs.define_sentence_head_flags()
-flags.DEFINE_bool("bucket_by_length", True,
-                  "Train on batches of similar length cut to their longest example.")
-flags.DEFINE_string("eval_split", None, "Split scored after training; 'none' to skip.")
-flags.DEFINE_integer("max_eval_examples", None, "Score at most this many examples.")
 flags.DEFINE_string("cache_dir", None,
                     "Teacher-logit cache (default: teacher_label_cache beside --output_dir).")
-flags.DEFINE_integer("seed", 0, "Random seed (selection, augmentation, training).")
+# --task and every setting: the fields of DistillTaskConfig (configs.py holds defaults and
+# help); its transfer text's are --transfer_<field>.
+configs.define_flags(configs.DistillTaskConfig)
+flags.DEFINE_alias("max_transfer_lines", "transfer_max_lines")
 flags.mark_flags_as_required(["student", "teacher_dir", "data_dir", "output_dir"])
 
 
@@ -120,37 +83,20 @@ def _main():
     if not task:
         with open(os.path.join(FLAGS.teacher_dir, "task_config.json"), encoding="utf-8") as f:
             task = json.load(f)["task"]
-    # The flags both kinds of distillation take.
-    common = dict(
-        augment=FLAGS.augment, replace_rate=FLAGS.replace_rate, replacer=FLAGS.replacer,
-        num_candidates=FLAGS.num_candidates, mlm_teacher=FLAGS.mlm_teacher,
-        transfer_files=FLAGS.transfer_files, max_transfer_lines=FLAGS.transfer_max_lines,
-        kd_weight=FLAGS.kd_weight, hard_weight=FLAGS.hard_weight, temperature=FLAGS.temperature,
-        hard_labels_on_augmented=FLAGS.hard_labels_on_augmented, train_steps=FLAGS.train_steps,
-        batch_size=FLAGS.batch_size, dropout=FLAGS.dropout,
-        sequence_length=FLAGS.sequence_length, max_train_examples=FLAGS.max_train_examples,
-        eval_split=FLAGS.eval_split, max_eval_examples=FLAGS.max_eval_examples,
-        cache_dir=FLAGS.cache_dir, seed=FLAGS.seed, verbose=2)
-    paths = (task, FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir)
+    config = configs.config_from_flags(configs.DistillTaskConfig, FLAGS, task=task)
+    inputs = (FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir)
     if task_registry.get_task(task).type == task_registry.INTENT_AND_SLOTS:
-        if FLAGS.examples_per_class is not None:
+        if config.data.examples_per_class is not None:
             raise ValueError("--examples_per_class picks k examples a label of a classification "
                              f"task; {task} has slots too. Fix: use --max_train_examples.")
-        finetuning.check_ngram_bag(task_registry.get_task(task), FLAGS.ngram_bag_buckets,
-                                   FLAGS.ngram_bag_dim)
-        config = joint_distillation.distill_joint(
-            *paths, slot_swap_augment=FLAGS.slot_swap_augment,
-            slot_swap_rate=FLAGS.slot_swap_rate, slot_weight=FLAGS.slot_weight,
-            epochs=FLAGS.epochs or 6, learning_rate=FLAGS.learning_rate or 1e-3, **common)
+        finetuning.check_ngram_bag(task_registry.get_task(task), config.head.ngram_bag_buckets,
+                                   config.head.ngram_bag_dim)
+        record = joint_distillation.distill_joint(config, *inputs, cache_dir=FLAGS.cache_dir,
+                                                  verbose=2)
     else:
-        config = task_distillation.distill_task(
-            *paths, epochs=FLAGS.epochs or 2, learning_rate=FLAGS.learning_rate or 1e-4,
-            examples_per_class=FLAGS.examples_per_class,
-            transfer_text=flag_defs.config_from_flags(transfer_text.TransferTextConfig, FLAGS,
-                                                      prefix="transfer_"),
-            bucket_by_length=FLAGS.bucket_by_length, **flag_defs.sentence_head_kwargs(FLAGS),
-            **common)
-    _report(config)
+        record = task_distillation.distill_task(config, *inputs, cache_dir=FLAGS.cache_dir,
+                                                verbose=2)
+    _report(record)
 
 
 def _report(config):

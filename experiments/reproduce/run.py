@@ -38,6 +38,7 @@ from mixvocab_tf.corpora import iter_lines  # noqa: E402
 from mixvocab_tf.corpora import resolve_text_files  # noqa: E402
 from mixvocab_tf.corpora import sample_lines  # noqa: E402
 from mixvocab_tf.stage2 import sentence_embedding  # noqa: E402
+from mixvocab_tf.stage2.config import Stage2Config  # noqa: E402
 from mixvocab_tf.stage2.student_distillation import build_student  # noqa: E402
 from mixvocab_tf.stage2.student_distillation import distill_student  # noqa: E402
 from mixvocab_tf.models.student_directory import save_student_directory  # noqa: E402
@@ -47,8 +48,10 @@ from mixvocab_tf.file_io import write_json_atomic  # noqa: E402
 from mixvocab_tf.file_io import write_text_atomic  # noqa: E402
 from mixvocab_tf.models import student_encoder  # noqa: E402
 from mixvocab_tf.models.teacher_loading import load_teacher  # noqa: E402
+from mixvocab_tf.stage1.config import Stage1Config  # noqa: E402
 from mixvocab_tf.stage1.teacher_training import NEW_PARAMETER_PHASE_DIR  # noqa: E402
 from mixvocab_tf.stage1.teacher_training import train_teacher  # noqa: E402
+from mixvocab_tf.training.config import config_from_keywords  # noqa: E402
 from mixvocab_tf.pipeline.report import markdown_table  # noqa: E402
 from mixvocab_tf.pipeline.report import percent  # noqa: E402
 from mixvocab_tf.pipeline.report import pyplot  # noqa: E402
@@ -293,16 +296,17 @@ def run_stage1(output_dir, name, teacher, vocab, train_files, eval_files):
     """The Stage I run `name` in `<output_dir>/<name>/stage1`; returns its timing record."""
     model_dir = os.path.join(output_dir, name, "stage1")
     new_steps = FLAGS.stage1_new_parameter_steps
-    return _timed(os.path.join(model_dir, TIMING_FILE), lambda: train_teacher(
-        teacher, vocab, train_files, model_dir, eval_files=eval_files,
-        student_embedding_dim=_hidden_dim(), new_parameter_steps=new_steps,
+    config = config_from_keywords(
+        Stage1Config, student_embedding_dim=_hidden_dim(), new_parameter_steps=new_steps,
         train_steps=FLAGS.stage1_steps, learning_rate=FLAGS.stage1_learning_rate,
         sequence_length=FLAGS.sequence_length, batch_size=FLAGS.batch_size,
         # One loop is one checkpoint and one held-out score; the new-parameter phase loops
         # at min(this, its steps), so give it the same number of points.
         steps_per_loop=_loop(FLAGS.stage1_steps) if not new_steps else min(
             _loop(FLAGS.stage1_steps), _loop(new_steps)),
-        eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, verbose=2, **STAGE1[name]))
+        eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, **STAGE1[name])
+    return _timed(os.path.join(model_dir, TIMING_FILE), lambda: train_teacher(
+        config, teacher, vocab, train_files, model_dir, eval_files=eval_files, verbose=2))
 
 
 def run_stage2(output_dir, name, teacher, train_files, eval_files):
@@ -312,12 +316,13 @@ def run_stage2(output_dir, name, teacher, train_files, eval_files):
     if name in SENTENCE_VARIANTS:
         return _timed(os.path.join(model_dir, TIMING_FILE), lambda: run_sentence_stage2(
             stage1_dir, teacher, train_files, eval_files, model_dir))
-    return _timed(os.path.join(model_dir, TIMING_FILE), lambda: distill_student(
-        stage1_dir, train_files, model_dir, eval_files=eval_files,
-        student_size=FLAGS.student_size, train_steps=FLAGS.stage2_steps,
+    config = config_from_keywords(
+        Stage2Config, student_size=FLAGS.student_size, train_steps=FLAGS.stage2_steps,
         learning_rate=FLAGS.stage2_learning_rate, sequence_length=FLAGS.sequence_length,
         batch_size=FLAGS.batch_size, steps_per_loop=_loop(FLAGS.stage2_steps),
-        eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, verbose=2, **STAGE2[name]))
+        eval_steps=FLAGS.eval_steps, seed=FLAGS.seed, **STAGE2[name])
+    return _timed(os.path.join(model_dir, TIMING_FILE), lambda: distill_student(
+        config, stage1_dir, train_files, model_dir, eval_files=eval_files, verbose=2))
 
 
 def run_sentence_stage2(stage1_dir, teacher, train_files, eval_files, model_dir):

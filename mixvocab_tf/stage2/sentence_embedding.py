@@ -1,31 +1,30 @@
 """Sentence-embedding distillation: the student learns the teacher's own sentence vectors.
 
 Stage II's losses compare the student with the Stage I teacher reading *student-segmented*
-text, which a CPU-budget Stage I teaches poorly (it predicts 8% of masked student tokens), so
-at those budgets Stage II leaves the student below random weights. This stage asks the
-student for what the original teacher does well on its *own* vocabulary: the masked mean of
-its last layer, the sentence vector all-MiniLM-L6-v2 was trained to produce (a linear probe on
-it scores 84.1 on BANKING77 10-shot, above the fine-tuned teacher). Teacher and student each
+text, which a CPU-budget Stage I teaches poorly, so at those budgets Stage II leaves the
+student below random weights. This stage asks the student for what the original teacher does
+well on its *own* vocabulary: the masked mean of its last layer, the sentence vector
+all-MiniLM-L6-v2 was trained to produce. Teacher and student each
 tokenise the same sentence with their own vocabulary; no alignment is needed because the
 target is one vector a sentence (Reimers & Gurevych 2020, "Making monolingual sentence
 embeddings multilingual using knowledge distillation"). The student's mean-pooled output goes
 through a trainable projection H -> D and is trained by cosine distance to the teacher's.
 
-Measured (README "What lifts it"; 6x128, 227K Wikipedia and novel sentences, one epoch, about
-14 minutes of student training on 2 cores): BANKING77 10-shot with plain fine-tuning 73.44
-(int8 73.44) against 63.12 for random weights and 60.32 after 2,400 Stage II steps.
+What it gives against random weights and against Stage II by masked LM: docs/RESULTS.md.
 
 The teacher's vectors are computed once, in shards written atomically under
 `model_dir/teacher_embeddings/` (a killed run keeps every finished shard), so each student
 epoch costs only the student. The student trains under any `tf.distribute` strategy
-(`strategy=`) and mixed precision (`mixed_precision=`); the teacher pass runs on one device.
+(`SentenceEmbeddingConfig.strategy`) and mixed precision (`.mixed_precision`); the teacher pass
+runs on one device.
 
 Example:
 ```python
 result = distill_sentence_embeddings(
+    SentenceEmbeddingConfig(max_sentences=20_000, epochs=1),
     student_dir="runs/stage1_table", teacher_path=paths.minilm_teacher_path(),
     train_files=["corpora/wikipedia_en.txt.gz", "corpora/eltec_novels_en.txt.gz"],
-    model_dir="runs/sentence_embeddings", max_sentences=20_000, epochs=1)
+    model_dir="runs/sentence_embeddings")
 finetune(task_name="banking77", model_path=result["export_dir"], ...)
 ```
 """
@@ -41,6 +40,8 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf import corpora
+from mixvocab_tf.stage2.config import SentenceEmbeddingConfig
+from mixvocab_tf.stage2.config import Stage2Config
 from mixvocab_tf.stage2.student_distillation import distill_student
 from mixvocab_tf.models.student_directory import load_student_directory
 from mixvocab_tf.models.student_directory import save_student_directory
@@ -51,6 +52,9 @@ from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
 from mixvocab_tf.training.checkpointing import fit_and_export
+from mixvocab_tf.training.config import accepts_keyword_settings
+from mixvocab_tf.training.config import config_from_keywords
+from mixvocab_tf.training.config import flatten_config
 from mixvocab_tf.training.length_buckets import length_bucketed
 from mixvocab_tf.training.length_buckets import predict_by_length
 from mixvocab_tf.training.optimization import create_optimizer
@@ -199,93 +203,69 @@ class SentenceEmbeddingDistiller(keras.Model):
         return cls(**config)
 
 
-def distill_sentence_embeddings(
-    student_dir,
-    teacher_path,
-    train_files,
-    model_dir,
-    paragraphs_per_file=50_000,
-    max_sentences=None,
-    held_out_sentences=2048,
-    epochs=1.0,
-    batch_size=64,
-    learning_rate=1e-3,
-    warmup_fraction=0.05,
-    sequence_length=64,
-    teacher_sequence_length=96,
-    steps_per_loop=500,
-    strategy="default",
-    mixed_precision=None,
-    seed=0,
-    verbose="auto",
-):
+@accepts_keyword_settings(SentenceEmbeddingConfig)
+def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, model_dir, *,
+                                verbose="auto"):
     """Trains a student on the teacher's sentence vectors; writes `model_dir/export`.
 
     Args:
+      config: a `SentenceEmbeddingConfig`: the sentence sample, lengths and training. (The
+        0.1 call, every setting a keyword argument after the inputs, still works for one
+        release and warns: `accepts_keyword_settings`.)
       student_dir: the student to start from: a Stage II student directory, or the Stage I
         table with random layers (`tools/distill_student.py --train_steps=0`).
       teacher_path: the original teacher (any directory `load_teacher` reads), not the
         Stage I export: its vectors on its own vocabulary are the target.
       train_files: corpus files or globs (natural prose: Wikipedia, novels).
       model_dir: the run directory (`flags.json`, `teacher_embeddings/`, `checkpoints/`,
-        `logs/`, `export/`); rerunning resumes.
-      paragraphs_per_file, max_sentences: the sentence sample (`corpus_sentences`).
-      held_out_sentences: the last sentences of the sample, never trained on; the logged
-        `val_cosine` is the student's mean cosine to the teacher on them.
-      epochs: passes over the training sentences (fractional allowed).
-      batch_size, learning_rate, warmup_fraction: AdamW with warm-up and cosine decay.
-      sequence_length: the student's L; teacher_sequence_length: the teacher's (longer: its
-        vocabulary splits words less, but a sentence must fit).
-      steps_per_loop: steps between checkpoints and held-out evaluations.
-      strategy: `default|mirrored|multi_worker|tpu` (`get_strategy`); `batch_size` is global.
-      mixed_precision: `None`, `"mixed_float16"` (GPUs) or `"mixed_bfloat16"` (TPUs) for the
-        student's training; the exported student is float32 either way.
-      seed: sampling, shuffling and initialisation seed.
+        `logs/`, `export/`); rerunning resumes, and a rerun with other settings is refused.
+      verbose: `fit` verbosity.
 
     Returns:
       A dict: `export_dir`, `metrics`, `history`, `held_out_cosine_start`, `sentences`,
       `teacher_cpu_seconds`.
     """
-    config = {k: v for k, v in locals().items() if k != "verbose"}
-    config["train_files"] = list(corpora.resolve_text_files(train_files))
+    train_files = list(corpora.resolve_text_files(train_files))
+    record = dict(student_dir=student_dir, teacher_path=teacher_path, train_files=train_files,
+                  model_dir=model_dir, **flatten_config(config))
     # Multi-worker collectives must be configured before any TensorFlow op runs.
-    distribution = get_strategy(strategy)
-    if epochs <= 0 or batch_size < 1 or held_out_sentences < 1:
-        raise ValueError(
-            f"epochs={epochs}, batch_size={batch_size}, held_out_sentences="
-            f"{held_out_sentences}: each must be positive.")
+    distribution = get_strategy(config.strategy)
     student, vocabulary, student_config = load_student_directory(student_dir)
     teacher = load_teacher(teacher_path)
-    if teacher_sequence_length > teacher.backbone.max_sequence_length:
+    if config.teacher_sequence_length > teacher.backbone.max_sequence_length:
         raise ValueError(
-            f"teacher_sequence_length={teacher_sequence_length} is longer than the teacher's "
-            f"{teacher.backbone.max_sequence_length} positions. Fix: pass "
+            f"teacher_sequence_length={config.teacher_sequence_length} is longer than the "
+            f"teacher's {teacher.backbone.max_sequence_length} positions. Fix: pass "
             f"--teacher_sequence_length={teacher.backbone.max_sequence_length} or less.")
-    prepare_model_dir(model_dir, config)
-    keras.utils.set_random_seed(seed)
-    sentences = corpus_sentences(config["train_files"], paragraphs_per_file, max_sentences, seed)
-    if len(sentences) <= held_out_sentences:
+    prepare_model_dir(model_dir, record)
+    keras.utils.set_random_seed(config.seed)
+    sentences = corpus_sentences(train_files, config.paragraphs_per_file, config.max_sentences,
+                                 config.seed)
+    if len(sentences) <= config.held_out_sentences:
         raise ValueError(
             f"The corpus gave {len(sentences)} sentences, no more than the "
-            f"{held_out_sentences} held out. Fix: more --paragraphs_per_file or a larger corpus.")
+            f"{config.held_out_sentences} held out. Fix: more --paragraphs_per_file or a larger "
+            "corpus.")
     targets, teacher_cpu = teacher_embeddings(
         teacher, sentences, os.path.join(model_dir, TEACHER_EMBEDDINGS_DIR),
-        teacher_sequence_length)
+        config.teacher_sequence_length)
     preprocessor = SingleVocabPreprocessor(
-        vocabulary, lower_case=student_config["lower_case"], sequence_length=sequence_length)
+        vocabulary, lower_case=student_config["lower_case"],
+        sequence_length=config.sequence_length)
     features = encode_texts(preprocessor, sentences)
-    train_count = len(sentences) - held_out_sentences
+    train_count = len(sentences) - config.held_out_sentences
     train = tf.data.Dataset.from_tensor_slices(
         ({k: v[:train_count] for k, v in features.items()}, targets[:train_count]))
-    train = length_bucketed(train.shuffle(train_count, seed=seed).repeat(), batch_size,
-                            sequence_length, sequence_targets=False).prefetch(tf.data.AUTOTUNE)
+    train = length_bucketed(train.shuffle(train_count, seed=config.seed).repeat(),
+                            config.batch_size, config.sequence_length,
+                            sequence_targets=False).prefetch(tf.data.AUTOTUNE)
     held_out = tf.data.Dataset.from_tensor_slices(
         ({k: v[train_count:] for k, v in features.items()}, targets[train_count:]))
-    held_out = held_out.batch(batch_size).repeat()
-    eval_steps = math.ceil(held_out_sentences / batch_size)
-    train_steps = max(int(epochs * train_count / batch_size), 1)
+    held_out = held_out.batch(config.batch_size).repeat()
+    eval_steps = math.ceil(config.held_out_sentences / config.batch_size)
+    train_steps = max(int(config.epochs * train_count / config.batch_size), 1)
 
-    policy = mixed_precision or "float32"
+    policy = config.mixed_precision or "float32"
     with distribution.scope():
         # The loaded student's variables live outside the scope (and in its saved policy):
         # a copy made here trains under the strategy and the precision asked for. The
@@ -293,27 +273,28 @@ def distill_sentence_embeddings(
         # distiller's mixed_float16 policy makes `compile` scale the loss.
         student = with_dtype_policy(student, policy)
         distiller = SentenceEmbeddingDistiller(student, teacher.hidden_dim, dtype=policy)
-        distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction),
+        distiller.compile(optimizer=create_optimizer(config.learning_rate, train_steps,
+                                                     config.warmup_fraction),
                           loss=keras.losses.CosineSimilarity(),
                           metrics=[keras.metrics.CosineSimilarity(name="cosine")])
         distiller(next(iter(held_out))[0])
         distiller.optimizer.build(distiller.trainable_variables)
     start = distiller.evaluate(held_out, steps=eval_steps, verbose=0, return_dict=True)
     print(f"held-out cosine to the teacher before training: {start['cosine']:.4f} "
-          f"({held_out_sentences} sentences)")
+          f"({config.held_out_sentences} sentences)")
 
     def write(directory, metrics):
-        saved = student if not mixed_precision else with_dtype_policy(student, "float32")
+        saved = student if not config.mixed_precision else with_dtype_policy(student, "float32")
         save_student_directory(directory, saved, vocabulary, dict(
             student_config,
-            sequence_length=sequence_length,
+            sequence_length=config.sequence_length,
             sentence_embedding_distillation={
                 "teacher": str(teacher_path),
                 "start_student": str(student_dir),
-                "train_files": config["train_files"],
+                "train_files": train_files,
                 "sentences": train_count,
-                "held_out_sentences": held_out_sentences,
-                "epochs": epochs,
+                "held_out_sentences": config.held_out_sentences,
+                "epochs": config.epochs,
                 "train_steps": int(distiller.optimizer.iterations.numpy()),
                 "held_out_cosine_start": float(start["cosine"]),
                 "final_metrics": metrics,
@@ -321,21 +302,25 @@ def distill_sentence_embeddings(
 
     with unread_pooler_ignored():
         result = fit_and_export(distiller, train, train_steps, model_dir, write,
-                                steps_per_loop=steps_per_loop, eval_dataset=held_out,
+                                steps_per_loop=config.steps_per_loop, eval_dataset=held_out,
                                 eval_steps=eval_steps, verbose=verbose)
     result.update(held_out_cosine_start=float(start["cosine"]), sentences=train_count,
                   teacher_cpu_seconds=teacher_cpu)
     return result
 
 
-
 STAGE1_TABLE_DIR = "stage1_table"
 
 
 def distill_from_stage1_table(stage1_dir, teacher_path, train_files, model_dir, sentences,
-                              held_out_sentences, student_size="6x128", epochs=1.0,
-                              batch_size=64, learning_rate=1e-3, sequence_length=64,
-                              steps_per_loop=500, strategy="default", seed=0, verbose="auto",
+                              held_out_sentences, student_size=Stage2Config.student_size,
+                              epochs=SentenceEmbeddingConfig.epochs,
+                              batch_size=SentenceEmbeddingConfig.batch_size,
+                              learning_rate=SentenceEmbeddingConfig.learning_rate,
+                              sequence_length=SentenceEmbeddingConfig.sequence_length,
+                              steps_per_loop=SentenceEmbeddingConfig.steps_per_loop,
+                              strategy=SentenceEmbeddingConfig.strategy,
+                              seed=SentenceEmbeddingConfig.seed, verbose="auto",
                               table_settings=None):
     """Stage II by sentence vectors: the Stage I table with random layers
     (`model_dir/stage1_table/`, a zero-step `distill_student`) learns the original teacher's
@@ -344,9 +329,9 @@ def distill_from_stage1_table(stage1_dir, teacher_path, train_files, model_dir, 
     sentence must fit.
 
     `strategy`: the sentence distillation's (`distill_sentence_embeddings`).
-    `table_settings`: keyword arguments of the zero-step `distill_student` (e.g.
-    `sequence_length`, `batch_size`, `strategy`; its own defaults otherwise). Returns
-    `distill_sentence_embeddings`' result.
+    `table_settings`: flat settings of the zero-step `distill_student` (`Stage2Config`'s,
+    e.g. `sequence_length`, `batch_size`, `strategy`, and its input `eval_files`; its own
+    defaults otherwise). Returns `distill_sentence_embeddings`' result.
 
     Example:
     >>> distill_from_stage1_table("runs/stage1", paths.minilm_teacher_path(),
@@ -354,11 +339,16 @@ def distill_from_stage1_table(stage1_dir, teacher_path, train_files, model_dir, 
     ...                           held_out_sentences=2048)
     """
     table = os.path.join(model_dir, STAGE1_TABLE_DIR)
-    distill_student(stage1_dir, train_files, table, student_size=student_size, train_steps=0,
-                    verbose=verbose, **(table_settings or {}))
-    return distill_sentence_embeddings(
-        os.path.join(table, "export"), teacher_path, train_files, model_dir,
+    settings = dict(table_settings or {})
+    eval_files = settings.pop("eval_files", None)
+    table_config = config_from_keywords(Stage2Config, student_size=student_size, train_steps=0,
+                                        **settings)
+    distill_student(table_config, stage1_dir, train_files, table, eval_files=eval_files,
+                    verbose=verbose)
+    config = SentenceEmbeddingConfig(
         max_sentences=sentences + held_out_sentences, held_out_sentences=held_out_sentences,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         sequence_length=sequence_length, teacher_sequence_length=sequence_length * 3 // 2,
-        steps_per_loop=steps_per_loop, strategy=strategy, seed=seed, verbose=verbose)
+        steps_per_loop=steps_per_loop, strategy=strategy, seed=seed)
+    return distill_sentence_embeddings(config, os.path.join(table, "export"), teacher_path,
+                                       train_files, model_dir, verbose=verbose)

@@ -11,6 +11,7 @@ import os
 
 import keras
 
+from mixvocab_tf.stage2.config import Stage2Config
 from mixvocab_tf.stage2.distiller import Distiller
 from mixvocab_tf.stage2.distiller import initialize_student_embeddings
 from mixvocab_tf.file_io import write_json_atomic
@@ -22,6 +23,8 @@ from mixvocab_tf.models.student_directory import save_student_directory
 from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
 from mixvocab_tf.training.checkpointing import fit_and_export
+from mixvocab_tf.training.config import accepts_keyword_settings
+from mixvocab_tf.training.config import flatten_config
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.run_setup import prepare_model_dir
 from mixvocab_tf.training.run_setup import set_precision
@@ -61,75 +64,61 @@ def build_student(student_vocabulary_size, stage1_embedding_dim, student_size=No
     )
 
 
-def distill_student(
-    teacher_dir,
-    train_files,
-    model_dir,
-    eval_files=None,
-    student_size="6x128",
-    num_layers=None,
-    hidden_dim=None,
-    num_heads=None,
-    intermediate_dim=None,
-    mlm_weight=1.0,
-    kd_weight=1.0,
-    hidden_weight=1.0,
-    attention_weight=0.0,
-    temperature=1.0,
-    projection="up",
-    init_from_teacher=True,
-    sequence_length=128,
-    batch_size=32,
-    train_steps=10_000,
-    steps_per_loop=500,
-    eval_steps=20,
-    learning_rate=5e-4,
-    warmup_fraction=0.1,
-    masking_rate=0.15,
-    max_predictions=20,
-    pack_lines=True,
-    strategy="default",
-    mixed_precision=None,
-    seed=0,
-    verbose="auto",
-):
+@accepts_keyword_settings(Stage2Config)
+def distill_student(config, teacher_dir, train_files, model_dir, eval_files=None, *,
+                    verbose="auto"):
     """Runs Stage II and writes the student directory `model_dir/export`.
 
-    With `kd_weight = hidden_weight = attention_weight = 0` and
-    `init_from_teacher=False` this trains the same student with MLM alone,
-    the baseline the method is measured against.
+    Args:
+      config: a `Stage2Config`: the student's size, the losses and training. (The 0.1 call,
+        every setting a keyword argument after the inputs, still works for one release and
+        warns: `accepts_keyword_settings`.)
+      teacher_dir: a finished Stage I run directory (`train_teacher`).
+      train_files: text files or globs, one document or sentence a line.
+      model_dir: the run directory; `flags.json` there records the inputs and the config
+        (`flatten_config`), and a rerun with other settings is refused.
+      eval_files: held-out text for per-loop evaluation (`None`: none).
+      verbose: `fit` verbosity.
 
     Returns:
       A dict: the export directory, final metrics and the training history.
+
+    Example:
+    >>> config = Stage2Config(training=TrainingConfig(learning_rate=5e-4, train_steps=2000))
+    >>> distill_student(config, "runs/stage1", ["corpus.txt"], "runs/stage2")
     """
-    config = {k: v for k, v in locals().items() if k != "verbose"}
+    record = dict(teacher_dir=teacher_dir, train_files=train_files, model_dir=model_dir,
+                  eval_files=eval_files, **flatten_config(config))
+    training, masking = config.training, config.masking
     files = resolve_text_files(train_files)
     eval_file_list = resolve_text_files(eval_files) if eval_files else None
     # Multi-worker collectives must be configured before any TensorFlow op runs.
-    distribution = get_strategy(strategy)
+    distribution = get_strategy(training.strategy)
     stage1 = load_stage1(teacher_dir)
     vocabulary = stage1.student_vocabulary
     lower_case = stage1.config["lower_case"]
-    prepare_model_dir(model_dir, config)
-    set_precision(mixed_precision)
+    prepare_model_dir(model_dir, record)
+    set_precision(training.mixed_precision)
+    seed = training.seed
     keras.utils.set_random_seed(seed)
 
     def preprocessor(layer_seed):
         return SingleVocabPreprocessor(
             vocabulary,
             lower_case=lower_case,
-            sequence_length=sequence_length,
-            masking_rate=masking_rate,
-            max_predictions=max_predictions,
+            sequence_length=training.sequence_length,
+            masking_rate=masking.masking_rate,
+            max_predictions=masking.max_predictions,
             seed=layer_seed,
         )
 
-    dataset = text_line_dataset(files, batch_size, preprocessor(seed), seed=seed, pack=pack_lines)
+    dataset = text_line_dataset(files, training.batch_size, preprocessor(seed), seed=seed,
+                                pack=masking.pack_lines)
     eval_dataset = None
     if eval_file_list:
         eval_dataset = text_line_dataset(
-            eval_file_list, batch_size, preprocessor(seed + 1), shuffle=False, repeat=True,
-            pack=pack_lines,
+            eval_file_list, training.batch_size, preprocessor(seed + 1), shuffle=False,
+            repeat=True, pack=masking.pack_lines,
         )
     with distribution.scope():
         teacher = keras.saving.deserialize_keras_object(
@@ -139,31 +128,32 @@ def distill_student(
         student = build_student(
             vocabulary.size,
             stage1.config["student_embedding_dim"],
-            student_size,
-            num_layers=num_layers,
-            hidden_dim=hidden_dim,
-            num_heads=num_heads,
-            intermediate_dim=intermediate_dim,
-            output_attention_scores=attention_weight > 0,
+            config.student_size,
+            num_layers=config.num_layers,
+            hidden_dim=config.hidden_dim,
+            num_heads=config.num_heads,
+            intermediate_dim=config.intermediate_dim,
+            output_attention_scores=config.attention_weight > 0,
         )
-        if init_from_teacher:
+        if config.init_from_teacher:
             initialize_student_embeddings(student, teacher)
         distiller = Distiller(
             teacher,
             student,
-            mlm_weight=mlm_weight,
-            kd_weight=kd_weight,
-            hidden_weight=hidden_weight,
-            attention_weight=attention_weight,
-            temperature=temperature,
-            projection=projection,
+            mlm_weight=config.mlm_weight,
+            kd_weight=config.kd_weight,
+            hidden_weight=config.hidden_weight,
+            attention_weight=config.attention_weight,
+            temperature=config.temperature,
+            projection=config.projection,
         )
-        distiller.compile(optimizer=create_optimizer(learning_rate, train_steps, warmup_fraction))
+        distiller.compile(optimizer=create_optimizer(
+            training.learning_rate, training.train_steps, training.warmup_fraction))
         distiller.compute_losses(next(iter(dataset)))
         distiller.optimizer.build(distiller.trainable_variables)
     start_metrics = _start_metrics(
-        distiller, eval_dataset if eval_dataset is not None else dataset, eval_steps, model_dir,
-        "held-out" if eval_dataset is not None else "training")
+        distiller, eval_dataset if eval_dataset is not None else dataset, training.eval_steps,
+        model_dir, "held-out" if eval_dataset is not None else "training")
 
     def write(directory, metrics):
         save_student_directory(
@@ -172,8 +162,8 @@ def distill_student(
             vocabulary,
             {
                 "lower_case": lower_case,
-                "sequence_length": sequence_length,
-                "student_size": student_size,
+                "sequence_length": training.sequence_length,
+                "student_size": config.student_size,
                 "num_layers": student.num_layers,
                 "hidden_dim": student.hidden_dim,
                 "parameters": int(student.count_params()),
@@ -187,12 +177,12 @@ def distill_student(
     return fit_and_export(
         distiller,
         dataset,
-        train_steps,
+        training.train_steps,
         model_dir,
         write,
-        steps_per_loop=steps_per_loop,
+        steps_per_loop=training.steps_per_loop,
         eval_dataset=eval_dataset,
-        eval_steps=eval_steps if eval_dataset is not None else None,
+        eval_steps=training.eval_steps if eval_dataset is not None else None,
         verbose=verbose,
     )
 

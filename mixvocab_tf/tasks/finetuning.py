@@ -1,16 +1,19 @@
 """Fine-tunes an encoder (a Stage II student or a teacher) on one task.
 
-`finetune(...)` reads the task's train split, builds the task model (`heads.py`), trains it
-with AdamW (warm-up + cosine decay), optionally distils a fine-tuned teacher task model's
-soft labels into it (`teacher_dir`, `kd_weight`, `temperature`), scores the eval split and
-writes the task model directory (`task_model.py`).
+`finetune(config, ...)` (a `configs.FinetuneConfig`) reads the task's train split, builds the
+task model (`heads.py`), trains it with AdamW (warm-up + cosine decay), optionally distils a
+fine-tuned teacher task model's soft labels into it (`teacher_dir`, `kd_weight`,
+`temperature`), scores the eval split and writes the task model directory (`task_model.py`).
 
 Example:
->>> result = finetune("snips", minilm_path, "../shared/data/tasks", "runs/snips",
-...                   epochs=1, sequence_length=32, max_train_examples=2000)
->>> result["eval"]["metrics"]["accuracy"]
+>>> config = FinetuneConfig(task="snips",
+...                         training=TaskTrainingConfig(epochs=1, sequence_length=32),
+...                         data=DataSelectionConfig(max_train_examples=2000))
+>>> result = finetune(config, minilm_path, "../shared/data/tasks", "runs/snips")
+>>> result["eval"]["metrics"]["accuracy"], result["run_config"]["training"]["epochs"]
 """
 
+import dataclasses
 import math
 import time
 
@@ -21,6 +24,7 @@ import tensorflow as tf
 from mixvocab_tf.losses.task import SoftTargetLoss
 from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import augmentation
+from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import joint
@@ -28,6 +32,7 @@ from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.models.encoders import load_encoder
+from mixvocab_tf.tasks.configs import FinetuneConfig
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import TRAIN_SELECTIONS  # noqa: F401 (re-exported)
 from mixvocab_tf.tasks.selection import select_examples
@@ -152,60 +157,47 @@ def _dataset(x, y, weights, batch_size, seed, in_batch_labels=False, bucket_leng
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=None,
-             batch_size=32, learning_rate=5e-5, sequence_length=64, max_train_examples=None,
-             train_selection="random", teacher_dir=None, kd_weight=0.5, temperature=2.0,
-             dropout=0.1, eval_split=None, max_eval_examples=None, seed=0, oos_threshold=0.5,
-             embedding_dim=128, similarity_scale=20.0, warmup_fraction=0.1, weight_decay=0.01,
-             skip_empty=False, pooling=heads.POOLING_AUTO, bucket_by_length=True,
-             examples_per_class=None, normalization="bert", slot_swap_augment=0,
-             slot_swap_rate=0.5, ngram_bag_buckets=0, ngram_bag_dim=32, verbose=1):
-    """Fine-tunes `model_path` on `task_name` and writes a task model directory.
+@configs.accepts_legacy_call(FinetuneConfig)
+def finetune(config, model_path, data_dir, output_dir, teacher_dir=None, verbose=1):
+    """Fine-tunes `model_path` on `config.task` and writes a task model directory.
 
     Args:
-      task_name: a name of `task_registry.task_names()`.
+      config: a `FinetuneConfig` (each setting's meaning: `configs.py`): the task, its
+        training, sentence head (classification), data selection, the input normalization
+        (saved in the task config; evaluation and export follow it), the soft-label loss
+        with `teacher_dir`, the CLINC150 out-of-scope threshold, the response-selection dual
+        encoder and the slot-swap augmentation of slot tasks. A joint intent + slot task goes
+        to `joint.finetune_joint`.
       model_path: a Stage II student directory or a teacher directory (`load_encoder`).
       data_dir: the data folder (`../shared/data` or its `tasks/`); a TFDS data dir for
         `tfds:` tasks.
       output_dir: the task model directory to write (replaced atomically).
-      epochs: passes over the (selected) training examples; ignored when `train_steps` is set.
-      train_steps: total optimizer steps instead of epochs.
-      batch_size, learning_rate, dropout, warmup_fraction, weight_decay: training settings.
-      sequence_length: L of the task model (and of its export).
-      max_train_examples, train_selection: a training subset (see `select_examples`).
-      examples_per_class: a k-shot training subset, k examples of every label
-        (`select_per_class`; applied before `max_train_examples`).
       teacher_dir: a fine-tuned teacher task model directory (same task) for soft labels.
-      kd_weight: weight of the soft-label loss; the hard-label loss gets 1 - kd_weight.
-      temperature: the distillation temperature T.
-      eval_split: split scored after training (default: the task's dev/valid split;
-        "none" to skip).
-      max_eval_examples: score at most this many (response selection: rounded to 100s).
-      seed: shuffling, subset and initialisation seed.
-      oos_threshold: CLINC150: top probability below which an utterance is out-of-scope.
-      embedding_dim, similarity_scale: the response-selection dual encoder.
-      skip_empty: skip and count empty data lines instead of failing.
-      pooling: (pair) classification sentence vector, "mean", "cls" or "ngram"
-        (`build_task_model`); "auto" (the default): "ngram" for a student, "mean" for a
-        teacher (`heads.resolve_pooling`). The task config records the one used.
-      ngram_bag_buckets, ngram_bag_dim: (pair) classification: a hashed bag of word-piece
-        uni- and bigrams beside the sentence vector (`build_task_model`); 0 buckets for none.
-      bucket_by_length: train on batches of similar length, each cut to its longest example
-        (rounded up to 8 tokens) instead of L; same model, several times less work on data
-        with many short examples (SST-2). Response selection always pads to L.
-      normalization: "bert" (BERT's: NFD, accents stripped) or "mediapipe" (tokenise exactly
-        as MediaPipe Tasks does on the device: ASCII lower-casing, accents kept; sentence and
-        pair classification only). Saved in the task config; evaluation and export follow it.
-      slot_swap_augment, slot_swap_rate: slot tasks (tagging or joint): add this many
-        variants of every training utterance with slot values swapped for others of the same
-        type (`augmentation.swap_slot_values`), each span swapped with probability
-        `slot_swap_rate`; epochs are over the enlarged set.
       verbose: Keras fit verbosity.
 
+    The old call, `finetune(task_name, model_path, data_dir, output_dir, epochs=..., ...)`
+    with the config's field names as keywords, still works (a DeprecationWarning).
+
     Returns:
-      The task config written to `output_dir/task_config.json` (with "eval" scores).
+      The task config written to `output_dir/task_config.json` (with "eval" scores and the
+      config as "run_config").
     """
-    task = task_registry.get_task(task_name)
+    training, head, data = config.training, config.head, config.data
+    epochs, train_steps, batch_size = training.epochs, training.train_steps, training.batch_size
+    learning_rate, sequence_length, dropout = (
+        training.learning_rate, training.sequence_length, training.dropout)
+    warmup_fraction, weight_decay, seed, bucket_by_length = (
+        training.warmup_fraction, training.weight_decay, training.seed, training.bucket_by_length)
+    pooling, ngram_bag_buckets, ngram_bag_dim = (
+        head.pooling, head.ngram_bag_buckets, head.ngram_bag_dim)
+    max_train_examples, train_selection, examples_per_class = (
+        data.max_train_examples, data.train_selection, data.examples_per_class)
+    eval_split, max_eval_examples, skip_empty = (
+        data.eval_split, data.max_eval_examples, data.skip_empty)
+    kd_weight, temperature, normalization = (
+        config.kd_weight, config.temperature, config.normalization)
+    slot_swap_augment, slot_swap_rate = config.slot_swap_augment, config.slot_swap_rate
+    task = task_registry.get_task(configs.task_of(config))
     check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)  # before the joint task's own path
     if task.type == task_registry.INTENT_AND_SLOTS:
         # Two heads, two losses: their own module.
@@ -213,14 +205,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
             raise ValueError("finetune's soft labels take one head; a joint intent + slot "
                              "task distils both with tools/distill_task.py "
                              f"--task={task.name}. Fix: leave --teacher_dir empty here.")
-        return joint.finetune_joint(
-            task_name, model_path, data_dir, output_dir, epochs=epochs, train_steps=train_steps,
-            batch_size=batch_size, learning_rate=learning_rate, sequence_length=sequence_length,
-            max_train_examples=max_train_examples, dropout=dropout,
-            warmup_fraction=warmup_fraction, weight_decay=weight_decay, eval_split=eval_split,
-            max_eval_examples=max_eval_examples, seed=seed, normalization=normalization,
-            skip_empty=skip_empty, slot_swap_augment=slot_swap_augment,
-            slot_swap_rate=slot_swap_rate, verbose=verbose)
+        return joint.finetune_joint(config, model_path, data_dir, output_dir, verbose=verbose)
     if slot_swap_augment and task.type != task_registry.TAGGING:
         raise ValueError(f"slot_swap_augment needs slot tags; {task.name} is {task.type}. "
                          "Fix: use it with a *_slots or *_joint task, or leave it at 0.")
@@ -252,7 +237,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     encoder = InputEncoder(vocabulary, lower_case, sequence_length, normalization)
     features, x, y, weights = _training_arrays(task, train, labels, encoder)
     model = heads.build_task_model(backbone, task.type, num_labels=len(labels) or None,
-                                   dropout=dropout, embedding_dim=embedding_dim,
+                                   dropout=dropout, embedding_dim=config.embedding_dim,
                                    pooling=pooling, ngram_bag_buckets=ngram_bag_buckets,
                                    ngram_bag_dim=ngram_bag_dim,
                                    name=f"{task.name.replace(':', '_').replace('/', '_')}_model")
@@ -268,7 +253,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
     if task.type == task_registry.RESPONSE_SELECTION:
         if teacher_dir:
             raise ValueError("task-specific distillation is not implemented for response selection.")
-        trainer = heads.build_dual_encoder_trainer(model, similarity_scale)
+        trainer = heads.build_dual_encoder_trainer(model, config.similarity_scale)
         trainer.compile(optimizer=optimizer, loss=hard_loss)
         build_for_fit(trainer)
         dataset = _dataset(x, None, None, batch_size, seed, in_batch_labels=True)
@@ -310,7 +295,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
                     else heads.POOLING_MEAN if task.type == task_registry.RESPONSE_SELECTION
                     else None),
         "ngram_bag": ngram_bag_config(ngram_bag_buckets, ngram_bag_dim),
-        "oos_threshold": oos_threshold if task.oos_split else None,
+        "oos_threshold": config.oos_threshold if task.oos_split else None,
         "oos_label": task_registry.OOS_LABEL if task.oos_split else None,
         "encoder": {"path": str(model_path), "parameters": int(backbone.count_params())},
         "parameters": int(model.count_params()),
@@ -328,6 +313,7 @@ def finetune(task_name, model_path, data_dir, output_dir, epochs=2, train_steps=
             "final_loss": float(history.history["loss"][-1]),
             "seconds": round(train_seconds, 1),
         },
+        "run_config": dataclasses.asdict(config),
     }
     if eval_split != "none":
         split = eval_split or task_registry.default_eval_split(task)

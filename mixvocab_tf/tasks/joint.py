@@ -10,11 +10,14 @@ model directory is the usual one (`task_model.py`): `labels.txt` holds the inten
 `task_config.json` the slot tags under "slot_labels".
 
 Example:
->>> config = finetune_joint("snips_joint", "runs/demo/stage2/export", "../shared/data/tasks",
-...                         "runs/snips_joint", epochs=3, sequence_length=32)
+>>> config = finetune_joint(
+...     flat_config(FinetuneConfig, task="snips_joint", epochs=3, learning_rate=3e-4,
+...                 sequence_length=32, normalization="mediapipe"),
+...     "runs/demo/stage2/export", "../shared/data/tasks", "runs/snips_joint")
 >>> config["eval"]["metrics"]["accuracy"], config["eval"]["metrics"]["slot_f1"]
 """
 
+import dataclasses
 import math
 import time
 
@@ -24,12 +27,14 @@ import tensorflow as tf
 
 from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import augmentation
+from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import metrics as metrics_lib
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.models.encoders import load_encoder
+from mixvocab_tf.tasks.configs import FinetuneConfig
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import subsample
@@ -125,40 +130,43 @@ def evaluate_joint(task_model, examples):
                         outputs[INTENT_OUTPUT], outputs[SLOT_OUTPUT], features["word_starts"])
 
 
-def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_steps=None,
-                   batch_size=32, learning_rate=3e-4, sequence_length=32,
-                   max_train_examples=None, slot_weight=1.0, dropout=0.1, warmup_fraction=0.1,
-                   weight_decay=0.01, eval_split=None, max_eval_examples=None, seed=0,
-                   normalization="mediapipe", skip_empty=False, slot_swap_augment=0,
-                   slot_swap_rate=0.5, verbose=1):
+@configs.accepts_legacy_call(FinetuneConfig)
+def finetune_joint(config, model_path, data_dir, output_dir, verbose=1):
     """Fine-tunes `model_path` on a joint intent + slot task; writes a task model directory.
 
+    `finetuning.finetune` calls it for a joint task.
+
     Args:
-      task_name: a joint task ("snips_joint", "atis_joint").
+      config: a `FinetuneConfig` of a joint task ("snips_joint", "atis_joint"). Read: the
+        training settings (`train_steps` overrides `epochs`; batches are always cut to their
+        longest example), `max_train_examples` (a seeded random subset), `eval_split` and
+        `max_eval_examples` ("none": nothing scored), `skip_empty`, `normalization`
+        ("mediapipe": the tokenisation of MediaPipe and of the Android app, the same ids on
+        every runtime; or "bert"), `slot_swap_augment` and `slot_swap_rate` (variants of
+        every training utterance with slot values swapped for others of the same type,
+        `augmentation.swap_slot_values`, gold tags and intents kept; epochs are over the
+        enlarged set) and `slot_weight` (the slot loss's weight; the intent loss has weight
+        1). The sentence head, `train_selection` and `examples_per_class` do not apply.
       model_path: a Stage II student or teacher directory (`load_encoder`).
       data_dir: the data folder (`../shared/data` or its `tasks/`).
       output_dir: the task model directory (replaced atomically).
-      epochs, train_steps, batch_size, learning_rate, dropout, warmup_fraction, weight_decay:
-        training settings (`train_steps` overrides `epochs`).
-      sequence_length: L of the model and its export.
-      max_train_examples: a seeded random subset of the training split.
-      slot_weight: weight of the slot loss (the intent loss has weight 1).
-      eval_split, max_eval_examples: what is scored after training ("none": nothing).
-      seed: subset, shuffling and initialisation seed.
-      normalization: "mediapipe" (default: the tokenisation of MediaPipe and of the Android
-        app; the same ids on every runtime) or "bert".
-      skip_empty: skip and count empty data lines instead of failing.
-      slot_swap_augment: add this many variants of every training utterance with slot values
-        swapped for others of the same type (`augmentation.swap_slot_values`; gold tags and
-        intents kept); epochs are over the enlarged set.
-      slot_swap_rate: the probability that a slot span of a variant is swapped.
       verbose: Keras fit verbosity.
 
     Returns:
-      The task config written to `output_dir/task_config.json` (with "eval" scores).
+      The task config written to `output_dir/task_config.json` (with "eval" scores and the
+      config as "run_config").
     """
-
-    task = task_registry.get_task(task_name)
+    training, data = config.training, config.data
+    epochs, train_steps, batch_size = training.epochs, training.train_steps, training.batch_size
+    learning_rate, sequence_length, dropout = (
+        training.learning_rate, training.sequence_length, training.dropout)
+    warmup_fraction, weight_decay, seed = (
+        training.warmup_fraction, training.weight_decay, training.seed)
+    max_train_examples, eval_split, max_eval_examples, skip_empty = (
+        data.max_train_examples, data.eval_split, data.max_eval_examples, data.skip_empty)
+    normalization, slot_weight = config.normalization, config.slot_weight
+    slot_swap_augment, slot_swap_rate = config.slot_swap_augment, config.slot_swap_rate
+    task = task_registry.get_task(configs.task_of(config))
     check_joint_task(task)
     check_normalization(normalization)
     keras.utils.set_random_seed(seed)
@@ -228,6 +236,7 @@ def finetune_joint(task_name, model_path, data_dir, output_dir, epochs=3, train_
             "final_loss": float(history.history["loss"][-1]),
             "seconds": round(time.time() - started, 1),
         },
+        "run_config": dataclasses.asdict(config),
     }
     if eval_split != "none":
         split = eval_split or task_registry.default_eval_split(task)

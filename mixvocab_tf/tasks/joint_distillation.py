@@ -21,11 +21,13 @@ module's losses, transfer set and cache, and nothing imports it but the tools an
 pipeline, so imports still flow one way.
 
 Example:
->>> config = distill_joint("snips_joint", "runs/demo/stage2", "runs/snips_joint_minilm",
-...                        "../shared/data", "runs/snips_joint_kd", slot_swap_augment=1)
+>>> config = distill_joint(DistillTaskConfig(task="snips_joint", slot_swap_augment=1),
+...                        "runs/demo/stage2", "runs/snips_joint_minilm", "../shared/data",
+...                        "runs/snips_joint_kd")
 >>> config["eval"]["metrics"]["slot_f1"], config["distillation"]["teacher_cpu_seconds"]
 """
 
+import dataclasses
 import math
 import os
 import time
@@ -38,10 +40,12 @@ from mixvocab_tf.layers.word_gather import WordGather
 from mixvocab_tf.losses.task import WeightedHardLoss
 from mixvocab_tf.losses.task import WeightedKLDivergence
 from mixvocab_tf.tasks import augmentation
+from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.models.encoders import load_encoder
+from mixvocab_tf.tasks.configs import DistillTaskConfig
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import subsample
@@ -171,49 +175,55 @@ def build_trainer(model):
                                 for term in TERMS})
 
 
-def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, augment=0,
-                  slot_swap_augment=1, slot_swap_rate=0.5, replace_rate=0.3,
-                  replacer="embedding", num_candidates=15, mlm_teacher=None,
-                  transfer_files=None, max_transfer_lines=None, kd_weight=1.0, hard_weight=1.0,
-                  slot_weight=1.0, temperature=2.0, hard_labels_on_augmented=False, epochs=6,
-                  train_steps=None, batch_size=32, learning_rate=1e-3, sequence_length=None,
-                  max_train_examples=None, dropout=0.1, eval_split=None, max_eval_examples=None,
-                  cache_dir=None, skip_empty=False, warmup_fraction=0.1, weight_decay=0.01,
-                  seed=0, verbose=1):
+@configs.accepts_legacy_call(DistillTaskConfig)
+def distill_joint(config, student_path, teacher_dir, data_dir, output_dir, cache_dir=None,
+                  verbose=1):
     """Distils a fine-tuned joint intent + slot teacher into a joint student task model.
 
     Args:
-      task_name: a joint task ("snips_joint", "atis_joint").
+      config: a `DistillTaskConfig` of a joint task ("snips_joint", "atis_joint"); each
+        setting's meaning: `configs.py`. Read: the student's training (epochs are over the
+        whole transfer set; None epochs, rate and L: 6, 1e-3 and the teacher's L; batches are
+        always cut to their longest example), `max_train_examples` (a seeded random subset),
+        `eval_split`, `max_eval_examples`, `skip_empty`, the word-replaced variants
+        (`augment`, `replace_rate`, `replacer`, `num_candidates`, `mlm_teacher`, as in
+        `task_distillation.distill_task`), the slot-swapped variants (`slot_swap_augment`,
+        `slot_swap_rate`), the unlabelled `transfer_files` (one utterance a line, taken as
+        they are: of `transfer_text` only `max_lines` applies), and the loss: `kd_weight` x
+        the KL terms + `hard_weight` x the gold-label terms at temperature T, `slot_weight`
+        on both slot terms, `hard_labels_on_augmented`. The sentence head, `train_selection`
+        and `examples_per_class` do not apply.
       student_path: a Stage II student directory (or any encoder `load_encoder` reads).
       teacher_dir: the teacher's joint task model directory (`tools/finetune.py`, same task);
         its intents, slot tags and input normalisation become the student's.
       data_dir: the data folder (`../shared/data` or its `tasks/`).
       output_dir: the student task model directory (written atomically).
-      augment, replace_rate, replacer, num_candidates, mlm_teacher: word-replaced variants
-        (see `task_distillation.distill_task`).
-      slot_swap_augment, slot_swap_rate: slot-swapped variants of every training utterance.
-      transfer_files, max_transfer_lines: unlabelled text, one utterance a line.
-      kd_weight, hard_weight: weights of the KL terms and of the gold-label terms.
-      slot_weight: weight of both slot terms against the intent terms.
-      temperature: the distillation temperature T.
-      hard_labels_on_augmented: also train word-replaced variants on their original's labels.
-      epochs, train_steps, batch_size, learning_rate, dropout, warmup_fraction, weight_decay:
-        student training (epochs are over the whole transfer set).
-      sequence_length: the student's L (default: the teacher's).
-      max_train_examples: a seeded random subset of the training split.
-      eval_split, max_eval_examples: what is scored after training ("none": nothing).
       cache_dir: the teacher-logit cache (default: `teacher_label_cache` beside `output_dir`).
-      skip_empty: skip and count empty data lines.
-      seed: subset, augmentation, shuffling and initialisation seed.
       verbose: Keras fit verbosity.
 
+    The old call, `distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir,
+    augment=..., ...)` with the config's field names (and `max_transfer_lines`) as keywords,
+    still works (a DeprecationWarning).
+
     Returns:
-      The task config written to `output_dir/task_config.json`, with "distillation" and
-      "eval".
+      The task config written to `output_dir/task_config.json`, with "distillation", "eval"
+      and the config (epochs, rate and L resolved) as "run_config".
     """
-    task = task_registry.get_task(task_name)
+    task = task_registry.get_task(configs.task_of(config))
     joint.check_joint_task(task)
-    check_settings(augment=augment, epochs=epochs, kd_weight=kd_weight,
+    training = config.training.resolved(joint=True)
+    data = config.data
+    augment, kd_weight, hard_weight, temperature = (
+        config.augment, config.kd_weight, config.hard_weight, config.temperature)
+    replace_rate, replacer, num_candidates, mlm_teacher = (
+        config.replace_rate, config.replacer, config.num_candidates, config.mlm_teacher)
+    slot_swap_augment, slot_swap_rate, slot_weight = (
+        config.slot_swap_augment, config.slot_swap_rate, config.slot_weight)
+    hard_labels_on_augmented, transfer_files = (
+        config.hard_labels_on_augmented, config.transfer_files)
+    max_train_examples, eval_split, skip_empty, seed = (
+        data.max_train_examples, data.eval_split, data.skip_empty, training.seed)
+    check_settings(augment=augment, epochs=training.epochs, kd_weight=kd_weight,
                    hard_weight=hard_weight, temperature=temperature)
     if slot_swap_augment < 0:
         raise ValueError(f"slot_swap_augment must be >= 0, got {slot_swap_augment}.")
@@ -224,7 +234,11 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
                          f"{task.name} needs a joint intent + slot teacher. Fix: fine-tune "
                          f"the teacher with tools/finetune.py --task={task.name}.")
     intents, tags = list(teacher.labels), list(teacher.config["slot_labels"])
-    sequence_length = sequence_length or teacher.sequence_length
+    training = training.resolved(joint=True, teacher_sequence_length=teacher.sequence_length)
+    config = dataclasses.replace(config, training=training)  # the run, as recorded
+    epochs, train_steps, batch_size, learning_rate = (
+        training.epochs, training.train_steps, training.batch_size, training.learning_rate)
+    sequence_length, dropout = training.sequence_length, training.dropout
 
     train = task.read(data_dir, "train", skip_empty=skip_empty)
     train = select_examples(train, max_train_examples, "random", seed)
@@ -245,10 +259,10 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
     evaluated = task.read(data_dir, split, skip_empty=skip_empty) if split else None
     if transfer_files:
         # Utterances as they are: no sentence cutting or length filter.
-        config = TransferTextConfig(split_sentences=False, min_words=1, max_words=0,
-                                    max_lines=max_transfer_lines or 0)
+        utterances = TransferTextConfig(split_sentences=False, min_words=1, max_words=0,
+                                        max_lines=config.transfer_text.max_lines)
         texts, _, stats = read_transfer_texts(
-            transfer_files, task_registry.TAGGING, config,
+            transfer_files, task_registry.TAGGING, utterances,
             protected=[task.split_path(data_dir, split)] if split else [],
             evaluation_texts=evaluated.texts if evaluated else (),
             evaluation_name=f"{task.name} {split}")
@@ -280,7 +294,8 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
     weights = {"intent_hard": hard_weight, "intent_soft": kd_weight,
                "slot_hard": slot_weight * hard_weight, "slot_soft": slot_weight * kd_weight}
     trainer.compile(
-        optimizer=create_optimizer(learning_rate, total_steps, warmup_fraction, weight_decay),
+        optimizer=create_optimizer(learning_rate, total_steps, training.warmup_fraction,
+                                   training.weight_decay),
         loss={term: WeightedHardLoss() if term.endswith("hard") else
               WeightedKLDivergence(temperature) for term in TERMS},
         loss_weights=weights)
@@ -293,7 +308,7 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
     counts = {name: int(np.sum(origin == value)) for name, value in
               (("labelled", LABELLED), ("slot_swapped", SWAPPED), ("augmented", AUGMENTED),
                ("unlabelled", UNLABELLED))}
-    config = {
+    record = {
         **base_task_config(task, lower_case, teacher.normalization, sequence_length),
         "outputs": [joint.INTENT_OUTPUT, joint.SLOT_OUTPUT],
         "slot_labels": tags,
@@ -306,8 +321,8 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
             "examples": len(train), "training_examples": len(transfer), "epochs": fit_epochs,
             "steps": int(total_steps), "batch_size": batch_size, "learning_rate": learning_rate,
             "max_train_examples": max_train_examples, "slot_weight": slot_weight,
-            "dropout": dropout, "warmup_fraction": warmup_fraction,
-            "weight_decay": weight_decay, "seed": seed,
+            "dropout": dropout, "warmup_fraction": training.warmup_fraction,
+            "weight_decay": training.weight_decay, "seed": seed,
             "final_loss": float(history.history["loss"][-1]),
             "seconds": round(student_wall, 1),
         },
@@ -319,11 +334,12 @@ def distill_joint(task_name, student_path, teacher_dir, data_dir, output_dir, au
                 "slot_swap_augment": slot_swap_augment, "slot_swap_rate": slot_swap_rate,
                 "hard_labels_on_augmented": hard_labels_on_augmented},
             files, counts, augment_cpu, teacher_info, student_cpu, student_wall),
+        "run_config": dataclasses.asdict(config),
     }
     if evaluated is not None:
-        examples = subsample(evaluated, max_eval_examples)
-        scores = joint.evaluate_joint(TaskModel(model, vocabulary, intents, config), examples)
-        config["eval"] = {"split": split, "source": examples.source, "metrics": scores,
+        examples = subsample(evaluated, data.max_eval_examples)
+        scores = joint.evaluate_joint(TaskModel(model, vocabulary, intents, record), examples)
+        record["eval"] = {"split": split, "source": examples.source, "metrics": scores,
                           "examples": len(examples)}
-    save_task_model(output_dir, model, vocabulary, intents, config)
-    return config
+    save_task_model(output_dir, model, vocabulary, intents, record)
+    return record

@@ -38,8 +38,9 @@ fine-tuning data path; `export/` comes after `tasks/`, and nothing in `tasks/` i
 module, so imports still flow one way.
 
 Example:
->>> result = distill_task("snips", "runs/stage2", "runs/snips_minilm", "../shared/data",
-...                       "runs/snips_kd", augment=4, replace_rate=0.3)
+>>> config = DistillTaskConfig(task="snips", augment=4, replace_rate=0.3)
+>>> result = distill_task(config, "runs/stage2", "runs/snips_minilm", "../shared/data",
+...                       "runs/snips_kd")
 >>> result["distillation"]["teacher_cpu_seconds"], result["eval"]["metrics"]["accuracy"]
 """
 
@@ -60,13 +61,15 @@ from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.models.stage1_directory import load_stage1
 from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.tasks import augmentation
+from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks import teacher_labels
-from mixvocab_tf.tasks.transfer_text import TransferTextConfig
+from mixvocab_tf.tasks.configs import DistillTaskConfig
+from mixvocab_tf.tasks.configs import REPLACERS
 from mixvocab_tf.tasks.transfer_text import read_transfer_texts
 from mixvocab_tf.models.encoders import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
@@ -83,7 +86,6 @@ from mixvocab_tf.training.optimization import unread_pooler_ignored
 
 # Where each transfer example came from.
 LABELLED, AUGMENTED, UNLABELLED = 0, 1, 2
-REPLACERS = ("embedding", "mlm")
 DISTILLABLE = (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION,
                task_registry.TAGGING)
 
@@ -251,69 +253,62 @@ def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperat
         raise ValueError(f"temperature must be > 0, got {temperature}.")
 
 
-def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, augment=0,
-                 replace_rate=0.3, replacer="embedding", num_candidates=15, mlm_teacher=None,
-                 transfer_files=None, max_transfer_lines=None, transfer_text=None, kd_weight=1.0,
-                 hard_weight=1.0, temperature=2.0, hard_labels_on_augmented=False, epochs=2,
-                 train_steps=None,
-                 batch_size=32, learning_rate=1e-4, sequence_length=None,
-                 max_train_examples=None, train_selection="random", examples_per_class=None,
-                 dropout=0.1, pooling=heads.POOLING_AUTO, ngram_bag_buckets=0,
-                 ngram_bag_dim=32, bucket_by_length=True, eval_split=None,
-                 max_eval_examples=None, cache_dir=None, skip_empty=False,
-                 warmup_fraction=0.1, weight_decay=0.01, seed=0, verbose=1):
+@configs.accepts_legacy_call(DistillTaskConfig)
+def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_dir=None,
+                 verbose=1):
     """Distils a fine-tuned teacher task model into a student task model.
 
     Args:
-      task_name: a name of `task_registry.task_names()` (classification, sentence pairs or
-        slot tagging).
+      config: a `DistillTaskConfig` (each setting's meaning: `configs.py`): the task
+        (classification, sentence pairs or slot tagging; a joint intent + slot task is
+        `joint_distillation.distill_joint`'s), the student's training (epochs are over the
+        whole transfer set; None epochs, rate and L: 2, 1e-4 and the teacher's L), its
+        sentence head (as in `finetuning.finetune`), the labelled subset (`max_train_examples`,
+        `train_selection`, `examples_per_class`: `select_examples` / `select_per_class`;
+        augmentation uses only it), the word-replaced variants (`augment`, `replace_rate`,
+        `replacer`: "embedding", nearest whole words in the teacher's input embeddings, or
+        "mlm", masked-LM guesses of `mlm_teacher`; `num_candidates` K per word), the
+        unlabelled `transfer_files` and how they are read (`transfer_text`), and the loss:
+        `kd_weight` x KL + `hard_weight` x gold-label cross-entropy at temperature T,
+        `hard_labels_on_augmented` (off by default: a replaced word can flip a sentiment;
+        the teacher's soft label cannot lie).
       student_path: a Stage II student directory (or any encoder `load_encoder` reads).
       teacher_dir: a teacher task model directory written by `tools/finetune.py` for the
         same task; its labels become the student's.
       data_dir: the data folder (`../shared/data` or its `tasks/`).
       output_dir: the student task model directory to write (atomically).
-      augment: word-replaced variants of every (selected) training example (0: none).
-      replace_rate: the probability that an eligible word of a variant is replaced.
-      replacer: "embedding" (nearest whole words in the teacher's input embeddings) or
-        "mlm" (masked-LM guesses of `mlm_teacher`).
-      num_candidates: K candidates per word.
-      mlm_teacher: a Stage I directory or a teacher with a masked-LM head (replacer "mlm").
-      transfer_files: globs of unlabelled `.txt` / `.txt.gz` text, one example a line
-        (pair tasks: `first<TAB>second`), labelled by the teacher.
-      max_transfer_lines: draw at most this many transfer examples (sets
-        `transfer_text.max_lines`).
-      transfer_text: a `transfer_text.TransferTextConfig`: sentence splitting, length
-        filters, per-document cap and the seeded draw (default: its defaults).
-      kd_weight, hard_weight: weights of the KL term and of the gold-label cross-entropy.
-      temperature: the distillation temperature T.
-      hard_labels_on_augmented: also train variants on their original's gold label (off by
-        default: a replaced word can flip a sentiment; the teacher's soft label cannot lie).
-      epochs, train_steps, batch_size, learning_rate, dropout, warmup_fraction, weight_decay:
-        student training (epochs are over the whole transfer set).
-      sequence_length: the student's L (default: the teacher's).
-      max_train_examples, train_selection, examples_per_class: the labelled subset
-        (`finetuning.select_examples` / `select_per_class`); augmentation uses only it.
-      pooling, ngram_bag_buckets, ngram_bag_dim, bucket_by_length: as in
-        `finetuning.finetune`.
-      eval_split: split scored after training (default: dev/valid; "none" to skip).
-      max_eval_examples: score at most this many.
       cache_dir: where the teacher's logits are cached (default: `teacher_label_cache`
         beside `output_dir`).
-      skip_empty: skip and count empty data lines.
-      seed: selection, augmentation, shuffling and initialisation seed.
       verbose: Keras fit verbosity.
+
+    The old call, `distill_task(task_name, student_path, teacher_dir, data_dir, output_dir,
+    augment=..., ...)` with the config's field names (and `max_transfer_lines`) as keywords,
+    still works (a DeprecationWarning).
 
     Returns:
       The task config written to `output_dir/task_config.json`, with "distillation"
-      (transfer set sizes, teacher and student CPU seconds, cache file and hit) and "eval".
+      (transfer set sizes, teacher and student CPU seconds, cache file and hit), "eval" and
+      the config (epochs, rate and L resolved) as "run_config".
     """
-    task = task_registry.get_task(task_name)
+    task = task_registry.get_task(configs.task_of(config))
     if task.type not in DISTILLABLE:
         fix = (" Fix: joint_distillation.distill_joint (tools/distill_task.py picks it)."
                if task.type == task_registry.INTENT_AND_SLOTS else "")
         raise ValueError(f"task distillation supports {DISTILLABLE}; {task.name} is "
                          f"{task.type}.{fix}")
-    check_settings(augment=augment, epochs=epochs, kd_weight=kd_weight,
+    training = config.training.resolved(joint=False)
+    head, data = config.head, config.data
+    augment, kd_weight, hard_weight, temperature = (
+        config.augment, config.kd_weight, config.hard_weight, config.temperature)
+    pooling, ngram_bag_buckets, ngram_bag_dim = (
+        head.pooling, head.ngram_bag_buckets, head.ngram_bag_dim)
+    max_train_examples, train_selection, examples_per_class = (
+        data.max_train_examples, data.train_selection, data.examples_per_class)
+    eval_split, skip_empty, seed = data.eval_split, data.skip_empty, training.seed
+    replace_rate, replacer, num_candidates = (
+        config.replace_rate, config.replacer, config.num_candidates)
+    transfer_files, transfer_text = config.transfer_files, config.transfer_text
+    check_settings(augment=augment, epochs=training.epochs, kd_weight=kd_weight,
                    hard_weight=hard_weight, temperature=temperature)
     finetuning.check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)
     heads.resolve_pooling(pooling, None)  # a bad name fails before the teacher's pass
@@ -323,7 +318,11 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
         raise ValueError(f"--teacher_dir {teacher_dir} is a {teacher.task_type} model; task "
                          f"{task.name} is {task.type}. Fix: fine-tune the teacher on {task.name}.")
     labels = teacher.labels
-    sequence_length = sequence_length or teacher.sequence_length
+    training = training.resolved(joint=False, teacher_sequence_length=teacher.sequence_length)
+    config = dataclasses.replace(config, training=training)  # the run, as recorded
+    epochs, train_steps, batch_size, learning_rate = (
+        training.epochs, training.train_steps, training.batch_size, training.learning_rate)
+    sequence_length, dropout = training.sequence_length, training.dropout
 
     train = task.read(data_dir, "train", skip_empty=skip_empty)
     if examples_per_class is not None:
@@ -332,17 +331,14 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     _check_gold_labels(task.type, train, labels, teacher_dir)
 
     cpu = time.process_time()
-    swapper = (make_replacer(replacer, teacher, num_candidates, mlm_teacher,
-                              teacher.sequence_length) if augment else None)
+    swapper = (make_replacer(replacer, teacher, num_candidates, config.mlm_teacher,
+                             teacher.sequence_length) if augment else None)
     texts, pairs, files, transfer_stats = [], None, [], None
     eval_split = None if eval_split == "none" else (
         eval_split or task_registry.default_eval_split(task))
     # Read once: the transfer text may not contain it, and it is scored after training.
     evaluated = task.read(data_dir, eval_split, skip_empty=skip_empty) if eval_split else None
     if transfer_files:
-        transfer_text = transfer_text or TransferTextConfig()
-        if max_transfer_lines:
-            transfer_text = dataclasses.replace(transfer_text, max_lines=max_transfer_lines)
         # The evaluated split is never transfer text. The few-shot rule: a k-shot run never
         # sees the other training utterances, not even unlabelled. (A plain
         # --max_train_examples subset may use them as unlabelled text.)
@@ -368,7 +364,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     pooling = heads.resolve_pooling(pooling, backbone)
     encoder = InputEncoder(vocabulary, lower_case, sequence_length, teacher.normalization)
     x, y = _student_arrays(task.type, transfer, origin, labels, t_logits, t_mask, encoder,
-                           hard_labels_on_augmented)
+                           config.hard_labels_on_augmented)
     model = heads.build_task_model(backbone, task.type, num_labels=len(labels), dropout=dropout,
                                    pooling=pooling, ngram_bag_buckets=ngram_bag_buckets,
                                    ngram_bag_dim=ngram_bag_dim,
@@ -384,13 +380,14 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
     total_steps = train_steps or epochs * steps_per_epoch
     fit_epochs, fit_steps = (1, train_steps) if train_steps else (epochs, steps_per_epoch)
     trainer.compile(
-        optimizer=create_optimizer(learning_rate, total_steps, warmup_fraction, weight_decay),
+        optimizer=create_optimizer(learning_rate, total_steps, training.warmup_fraction,
+                                   training.weight_decay),
         loss={"hard": WeightedHardLoss(), "soft": WeightedKLDivergence(temperature)},
         loss_weights={"hard": hard_weight, "soft": kd_weight})
     build_for_fit(trainer, x, y)  # one trace of the train step
     dataset = finetuning._dataset(  # noqa: SLF001 (the fine-tuning input pipeline, shared)
         x, y, None, batch_size, seed,
-        bucket_length=sequence_length if bucket_by_length else None,
+        bucket_length=sequence_length if training.bucket_by_length else None,
         sequence_targets=task.type == task_registry.TAGGING)
     with unread_pooler_ignored():
         history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,
@@ -399,7 +396,7 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
 
     counts = {name: int(np.sum(origin == value)) for name, value in
               (("labelled", LABELLED), ("augmented", AUGMENTED), ("unlabelled", UNLABELLED))}
-    config = {
+    record = {
         "task": task.name, "type": task.type, "lower_case": lower_case,
         "normalization": teacher.normalization, "sequence_length": sequence_length,
         "metrics": list(task.metrics), "inputs": list(heads.ENCODER_INPUTS),
@@ -424,18 +421,19 @@ def distill_task(task_name, student_path, teacher_dir, data_dir, output_dir, aug
                 "kd_weight": kd_weight, "hard_weight": hard_weight, "temperature": temperature,
                 "augment": augment, "replace_rate": replace_rate,
                 "replacer": replacer if augment else None, "num_candidates": num_candidates,
-                "hard_labels_on_augmented": hard_labels_on_augmented,
+                "hard_labels_on_augmented": config.hard_labels_on_augmented,
                 "transfer_text": dataclasses.asdict(transfer_text) if transfer_files else None,
                 "transfer_text_stats": transfer_stats},
             files, counts, augment_cpu, teacher_info, student_cpu, student_wall),
+        "run_config": dataclasses.asdict(config),
     }
     if evaluated is not None:
         oos = task.read(data_dir, task.oos_split, skip_empty=skip_empty) if task.oos_split else None
         scores, details = evaluation.evaluate_examples(
-            TaskModel(model, vocabulary, labels, dict(config, labels=labels)), task, evaluated,
-            oos, max_examples=max_eval_examples)
-        config["eval"] = {"split": eval_split, "source": evaluated.source, "metrics": scores,
+            TaskModel(model, vocabulary, labels, dict(record, labels=labels)), task, evaluated,
+            oos, max_examples=data.max_eval_examples)
+        record["eval"] = {"split": eval_split, "source": evaluated.source, "metrics": scores,
                           **details}
-    save_task_model(output_dir, model, vocabulary, labels, config)
-    return config
+    save_task_model(output_dir, model, vocabulary, labels, record)
+    return record
 

@@ -1,5 +1,6 @@
 """Sentence-embedding distillation: sentence sampling, the cached teacher pass, a short run."""
 
+import dataclasses
 import json
 import os
 
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 
 from mixvocab_tf.stage2 import sentence_embedding
+from mixvocab_tf.stage2.config import SentenceEmbeddingConfig
+from mixvocab_tf.training.config import config_from_keywords
 from mixvocab_tf.models.teacher_loading import load_teacher
 
 
@@ -69,11 +72,11 @@ def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write
     # Three utterances a paragraph, as prose has several sentences a line.
     corpus.write_text("".join(". ".join(lines[i:i + 3]) + ".\n" for i in range(0, 600, 3)))
     model_dir = str(tmp_path / "run")
-    kwargs = dict(student_dir=student_dir, teacher_path=tiny_stage_inputs["teacher_dir"],
-                  train_files=[str(corpus)], model_dir=model_dir, held_out_sentences=64,
-                  epochs=3, batch_size=32, learning_rate=3e-3, sequence_length=32,
-                  teacher_sequence_length=32, steps_per_loop=20, verbose=0)
-    result = sentence_embedding.distill_sentence_embeddings(**kwargs)
+    run_config = SentenceEmbeddingConfig(held_out_sentences=64, epochs=3, batch_size=32,
+                                         learning_rate=3e-3, sequence_length=32,
+                                         teacher_sequence_length=32, steps_per_loop=20)
+    inputs = (student_dir, tiny_stage_inputs["teacher_dir"], [str(corpus)], model_dir)
+    result = sentence_embedding.distill_sentence_embeddings(run_config, *inputs, verbose=0)
     train_count = len(sentence_embedding.corpus_sentences([str(corpus)])) - 64
     assert result["sentences"] == train_count > 300
     assert result["metrics"]["val_cosine"] > result["held_out_cosine_start"] + 0.2
@@ -81,18 +84,33 @@ def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write
         config = json.load(f)
     record = config["sentence_embedding_distillation"]
     assert 0 <= record["train_steps"] - int(3 * train_count / 32) < 3 and config["lower_case"]
-    # The export is a student directory fine-tuning reads; a rerun trains nothing more.
+    # The export is a student directory fine-tuning reads.
     from mixvocab_tf.models.encoders import load_encoder
 
     backbone, vocab, _ = load_encoder(result["export_dir"])
     assert list(vocab) == vocabulary
-    again = sentence_embedding.distill_sentence_embeddings(**kwargs)
+    # flags.json: the inputs (the corpus resolved) and the config, setting by setting.
+    with open(os.path.join(model_dir, "flags.json")) as f:
+        record = json.load(f)
+    names = ("student_dir", "teacher_path", "train_files", "model_dir")
+    assert [record.pop(name) for name in names] == [*inputs[:2], [str(corpus)], model_dir]
+    assert config_from_keywords(SentenceEmbeddingConfig, **record) == run_config
+    # A rerun trains nothing more; the 0.1 keyword call makes the same config, so it is one.
+    old_call = dict(student_dir=student_dir, teacher_path=tiny_stage_inputs["teacher_dir"],
+                    train_files=[str(corpus)], model_dir=model_dir, held_out_sentences=64,
+                    epochs=3, batch_size=32, learning_rate=3e-3, sequence_length=32,
+                    teacher_sequence_length=32, steps_per_loop=20, verbose=0)
+    with pytest.warns(DeprecationWarning, match=r"call distill_sentence_embeddings\("
+                                                r"SentenceEmbeddingConfig\(\.\.\.\)"):
+        again = sentence_embedding.distill_sentence_embeddings(**old_call)
     assert again["metrics"] == {} and again["teacher_cpu_seconds"] == 0
     with pytest.raises(ValueError, match="different settings"):
-        sentence_embedding.distill_sentence_embeddings(**dict(kwargs, learning_rate=1e-3))
+        sentence_embedding.distill_sentence_embeddings(
+            dataclasses.replace(run_config, learning_rate=1e-3), *inputs, verbose=0)
     # A teacher length past its position table is refused before a run folder is made.
     with pytest.raises(ValueError, match="teacher_sequence_length=96 is longer than the "
                                          "teacher's 64 positions. Fix: pass"):
-        sentence_embedding.distill_sentence_embeddings(**dict(
-            kwargs, teacher_sequence_length=96, model_dir=str(tmp_path / "too_long")))
+        sentence_embedding.distill_sentence_embeddings(
+            dataclasses.replace(run_config, teacher_sequence_length=96), *inputs[:3],
+            str(tmp_path / "too_long"), verbose=0)
     assert not os.path.exists(tmp_path / "too_long")

@@ -1,5 +1,6 @@
 """Fine-tuning on real data: the reduced teacher floor, a tiny student directory, KD."""
 
+import dataclasses
 import json
 import os
 
@@ -11,6 +12,10 @@ from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks import task_model as task_model_lib
+from mixvocab_tf.tasks.configs import DataSelectionConfig
+from mixvocab_tf.tasks.configs import FinetuneConfig
+from mixvocab_tf.tasks.configs import SentenceHeadConfig
+from mixvocab_tf.tasks.configs import TaskTrainingConfig
 from mixvocab_tf.models.encoders import load_encoder
 from mixvocab_tf.models.student_directory import read_vocabulary
 from mixvocab_tf.tasks.inputs import InputEncoder
@@ -23,15 +28,18 @@ SNIPS_REDUCED_FLOOR = 0.95
 @pytest.fixture(scope="module")
 def snips_teacher_dir(tmp_path_factory, data_dir, minilm_path):
     output = str(tmp_path_factory.mktemp("runs") / "snips_minilm")
-    config = finetuning.finetune(
-        "snips", minilm_path, os.path.join(data_dir, "tasks"), output, epochs=2,
-        batch_size=16, learning_rate=1e-4, sequence_length=32, max_train_examples=1000,
-        verbose=0)
-    return output, config
+    run = FinetuneConfig(
+        task="snips",
+        training=TaskTrainingConfig(epochs=2, batch_size=16, learning_rate=1e-4,
+                                    sequence_length=32),
+        data=DataSelectionConfig(max_train_examples=1000))
+    config = finetuning.finetune(run, minilm_path, os.path.join(data_dir, "tasks"), output,
+                                 verbose=0)
+    return output, config, run
 
 
 def test_minilm_snips_intent_reduced_floor(snips_teacher_dir, data_dir):
-    output, config = snips_teacher_dir
+    output, config, run = snips_teacher_dir
     assert config["eval"]["metrics"]["accuracy"] >= SNIPS_REDUCED_FLOOR, config["eval"]
     assert sorted(os.listdir(output)) == ["labels.txt", "model.keras", "task_config.json",
                                           "vocab.txt"]
@@ -41,6 +49,10 @@ def test_minilm_snips_intent_reduced_floor(snips_teacher_dir, data_dir):
     assert (written["type"], written["sequence_length"], written["lower_case"]) == (
         "classification", 32, True)
     assert written["pooling"] == "mean"  # "auto" for a teacher: its own mean pooling
+    # The run's config is recorded whole, beside the keys the report reads.
+    assert config["run_config"] == dataclasses.asdict(run)
+    assert written["run_config"]["training"]["batch_size"] == 16
+    assert written["run_config"]["head"]["pooling"] == "auto"
     # The saved model scores what the in-memory one scored.
     report = evaluation.evaluate_model_dir(output, data_dir=os.path.join(data_dir, "tasks"),
                                            split="valid")
@@ -65,13 +77,23 @@ def test_load_encoder_reads_student_and_teacher(student_dir, minilm_path):
 
 def test_task_distillation_pulls_the_student_to_the_teacher(
         snips_teacher_dir, student_dir, data_dir, tmp_path):
-    """Soft labels only (kd_weight=1): the student learns from the teacher's outputs alone."""
-    teacher_dir, _ = snips_teacher_dir
-    common = dict(epochs=8, batch_size=32, learning_rate=3e-3, sequence_length=32,
-                  max_train_examples=1000, max_eval_examples=350, verbose=0)
+    """Soft labels only (kd_weight=1): the student learns from the teacher's outputs alone.
+
+    Called the old way (task name first, settings as keywords): still works, with a
+    DeprecationWarning, and runs the config the new call names."""
+    teacher_dir = snips_teacher_dir[0]
     tasks = os.path.join(data_dir, "tasks")
-    kd = finetuning.finetune("snips", student_dir, tasks, str(tmp_path / "kd"),
-                             teacher_dir=teacher_dir, kd_weight=1.0, temperature=2.0, **common)
+    with pytest.warns(DeprecationWarning, match=r"finetune\(FinetuneConfig"):
+        kd = finetuning.finetune(
+            "snips", student_dir, tasks, str(tmp_path / "kd"), teacher_dir=teacher_dir,
+            kd_weight=1.0, temperature=2.0, epochs=8, batch_size=32, learning_rate=3e-3,
+            sequence_length=32, max_train_examples=1000, max_eval_examples=350, verbose=0)
+    new_call = FinetuneConfig(
+        task="snips", kd_weight=1.0, temperature=2.0,
+        training=TaskTrainingConfig(epochs=8, batch_size=32, learning_rate=3e-3,
+                                    sequence_length=32),
+        data=DataSelectionConfig(max_train_examples=1000, max_eval_examples=350))
+    assert kd["run_config"] == dataclasses.asdict(new_call)
     assert kd["training"]["kd_weight"] == 1.0
     assert kd["pooling"] == "ngram"  # "auto" for a student
     # Far above chance (1/7) although the student never saw a gold label (measured: 94%).
@@ -80,8 +102,9 @@ def test_task_distillation_pulls_the_student_to_the_teacher(
 
 def test_unknown_pooling_fails_before_any_work(tmp_path, data_dir):
     with pytest.raises(ValueError, match="unknown pooling 'max'.*'cls', 'mean'"):
-        finetuning.finetune("sst2", str(tmp_path / "no_model"), os.path.join(data_dir, "tasks"),
-                            str(tmp_path / "out"), pooling="max")
+        finetuning.finetune(FinetuneConfig(task="sst2", head=SentenceHeadConfig(pooling="max")),
+                            str(tmp_path / "no_model"), os.path.join(data_dir, "tasks"),
+                            str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -177,18 +200,21 @@ def test_length_buckets_cut_only_padding(data_dir, minilm_path, task_name):
 
 
 def test_bucketed_tagging_finetunes_the_tiny_student(student_dir, data_dir, tmp_path):
+    data = DataSelectionConfig(max_train_examples=300, max_eval_examples=100)
     config = finetuning.finetune(
-        "snips_slots", student_dir, os.path.join(data_dir, "tasks"), str(tmp_path / "slots"),
-        epochs=1, batch_size=32, learning_rate=1e-3, sequence_length=32, max_train_examples=300,
-        max_eval_examples=100, slot_swap_augment=1, verbose=0)
+        FinetuneConfig(task="snips_slots", slot_swap_augment=1, data=data,
+                       training=TaskTrainingConfig(epochs=1, batch_size=32, learning_rate=1e-3,
+                                                   sequence_length=32)),
+        student_dir, os.path.join(data_dir, "tasks"), str(tmp_path / "slots"), verbose=0)
     assert config["training"]["bucket_by_length"] is True
     assert (config["training"]["examples"], config["training"]["training_examples"]) == (300, 600)
     assert np.isfinite(config["training"]["final_loss"])
     # It learns: four epochs end at a lower loss and find slots (the all-O tagger scores 0).
     longer = finetuning.finetune(
-        "snips_slots", student_dir, os.path.join(data_dir, "tasks"), str(tmp_path / "longer"),
-        epochs=4, batch_size=32, learning_rate=3e-3, sequence_length=32, max_train_examples=300,
-        max_eval_examples=100, slot_swap_augment=1, verbose=0)
+        FinetuneConfig(task="snips_slots", slot_swap_augment=1, data=data,
+                       training=TaskTrainingConfig(epochs=4, batch_size=32, learning_rate=3e-3,
+                                                   sequence_length=32)),
+        student_dir, os.path.join(data_dir, "tasks"), str(tmp_path / "longer"), verbose=0)
     assert longer["training"]["final_loss"] < 0.8 * config["training"]["final_loss"]
     assert longer["eval"]["metrics"]["slot_f1"] > 0.2  # measured 0.40 (loss 3.95 -> 1.59)
 
@@ -196,9 +222,11 @@ def test_bucketed_tagging_finetunes_the_tiny_student(student_dir, data_dir, tmp_
 def test_mediapipe_normalization_trains_and_scores_as_the_device(student_dir, data_dir, tmp_path):
     tasks = os.path.join(data_dir, "tasks")
     config = finetuning.finetune(
-        "snips", student_dir, tasks, str(tmp_path / "mp"), epochs=1, batch_size=32,
-        learning_rate=1e-3, sequence_length=32, max_train_examples=200, max_eval_examples=100,
-        normalization="mediapipe", verbose=0)
+        FinetuneConfig(task="snips", normalization="mediapipe",
+                       training=TaskTrainingConfig(epochs=1, batch_size=32, learning_rate=1e-3,
+                                                   sequence_length=32),
+                       data=DataSelectionConfig(max_train_examples=200, max_eval_examples=100)),
+        student_dir, tasks, str(tmp_path / "mp"), verbose=0)
     assert config["normalization"] == "mediapipe"
     task_model = task_model_lib.load_task_model(str(tmp_path / "mp"))
     encoder = InputEncoder.for_task_model(task_model)
@@ -212,27 +240,31 @@ def test_mediapipe_normalization_trains_and_scores_as_the_device(student_dir, da
                                            max_examples=100)
     assert report["metrics"]["accuracy"] == pytest.approx(config["eval"]["metrics"]["accuracy"])
     with pytest.raises(ValueError, match="classification"):
-        finetuning.finetune("snips_slots", student_dir, tasks, str(tmp_path / "slots"),
-                            normalization="mediapipe", verbose=0)
+        finetuning.finetune(FinetuneConfig(task="snips_slots", normalization="mediapipe"),
+                            student_dir, tasks, str(tmp_path / "slots"), verbose=0)
     with pytest.raises(ValueError, match="slot_swap_augment needs slot tags.*Fix"):
-        finetuning.finetune("snips", student_dir, tasks, str(tmp_path / "swap"),
-                            slot_swap_augment=1, verbose=0)
+        finetuning.finetune(FinetuneConfig(task="snips", slot_swap_augment=1), student_dir,
+                            tasks, str(tmp_path / "swap"), verbose=0)
 
 
 @pytest.mark.slow
 def test_snips_full_floor(data_dir, minilm_path, tmp_path):
     config = finetuning.finetune(
-        "snips", minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "snips"),
-        epochs=2, batch_size=16, learning_rate=1e-4, sequence_length=32,
-        max_train_examples=4000, verbose=0)
+        FinetuneConfig(task="snips",
+                       training=TaskTrainingConfig(epochs=2, batch_size=16, learning_rate=1e-4,
+                                                   sequence_length=32),
+                       data=DataSelectionConfig(max_train_examples=4000)),
+        minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "snips"), verbose=0)
     assert config["eval"]["metrics"]["accuracy"] >= 0.97
 
 
 @pytest.mark.slow
 def test_snips_slots_full_floor(data_dir, minilm_path, tmp_path):
     config = finetuning.finetune(
-        "snips_slots", minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "slots"),
-        epochs=1, batch_size=16, learning_rate=2e-4, sequence_length=32, verbose=0)
+        FinetuneConfig(task="snips_slots",
+                       training=TaskTrainingConfig(epochs=1, batch_size=16, learning_rate=2e-4,
+                                                   sequence_length=32)),
+        minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "slots"), verbose=0)
     # Measured: 92.4% (all 13,084 utterances, 1 epoch, ~6 min on 2 cores).
     assert config["eval"]["metrics"]["slot_f1"] >= 0.90
 
@@ -246,9 +278,10 @@ def test_sst2_full_floor(data_dir, minilm_path, tmp_path):
     # earlier recipes with every batch padded to L stayed below: 87.6% (16K longest phrases,
     # 1 epoch, lr 8e-5), 86.9% ([CLS] pooling, same).
     config = finetuning.finetune(
-        "sst2", minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "sst2"),
-        epochs=2, batch_size=32, learning_rate=1e-4, sequence_length=64, pooling="mean",
-        bucket_by_length=True, verbose=0)
+        FinetuneConfig(task="sst2", head=SentenceHeadConfig(pooling="mean"),
+                       training=TaskTrainingConfig(epochs=2, batch_size=32, learning_rate=1e-4,
+                                                   sequence_length=64, bucket_by_length=True)),
+        minilm_path, os.path.join(data_dir, "tasks"), str(tmp_path / "sst2"), verbose=0)
     print(config["eval"]["metrics"], config["training"]["seconds"])
     assert config["eval"]["metrics"]["accuracy"] >= 0.88
 

@@ -17,6 +17,9 @@ from mixvocab_tf.tasks import joint
 from mixvocab_tf.tasks import joint_distillation as jd
 from mixvocab_tf.tasks import task_distillation as td
 from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.configs import DataSelectionConfig
+from mixvocab_tf.tasks.configs import DistillTaskConfig
+from mixvocab_tf.tasks.configs import DistillTrainingConfig
 from mixvocab_tf.models.student_directory import read_vocabulary
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.task_model import base_task_config
@@ -109,11 +112,15 @@ def test_distill_joint_end_to_end(models, data_dir, tmp_path):
     transfer.write_text("play the new album by miles davis\n\nwill it snow in oslo\n",
                         encoding="utf-8")
     output = str(tmp_path / "student_joint")
-    config = jd.distill_joint(
-        "snips_joint", models["student"], models["teacher"], data_dir, output, augment=1,
-        slot_swap_augment=1, transfer_files=[str(transfer)], max_train_examples=40,
-        train_steps=2, batch_size=16, max_eval_examples=24, cache_dir=str(tmp_path / "cache"),
-        verbose=0)
+    run = DistillTaskConfig(
+        task="snips_joint", augment=1, slot_swap_augment=1, transfer_files=(str(transfer),),
+        training=DistillTrainingConfig(train_steps=2, batch_size=16),
+        data=DataSelectionConfig(max_train_examples=40, max_eval_examples=24))
+    config = jd.distill_joint(run, models["student"], models["teacher"], data_dir, output,
+                              cache_dir=str(tmp_path / "cache"), verbose=0)
+    # Recorded with the joint defaults it resolved: 6 epochs, rate 1e-3, the teacher's L.
+    assert config["run_config"]["training"] == dataclasses.asdict(dataclasses.replace(
+        run.training, epochs=6, learning_rate=1e-3, sequence_length=32))
     report = config["distillation"]
     assert report["transfer_examples"] == {"labelled": 40, "slot_swapped": 40, "augmented": 40,
                                            "unlabelled": 2}
@@ -128,21 +135,27 @@ def test_distill_joint_end_to_end(models, data_dir, tmp_path):
     for name in ("accuracy", "slot_f1"):
         assert scored["metrics"][name] == pytest.approx(scores[name])
     # Training moves the student towards its teacher: four epochs end at a lower loss, and the
-    # rerun reads the teacher's labels from the cache.
-    longer = jd.distill_joint(
-        "snips_joint", models["student"], models["teacher"], data_dir, str(tmp_path / "longer"),
-        augment=1, slot_swap_augment=1, transfer_files=[str(transfer)], max_train_examples=40,
-        epochs=4, learning_rate=3e-3, batch_size=16, max_eval_examples=24,
-        cache_dir=str(tmp_path / "cache"), verbose=0)
+    # rerun reads the teacher's labels from the cache. Called the old way (task name first,
+    # settings as keywords): a DeprecationWarning, and the config the new call names.
+    with pytest.warns(DeprecationWarning, match=r"distill_joint\(DistillTaskConfig"):
+        longer = jd.distill_joint(
+            "snips_joint", models["student"], models["teacher"], data_dir,
+            str(tmp_path / "longer"), augment=1, slot_swap_augment=1,
+            transfer_files=[str(transfer)], max_train_examples=40, epochs=4, learning_rate=3e-3,
+            batch_size=16, max_eval_examples=24, cache_dir=str(tmp_path / "cache"), verbose=0)
+    new_call = dataclasses.replace(run, training=DistillTrainingConfig(
+        epochs=4, learning_rate=3e-3, batch_size=16, sequence_length=32))
+    assert longer["run_config"] == dataclasses.asdict(new_call)
     assert longer["distillation"]["teacher_cache_hit"]
     assert longer["training"]["final_loss"] < 0.9 * config["training"]["final_loss"]  # 0.79
 
 
 def test_a_teacher_of_another_task_type_is_named(models, data_dir, tmp_path):
     with pytest.raises(ValueError, match="needs a joint intent \\+ slot teacher.*--task=snips_joint"):
-        jd.distill_joint("snips_joint", models["student"], models["classifier"], data_dir,
-                         str(tmp_path / "out"), verbose=0)
+        jd.distill_joint(DistillTaskConfig(task="snips_joint"), models["student"],
+                         models["classifier"], data_dir, str(tmp_path / "out"), verbose=0)
     with pytest.raises(ValueError, match="slot_swap_augment must be >= 0"):
-        jd.distill_joint("snips_joint", models["student"], models["teacher"], data_dir,
-                         str(tmp_path / "out"), slot_swap_augment=-1, verbose=0)
+        jd.distill_joint(DistillTaskConfig(task="snips_joint", slot_swap_augment=-1),
+                         models["student"], models["teacher"], data_dir, str(tmp_path / "out"),
+                         verbose=0)
     assert not os.path.exists(tmp_path / "out")

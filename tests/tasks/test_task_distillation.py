@@ -15,6 +15,9 @@ from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import task_distillation as td
 from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.configs import DataSelectionConfig
+from mixvocab_tf.tasks.configs import DistillTaskConfig
+from mixvocab_tf.tasks.configs import DistillTrainingConfig
 from mixvocab_tf.models.student_directory import read_vocabulary
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.inputs import model_inputs
@@ -159,11 +162,18 @@ def test_distill_task_end_to_end(models, data_dir, tmp_path, name):
         lines = [f"{line}\t{line} please" if line else line for line in lines]
     transfer = _write_gz(tmp_path / "general.txt.gz", lines)
     # One padded shape (no length buckets): one trace of the train step.
-    kwargs = dict(augment=1, replace_rate=0.4, transfer_files=[transfer], max_train_examples=48,
-                  train_steps=2, batch_size=16, max_eval_examples=24, bucket_by_length=False,
-                  cache_dir=str(tmp_path / "cache"), verbose=0)
+    run = DistillTaskConfig(
+        task=name, augment=1, replace_rate=0.4, transfer_files=(transfer,),
+        training=DistillTrainingConfig(train_steps=2, batch_size=16, bucket_by_length=False),
+        data=DataSelectionConfig(max_train_examples=48, max_eval_examples=24))
+    cache = str(tmp_path / "cache")
     output = str(tmp_path / "student_task")
-    config = td.distill_task(name, models["student"], models[name], data_dir, output, **kwargs)
+    config = td.distill_task(run, models["student"], models[name], data_dir, output,
+                             cache_dir=cache, verbose=0)
+    # Recorded with the defaults it resolved: 2 epochs, rate 1e-4, the teacher's L.
+    assert config["run_config"] == dataclasses.asdict(dataclasses.replace(
+        run, training=dataclasses.replace(run.training, epochs=2, learning_rate=1e-4,
+                                          sequence_length=32)))
     report = config["distillation"]
     assert report["transfer_examples"] == {"labelled": 48, "augmented": 48, "unlabelled": 3}
     assert report["teacher_cpu_seconds"] > 0 and report["student_cpu_seconds"] > 0
@@ -179,10 +189,18 @@ def test_distill_task_end_to_end(models, data_dir, tmp_path, name):
         assert scored["metrics"][metric] == pytest.approx(config["eval"]["metrics"][metric])
         return
     # More steps bring the student closer to its teacher (KL on the labelled pairs), and the
-    # rerun reads the teacher's labels from the cache.
+    # rerun reads the teacher's labels from the cache. Called the old way (task name first,
+    # settings as keywords): a DeprecationWarning, and the config the new call names.
     longer = str(tmp_path / "longer")
-    again = td.distill_task(name, models["student"], models[name], data_dir, longer,
-                            **{**kwargs, "train_steps": 30, "learning_rate": 3e-3})
+    with pytest.warns(DeprecationWarning, match=r"distill_task\(DistillTaskConfig"):
+        again = td.distill_task(
+            name, models["student"], models[name], data_dir, longer, augment=1,
+            replace_rate=0.4, transfer_files=[transfer], max_train_examples=48, train_steps=30,
+            learning_rate=3e-3, batch_size=16, max_eval_examples=24, bucket_by_length=False,
+            cache_dir=cache, verbose=0)
+    new_call = dataclasses.replace(run, training=dataclasses.replace(
+        run.training, train_steps=30, learning_rate=3e-3, epochs=2, sequence_length=32))
+    assert again["run_config"] == dataclasses.asdict(new_call)
     assert again["distillation"]["teacher_cache_hit"]
     pairs = task_registry.get_task(name).read(data_dir, "train").take(48)
     teacher_logits, _, _ = td.teacher_logits(models[name], "pair_classification", pairs, None)
@@ -202,8 +220,9 @@ def test_distill_task_end_to_end(models, data_dir, tmp_path, name):
 def test_few_shot_run_may_not_read_the_other_training_utterances(models, data_dir, tmp_path):
     train_text = os.path.join(data_dir, "tasks", "snips", "train", "seq.in")
     with pytest.raises(ValueError, match="few-shot"):
-        td.distill_task("snips", models["student"], models["snips"], data_dir,
-                        str(tmp_path / "out"), examples_per_class=2, transfer_files=[train_text],
+        td.distill_task(DistillTaskConfig(task="snips", transfer_files=(train_text,),
+                                          data=DataSelectionConfig(examples_per_class=2)),
+                        models["student"], models["snips"], data_dir, str(tmp_path / "out"),
                         verbose=0)
 
 
@@ -260,6 +279,7 @@ def test_a_transfer_set_holding_the_evaluated_split_is_refused(models, data_dir,
     for files, message in (([valid], "must not read as transfer text"),
                            ([str(copy)], r"contain \d+ of the \d+ examples of snips valid")):
         with pytest.raises(ValueError, match=message):
-            td.distill_task("snips", models["student"], models["snips"], data_dir,
-                            str(tmp_path / "out"), transfer_files=files, verbose=0)
+            td.distill_task(DistillTaskConfig(task="snips", transfer_files=tuple(files)),
+                            models["student"], models["snips"], data_dir, str(tmp_path / "out"),
+                            verbose=0)
     assert not (tmp_path / "out").exists()

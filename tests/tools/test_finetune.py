@@ -60,6 +60,11 @@ def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_stud
     config = json.loads((output / "task_config.json").read_text())
     assert config["pooling"] == "cls"  # not the default ("mean")
     assert config["ngram_bag"] == {"buckets": 101, "dim": 4}
+    # The run's config, as the flags built it (the tool's defaults where no flag was given).
+    assert config["run_config"]["head"] == {"pooling": "cls", "ngram_bag_buckets": 101,
+                                            "ngram_bag_dim": 4}
+    assert config["run_config"]["training"]["batch_size"] == 16
+    assert config["run_config"]["training"]["train_steps"] == 2
     model = keras.saving.load_model(str(output / "model.keras"), compile=False)
     names = [layer.name for layer in model.layers]
     assert "mean_pooling" not in names and "ngram_bag" in names

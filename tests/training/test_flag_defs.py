@@ -75,3 +75,11 @@ def test_a_nested_config_takes_its_parents_defaults():
     values = _parse(_OtherStage, [])
     assert values["learning_rate"].value == 5e-4
     assert config_from_flags(_OtherStage, values) == _OtherStage()
+
+
+def test_a_binary_can_list_the_flags_as_its_own():
+    values = flags.FlagValues()
+    define_config_flags(_Stage, flag_values=values, module_name="tools/some_tool.py")
+    listed = {flag.name for flag in values.flags_by_module_dict()["tools/some_tool.py"]}
+    assert listed == {"task", "pooling", "files", "steps", "bucket", "batch_size",
+                      "learning_rate"}

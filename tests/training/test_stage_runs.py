@@ -1,5 +1,6 @@
 """Stage I and II runs end to end: tools, resume after SIGKILL, NaN guard, bad inputs."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,35 +13,54 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mixvocab_tf.stage2.config import Stage2Config
 from mixvocab_tf.stage2.student_distillation import distill_student
+from mixvocab_tf.models.mixed_vocab_teacher import MixedVocabTeacher
 from mixvocab_tf.models.student_directory import load_student_directory
 from mixvocab_tf.models.stage1_directory import Stage1Error
 from mixvocab_tf.models.stage1_directory import load_stage1
+from mixvocab_tf.stage1.config import Stage1Config
 from mixvocab_tf.stage1.teacher_training import train_teacher
 from mixvocab_tf.training.callbacks import PsvRamp
 from mixvocab_tf.training.callbacks import TrainingDivergedError
 from mixvocab_tf.training.checkpointing import fit_resumable
+from mixvocab_tf.training.config import MaskingConfig
+from mixvocab_tf.training.config import config_from_keywords
+from mixvocab_tf.training.config import flatten_config
 from mixvocab_tf.training.text_data import CorpusError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SMALL = dict(sequence_length=32, batch_size=8, eval_steps=2, max_predictions=6, verbose=0)
+# The small sizes of every run here, and its Stage I config.
+SMALL = dict(sequence_length=32, batch_size=8, eval_steps=2, max_predictions=6)
+SMALL_MASKING = MaskingConfig(max_predictions=6)
+STAGE1_SETTINGS = dict(student_embedding_dim=8, train_steps=8, steps_per_loop=4,
+                       learning_rate=1e-3, new_parameter_steps=4, **SMALL)
+
+
+def small_config(config_class, training=None, **settings):
+    """`config_class` at the small sizes; `training`: more training settings."""
+    return config_class(
+        training=dataclasses.replace(config_class().training, sequence_length=32, batch_size=8,
+                                     eval_steps=2, **(training or {})),
+        masking=SMALL_MASKING, **settings)
+
+
+STAGE1_CONFIG = small_config(Stage1Config, dict(train_steps=8, steps_per_loop=4,
+                                                learning_rate=1e-3),
+                             student_embedding_dim=8, new_parameter_steps=4)
 
 
 @pytest.fixture(scope="module")
 def stage1_dir(tiny_stage_inputs, tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("stage1"))
     result = train_teacher(
+        STAGE1_CONFIG,
         tiny_stage_inputs["teacher_dir"],
         tiny_stage_inputs["student_vocab"],
         tiny_stage_inputs["train_file"],
         model_dir,
         eval_files=tiny_stage_inputs["eval_file"],
-        student_embedding_dim=8,
-        train_steps=8,
-        steps_per_loop=4,
-        learning_rate=1e-3,
-        new_parameter_steps=4,
-        **SMALL,
+        verbose=0,
     )
     # p_sv reaches its end value at 60% of the steps and holds there.
     assert result["metrics"]["p_sv"] == 1.0
@@ -56,18 +76,19 @@ def test_new_parameter_phase_trains_only_what_the_checkpoint_lacks(tiny_stage_in
     from mixvocab_tf.models.teacher_loading import load_teacher
 
     original = load_teacher(tiny_stage_inputs["teacher_dir"])
+    config = small_config(Stage1Config, dict(train_steps=0, steps_per_loop=4),
+                          student_embedding_dim=8, new_parameter_steps=3,
+                          new_parameter_learning_rate=1e-2)
     result = train_teacher(
-        tiny_stage_inputs["teacher_dir"], tiny_stage_inputs["student_vocab"],
-        tiny_stage_inputs["train_file"], str(tmp_path / "run"), student_embedding_dim=8,
-        new_parameter_steps=3, new_parameter_learning_rate=1e-2, train_steps=0,
-        steps_per_loop=4, **SMALL)
+        config, tiny_stage_inputs["teacher_dir"], tiny_stage_inputs["student_vocab"],
+        tiny_stage_inputs["train_file"], str(tmp_path / "run"), verbose=0)
     assert result["new_parameter_metrics"]["loss"] > 0
     stage1 = load_stage1(result["export_dir"])
     model = stage1.model
     # The encoder is the checkpoint's, weight for weight; the new parameters moved.
     for old, new in zip(original.backbone.get_weights(), model.backbone.get_weights()):
         np.testing.assert_array_equal(old, new)
-    fresh = train_teacher.__globals__["MixedVocabTeacher"](
+    fresh = MixedVocabTeacher(
         original.backbone, stage1.student_vocabulary.size, student_embedding_dim=8,
         masked_lm_head=original.masked_lm_head)
     fresh.initialize_student_table(original.vocabulary, stage1.student_vocabulary.tokens)
@@ -93,20 +114,43 @@ def test_stage1_export_loads_with_its_vocabularies(stage1_dir, tiny_stage_inputs
     assert os.listdir(os.path.join(stage1_dir, "logs"))
 
 
+def test_flags_json_holds_the_inputs_and_the_resolved_config(stage1_dir, tiny_stage_inputs):
+    with open(os.path.join(stage1_dir, "flags.json")) as f:
+        record = json.load(f)
+    inputs = {"teacher": tiny_stage_inputs["teacher_dir"],
+              "student_vocab": tiny_stage_inputs["student_vocab"],
+              "train_files": tiny_stage_inputs["train_file"], "model_dir": stage1_dir,
+              "eval_files": tiny_stage_inputs["eval_file"]}
+    assert {name: record.pop(name) for name in inputs} == inputs
+    # The settings flat, under their flag names (the keys the resume check reads).
+    assert record == flatten_config(STAGE1_CONFIG)
+    assert record["train_steps"] == 8 and record["learning_rate"] == 1e-3
+    assert config_from_keywords(Stage1Config, **record) == STAGE1_CONFIG
+
+
+def test_the_old_keyword_call_is_the_same_run_and_other_settings_are_refused(
+        stage1_dir, tiny_stage_inputs):
+    inputs = (tiny_stage_inputs["teacher_dir"], tiny_stage_inputs["student_vocab"],
+              tiny_stage_inputs["train_file"], stage1_dir)
+    # The 0.1 call (every setting a keyword) warns and resumes the finished run: its config
+    # and flags.json are the new call's, so it trains nothing.
+    with pytest.warns(DeprecationWarning, match=r"call train_teacher\(Stage1Config\(\.\.\.\), "
+                                                r"teacher, student_vocab, train_files, model_dir"):
+        result = train_teacher(*inputs, eval_files=tiny_stage_inputs["eval_file"], verbose=0,
+                               **STAGE1_SETTINGS)
+    assert result["metrics"] == {} and result["new_parameter_metrics"] == {}
+    # A nested setting changed is another run.
+    changed = dataclasses.replace(STAGE1_CONFIG, masking=MaskingConfig(max_predictions=5))
+    with pytest.raises(ValueError, match=r"different settings \(max_predictions\)"):
+        train_teacher(changed, *inputs, eval_files=tiny_stage_inputs["eval_file"], verbose=0)
+
+
 def test_stage2_writes_a_student_directory(stage1_dir, tiny_stage_inputs, tmp_path):
-    result = distill_student(
-        stage1_dir,
-        tiny_stage_inputs["train_file"],
-        str(tmp_path),
-        student_size=None,
-        num_layers=2,
-        hidden_dim=16,
-        num_heads=2,
-        intermediate_dim=32,
-        train_steps=4,
-        steps_per_loop=2,
-        **SMALL,
-    )
+    config = small_config(Stage2Config, dict(train_steps=4, steps_per_loop=2),
+                          student_size=None, num_layers=2, hidden_dim=16, num_heads=2,
+                          intermediate_dim=32)
+    result = distill_student(config, stage1_dir, tiny_stage_inputs["train_file"], str(tmp_path),
+                             verbose=0)
     student, vocabulary, config = load_student_directory(result["export_dir"])
     assert student.embedding_dim == 8  # factorised: Stage I d=8, H=16
     assert vocabulary.size == student.vocabulary_size
@@ -124,13 +168,22 @@ def test_wrong_inputs_fail_before_training(stage1_dir, tiny_stage_inputs, tmp_pa
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="no non-empty line"):
-        train_teacher(tiny_stage_inputs["teacher_dir"], tiny_stage_inputs["student_vocab"],
-                      str(empty), str(tmp_path / "a"), **SMALL)
+        train_teacher(STAGE1_CONFIG, tiny_stage_inputs["teacher_dir"],
+                      tiny_stage_inputs["student_vocab"], str(empty), str(tmp_path / "a"))
     with pytest.raises(FileNotFoundError):
-        train_teacher(str(tmp_path / "no_teacher"), tiny_stage_inputs["student_vocab"],
-                      tiny_stage_inputs["train_file"], str(tmp_path / "b"), **SMALL)
+        train_teacher(STAGE1_CONFIG, str(tmp_path / "no_teacher"),
+                      tiny_stage_inputs["student_vocab"], tiny_stage_inputs["train_file"],
+                      str(tmp_path / "b"))
     with pytest.raises(Stage1Error, match="not a finished Stage I directory"):
-        distill_student(str(tmp_path), tiny_stage_inputs["train_file"], str(tmp_path / "c"), **SMALL)
+        distill_student(small_config(Stage2Config), str(tmp_path),
+                        tiny_stage_inputs["train_file"], str(tmp_path / "c"))
+    # Bad settings fail when the config is made.
+    with pytest.raises(ValueError, match="p_sv_ramp_fraction=0 must be in"):
+        Stage1Config(p_sv_ramp_fraction=0)
+    with pytest.raises(ValueError, match="student_init='svd'; choose one of 'teacher', 'random'"):
+        Stage1Config(student_init="svd")
+    with pytest.raises(ValueError, match="projection='sideways'"):
+        Stage2Config(projection="sideways")
     assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "c")
 
 
