@@ -51,6 +51,8 @@ from mixvocab_tf.models.teacher_loading import load_teacher  # noqa: E402
 from mixvocab_tf.stage1.config import Stage1Config  # noqa: E402
 from mixvocab_tf.stage1.teacher_training import NEW_PARAMETER_PHASE_DIR  # noqa: E402
 from mixvocab_tf.stage1.teacher_training import train_teacher  # noqa: E402
+from mixvocab_tf.tasks.configs import FinetuneConfig  # noqa: E402
+from mixvocab_tf.tasks.configs import legacy_config  # noqa: E402
 from mixvocab_tf.training.config import config_from_keywords  # noqa: E402
 from mixvocab_tf.pipeline.report import markdown_table  # noqa: E402
 from mixvocab_tf.pipeline.report import percent  # noqa: E402
@@ -373,12 +375,14 @@ def run_task(variant_dir, student_dir, task):
     finetune_dir, int8_dir = os.path.join(base, "finetune"), os.path.join(base, "int8")
     max_eval = FLAGS.max_eval_examples or None
     finetune_timing = _timed(os.path.join(base, "finetune_" + TIMING_FILE), lambda: finetune(
-        registry_name, student_dir, _data_dir(), finetune_dir,
-        epochs=FLAGS.fewshot_epochs if fewshot else FLAGS.finetune_epochs,
-        batch_size=FLAGS.finetune_batch_size, learning_rate=FLAGS.finetune_learning_rate,
-        sequence_length=sequence_length, max_train_examples=FLAGS.max_train_examples or None,
-        max_eval_examples=max_eval, seed=FLAGS.seed, pooling=FLAGS.finetune_pooling,
-        verbose=2, **overrides))
+        legacy_config(
+            FinetuneConfig, registry_name,
+            epochs=FLAGS.fewshot_epochs if fewshot else FLAGS.finetune_epochs,
+            batch_size=FLAGS.finetune_batch_size, learning_rate=FLAGS.finetune_learning_rate,
+            sequence_length=sequence_length,
+            max_train_examples=FLAGS.max_train_examples or None, max_eval_examples=max_eval,
+            seed=FLAGS.seed, pooling=FLAGS.finetune_pooling, **overrides),
+        student_dir, _data_dir(), finetune_dir, verbose=2))
     export_timing = _timed(os.path.join(base, "int8_" + TIMING_FILE), lambda: export_tflite(
         finetune_dir, int8_dir, quantization="dynamic_int8",
         input_form="ids" if pairs else "text",

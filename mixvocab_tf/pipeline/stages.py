@@ -20,7 +20,9 @@ from mixvocab_tf.assistant import bundle as assistant
 from mixvocab_tf.export import export_tflite
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.models.teacher_loading import load_teacher
+from mixvocab_tf.stage1.config import Stage1Config
 from mixvocab_tf.stage1.teacher_training import train_teacher
+from mixvocab_tf.stage2.config import Stage2Config
 from mixvocab_tf.pipeline.config import LABEL_CACHE
 from mixvocab_tf.pipeline.config import MB
 from mixvocab_tf.pipeline.config import PipelineError
@@ -30,10 +32,14 @@ from mixvocab_tf.pipeline.config import _student_hidden
 from mixvocab_tf.pipeline.config import _teacher_vocab_path
 from mixvocab_tf.pipeline.config import distils
 from mixvocab_tf.tasks import finetuning
+from mixvocab_tf.tasks.configs import DistillTaskConfig
+from mixvocab_tf.tasks.configs import FinetuneConfig
+from mixvocab_tf.tasks.configs import legacy_config
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.joint_distillation import distill_joint
 from mixvocab_tf.tasks.task_distillation import distill_task
 from mixvocab_tf.training.checkpointing import EXPORT_DIR
+from mixvocab_tf.training.config import config_from_keywords
 from mixvocab_tf.vocab import Vocabulary
 from mixvocab_tf.vocab import learn_vocabulary
 from mixvocab_tf.preprocessing.vocabulary_statistics import vocabulary_statistics
@@ -130,9 +136,10 @@ def _stage2(cfg, d, train_files, training):
              "steps": cfg.stage2_steps, "learning_rate": cfg.stage2_learning_rate, **training},
             ("stage1",),
             lambda directory: distill_student(
-                d["stage1"], train_files, directory, student_size=cfg.student_size,
-                train_steps=cfg.stage2_steps, learning_rate=cfg.stage2_learning_rate,
-                verbose=cfg.verbose, **training),
+                config_from_keywords(Stage2Config, student_size=cfg.student_size,
+                                     train_steps=cfg.stage2_steps,
+                                     learning_rate=cfg.stage2_learning_rate, **training),
+                d["stage1"], train_files, directory, verbose=cfg.verbose),
             lambda directory: _check_trained(
                 directory, model_dirs.STUDENT, ["vocab.txt"], cfg.stage2_steps))
 
@@ -225,24 +232,27 @@ def _run_finetune(cfg, student, teacher, directory):
     cache_dir = os.path.join(cfg.output_dir, LABEL_CACHE)
     if distils(cfg) and _is_joint(cfg.task):
         distill_joint(
-            cfg.task, student, teacher, cfg.data_dir, directory,
-            augment=cfg.distill_augment, slot_swap_augment=cfg.joint_slot_swap_augment,
-            kd_weight=cfg.distill_kd_weight, hard_weight=1.0,
-            temperature=cfg.distill_temperature, epochs=cfg.joint_distill_epochs,
-            batch_size=cfg.joint_batch_size, learning_rate=cfg.joint_learning_rate,
-            sequence_length=cfg.finetune_sequence_length, cache_dir=cache_dir, seed=cfg.seed,
-            verbose=cfg.verbose)
+            legacy_config(
+                DistillTaskConfig, cfg.task, augment=cfg.distill_augment,
+                slot_swap_augment=cfg.joint_slot_swap_augment, kd_weight=cfg.distill_kd_weight,
+                hard_weight=1.0, temperature=cfg.distill_temperature,
+                epochs=cfg.joint_distill_epochs, batch_size=cfg.joint_batch_size,
+                learning_rate=cfg.joint_learning_rate,
+                sequence_length=cfg.finetune_sequence_length, seed=cfg.seed),
+            student, teacher, cfg.data_dir, directory, cache_dir=cache_dir, verbose=cfg.verbose)
     elif distils(cfg):
         distill_task(
-            cfg.task, student, teacher, cfg.data_dir, directory,
-            augment=cfg.distill_augment, kd_weight=cfg.distill_kd_weight, hard_weight=1.0,
-            temperature=cfg.distill_temperature, epochs=cfg.distill_epochs,
-            batch_size=cfg.finetune_batch_size, learning_rate=cfg.finetune_learning_rate,
-            sequence_length=cfg.finetune_sequence_length,
-            transfer_files=(list(cfg.distill_transfer_files)
-                            if cfg.distill_transfer_files else None),
-            max_transfer_lines=cfg.distill_transfer_max_lines or None,
-            cache_dir=cache_dir, seed=cfg.seed, verbose=cfg.verbose, **_student_head(cfg))
+            legacy_config(
+                DistillTaskConfig, cfg.task, augment=cfg.distill_augment,
+                kd_weight=cfg.distill_kd_weight, hard_weight=1.0,
+                temperature=cfg.distill_temperature, epochs=cfg.distill_epochs,
+                batch_size=cfg.finetune_batch_size, learning_rate=cfg.finetune_learning_rate,
+                sequence_length=cfg.finetune_sequence_length,
+                transfer_files=(list(cfg.distill_transfer_files)
+                                if cfg.distill_transfer_files else None),
+                max_transfer_lines=cfg.distill_transfer_max_lines or None, seed=cfg.seed,
+                **_student_head(cfg)),
+            student, teacher, cfg.data_dir, directory, cache_dir=cache_dir, verbose=cfg.verbose)
     else:
         epochs, learning_rate, batch_size = (
             cfg.finetune_epochs, cfg.finetune_learning_rate, cfg.finetune_batch_size)
@@ -250,10 +260,11 @@ def _run_finetune(cfg, student, teacher, directory):
             epochs, learning_rate, batch_size = (
                 cfg.joint_epochs, cfg.joint_learning_rate, cfg.joint_batch_size)
         finetuning.finetune(
-            cfg.task, student, cfg.data_dir, directory, epochs=epochs,
-            learning_rate=learning_rate, verbose=cfg.verbose, batch_size=batch_size,
-            sequence_length=cfg.finetune_sequence_length, seed=cfg.seed,
-            normalization=cfg.normalization, **_student_head(cfg))
+            legacy_config(FinetuneConfig, cfg.task, epochs=epochs, learning_rate=learning_rate,
+                          batch_size=batch_size, sequence_length=cfg.finetune_sequence_length,
+                          seed=cfg.seed, normalization=cfg.normalization,
+                          **_student_head(cfg)),
+            student, cfg.data_dir, directory, verbose=cfg.verbose)
 
 
 def _check_task_model(directory):
@@ -370,10 +381,11 @@ def _stages(cfg):
              "examples": cfg.teacher_finetune_examples,
              "epochs": cfg.teacher_finetune_epochs, **teacher_common, **rate_setting}, (),
             lambda directory: finetuning.finetune(
-                cfg.task, cfg.teacher, cfg.data_dir, directory,
-                epochs=cfg.teacher_finetune_epochs, learning_rate=teacher_rate,
-                max_train_examples=cfg.teacher_finetune_examples, verbose=verbose,
-                **teacher_common),
+                legacy_config(FinetuneConfig, cfg.task, epochs=cfg.teacher_finetune_epochs,
+                              learning_rate=teacher_rate,
+                              max_train_examples=cfg.teacher_finetune_examples,
+                              **teacher_common),
+                cfg.teacher, cfg.data_dir, directory, verbose=verbose),
             _check_task_model))
 
     stages = teacher_stages + [
@@ -388,11 +400,13 @@ def _stages(cfg):
                 "learning_rate": cfg.stage1_learning_rate, **training},
                ("vocab",),
                lambda directory: train_teacher(
+                   config_from_keywords(
+                       Stage1Config, student_embedding_dim=_student_hidden(cfg.student_size),
+                       new_parameter_steps=cfg.stage1_new_parameter_steps,
+                       train_steps=cfg.stage1_steps, learning_rate=cfg.stage1_learning_rate,
+                       **training),
                    cfg.teacher, os.path.join(d["vocab"], "vocab.txt"), train_files, directory,
-                   student_embedding_dim=_student_hidden(cfg.student_size),
-                   new_parameter_steps=cfg.stage1_new_parameter_steps,
-                   train_steps=cfg.stage1_steps, learning_rate=cfg.stage1_learning_rate,
-                   verbose=verbose, **training),
+                   verbose=verbose),
                lambda directory: _check_trained(
                    directory, model_dirs.STAGE1, ["teacher_vocab.txt", "student_vocab.txt"],
                    cfg.stage1_steps)),

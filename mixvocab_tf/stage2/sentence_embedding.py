@@ -25,7 +25,7 @@ result = distill_sentence_embeddings(
     student_dir="runs/stage1_table", teacher_path=paths.minilm_teacher_path(),
     train_files=["corpora/wikipedia_en.txt.gz", "corpora/eltec_novels_en.txt.gz"],
     model_dir="runs/sentence_embeddings")
-finetune(task_name="banking77", model_path=result["export_dir"], ...)
+finetune(FinetuneConfig(task="banking77"), result["export_dir"], data_dir, "runs/banking77")
 ```
 """
 

@@ -332,12 +332,13 @@ def accepts_legacy_call(config_class):
             settings = {}
             for name, value in kwargs.items():
                 (arguments if name in inputs else settings)[name] = value
+            config = legacy_config(config_class, task, **settings)  # a bad setting: TypeError
             warnings.warn(
                 f"{runner.__name__}(task_name, ..., <settings>=...) is deprecated and goes in "
                 f"the next release: call {runner.__name__}({config_class.__name__}(task=..., "
                 f"...), {', '.join(required)}, ...) (configs.flat_config builds the config "
                 "from the old keyword settings).", DeprecationWarning, stacklevel=2)
-            return runner(legacy_config(config_class, task, **settings), **arguments)
+            return runner(config, **arguments)
 
         return run
 

@@ -47,6 +47,7 @@ Example:
 import dataclasses
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -60,6 +61,7 @@ from mixvocab_tf.model_dirs import model_kind
 from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.models.stage1_directory import load_stage1
 from mixvocab_tf.training.checkpointing import EXPORT_DIR
+from mixvocab_tf.training.checkpointing import fit_epochs_resumable
 from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import evaluation
@@ -389,9 +391,15 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
         x, y, None, batch_size, seed,
         bucket_length=sequence_length if training.bucket_by_length else None,
         sequence_targets=task.type == task_registry.TAGGING)
+    # A killed student pass resumes from its last checkpoint (beside the output, hidden).
+    output_path = os.path.abspath(output_dir)
+    resume_dir = os.path.join(os.path.dirname(output_path),
+                              f".{os.path.basename(output_path)}.resume")
+    resume_record = {"run_config": dataclasses.asdict(config), "student": str(student_path),
+                     "teacher": teacher_info.get("cache_file"), "examples": len(transfer)}
     with unread_pooler_ignored():
-        history = trainer.fit(dataset, epochs=fit_epochs, steps_per_epoch=fit_steps,
-                              verbose=verbose)
+        history, resumed_step = fit_epochs_resumable(trainer, dataset, fit_epochs, fit_steps,
+                                                     resume_dir, resume_record, verbose=verbose)
     student_cpu, student_wall = time.process_time() - cpu, time.time() - wall
 
     counts = {name: int(np.sum(origin == value)) for name, value in
@@ -413,7 +421,8 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
             "batch_size": batch_size, "learning_rate": learning_rate, "dropout": dropout,
             "max_train_examples": max_train_examples, "train_selection": train_selection,
             "examples_per_class": examples_per_class, "seed": seed,
-            "final_loss": float(history.history["loss"][-1]),
+            "final_loss": float(history.history["loss"][-1]) if history else None,
+            "resumed_from_step": resumed_step,
             "seconds": round(student_wall, 1),
         },
         "distillation": distillation_record(
@@ -435,5 +444,6 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
         record["eval"] = {"split": eval_split, "source": evaluated.source, "metrics": scores,
                           **details}
     save_task_model(output_dir, model, vocabulary, labels, record)
+    shutil.rmtree(resume_dir, ignore_errors=True)
     return record
 

@@ -158,7 +158,7 @@ def accepts_keyword_settings(config_class):
                 f"{run.__name__}(..., setting=value) is deprecated: call {new_call} "
                 f"({config_class.__module__}; `config_from_keywords({config_class.__name__}, "
                 "**settings)` builds it from the old keywords). The keyword call goes in the "
-                "release after 0.2.", DeprecationWarning, stacklevel=2)
+                "next release.", DeprecationWarning, stacklevel=2)
             return run(config, **arguments)
 
         return runner

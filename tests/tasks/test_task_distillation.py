@@ -283,3 +283,58 @@ def test_a_transfer_set_holding_the_evaluated_split_is_refused(models, data_dir,
                             models["student"], models["snips"], data_dir, str(tmp_path / "out"),
                             verbose=0)
     assert not (tmp_path / "out").exists()
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_killed_student_pass_resumes_where_it_stopped(models, data_dir, tmp_path,
+                                                         monkeypatch, capsys):
+    """Killed after its step-4 checkpoint, the rerun restores weights, optimizer, step and
+    dropout's random state, skips the batches already seen, and ends exactly where an
+    uninterrupted run ends."""
+    from mixvocab_tf.training import checkpointing  # noqa: PLC0415
+
+    run = DistillTaskConfig(
+        task="snips", training=DistillTrainingConfig(train_steps=6, batch_size=8,
+                                                     learning_rate=3e-3),
+        data=DataSelectionConfig(max_train_examples=40, eval_split="none"))
+    cache = str(tmp_path / "cache")
+    whole = td.distill_task(run, models["student"], models["snips"], data_dir,
+                            str(tmp_path / "whole"), cache_dir=cache, verbose=0)
+    assert whole["training"]["resumed_from_step"] == 0
+    assert not os.path.exists(tmp_path / ".whole.resume")  # removed with the output written
+
+    monkeypatch.setattr(checkpointing, "RESUME_SAVE_STEPS", 2)
+    save = checkpointing.SaveEverySteps.on_train_batch_end
+
+    def killed_after_step_4(self, batch, logs=None):
+        save(self, batch, logs)
+        if int(self.model.optimizer.iterations.numpy()) == 4:
+            raise _Killed()
+
+    monkeypatch.setattr(checkpointing.SaveEverySteps, "on_train_batch_end", killed_after_step_4)
+    output = str(tmp_path / "resumed")
+    with pytest.raises(_Killed):
+        td.distill_task(run, models["student"], models["snips"], data_dir, output,
+                        cache_dir=cache, verbose=0)
+    assert not os.path.exists(output) and os.path.isdir(tmp_path / ".resumed.resume")
+    monkeypatch.setattr(checkpointing.SaveEverySteps, "on_train_batch_end", save)
+    resumed = td.distill_task(run, models["student"], models["snips"], data_dir, output,
+                              cache_dir=cache, verbose=0)
+    assert resumed["training"]["resumed_from_step"] == 4
+    assert "student pass: resuming at step 4 of 6" in capsys.readouterr().out
+    a = load_task_model(str(tmp_path / "whole")).model.get_weights()
+    b = load_task_model(output).model.get_weights()
+    assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
+
+    # Other settings never resume a run that is not theirs.
+    monkeypatch.setattr(checkpointing.SaveEverySteps, "on_train_batch_end", killed_after_step_4)
+    with pytest.raises(_Killed):
+        td.distill_task(run, models["student"], models["snips"], data_dir, output,
+                        cache_dir=cache, verbose=0)
+    monkeypatch.setattr(checkpointing.SaveEverySteps, "on_train_batch_end", save)
+    other = dataclasses.replace(run, temperature=3.0)
+    assert td.distill_task(other, models["student"], models["snips"], data_dir, output,
+                           cache_dir=cache, verbose=0)["training"]["resumed_from_step"] == 0
