@@ -44,7 +44,9 @@ from mixvocab_tf.stage2.sentence_embedding import distill_sentence_embeddings  #
 from mixvocab_tf.stage2.student_distillation import distill_student  # noqa: E402
 from mixvocab_tf.tasks.evaluation import evaluate_model_dir  # noqa: E402
 from mixvocab_tf.tasks.configs import DistillTaskConfig  # noqa: E402
+from mixvocab_tf.tasks.configs import DistillTrainingConfig  # noqa: E402
 from mixvocab_tf.tasks.configs import FinetuneConfig  # noqa: E402
+from mixvocab_tf.tasks.configs import TaskTrainingConfig  # noqa: E402
 from mixvocab_tf.tasks.finetuning import finetune  # noqa: E402
 from mixvocab_tf.tasks.heads import build_task_model  # noqa: E402
 from mixvocab_tf.tasks.task_distillation import distill_task  # noqa: E402
