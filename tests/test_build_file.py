@@ -30,7 +30,7 @@ def _files(pattern):
 def test_every_tool_and_benchmark_has_a_py_binary():
     binaries = _sources("py_binary")
     missing = sorted((_files("tools/*.py") | _files("benchmarks/*.py")
-                      | _files("experiments/*.py")) - binaries)
+                      | _files("experiments/*.py") | _files("experiments/*/run.py")) - binaries)
     assert not missing, f"add py_binary targets to BUILD for {missing}"
 
 
