@@ -1,4 +1,5 @@
-"""Shared fixtures: the real teacher, the real development data, the Android core's JVM tests."""
+"""Shared fixtures: the real teacher, the real development data (or what a clone has of it),
+the Android core's JVM tests."""
 
 import os
 import shutil
@@ -14,20 +15,123 @@ JUNIT_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar")
 ANDROID_CORE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     "android_demo", "core")
+# The repository's embedded default data (data/README.md).
+EMBEDDED_DATA = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+
+
+# What a clone has of the development data set, byte for byte: its path in the set -> a function
+# returning the file or folder a clone holds (None when absent). The repository ships SNIPS
+# (data/tasks/snips, the same train and valid files); the MiniLM teacher package that `make setup`
+# installs carries BERT's uncased vocabulary (the same 30,522 lines).
+def _teacher_vocabulary():
+    try:
+        return os.path.join(paths.minilm_teacher_path(), "vocab.txt")
+    except FileNotFoundError:
+        return None
+
+
+CLONE_DATA = {
+    "tasks/snips": lambda: os.path.join(EMBEDDED_DATA, "tasks", "snips"),
+    "vocab/bert-base-uncased-vocab.txt": _teacher_vocabulary,
+}
+
+
+def _clone_source(relative):
+    """The clone's copy of `relative` (a path in the development data set), or None."""
+    relative = relative.strip("/")
+    for key, source in CLONE_DATA.items():
+        if key.startswith(relative + "/"):  # a folder above what the clone has: tasks, vocab
+            if source() is not None:
+                return source()
+            continue
+        if relative == key or relative.startswith(key + "/"):
+            root = source()
+            if root is None:
+                return None
+            rest = relative[len(key):].lstrip("/")
+            path = os.path.join(root, rest) if rest else root
+            return path if os.path.exists(path) else None
+    return None
+
+
+def missing_data(*relative_paths):
+    """The skip reason for the first of `relative_paths` (paths in the development data set,
+    e.g. "tasks/sst2" or "corpora/wikipedia_en.txt.gz") that the data in use lacks, or None."""
+    shared = paths.shared_data_dir()
+    have_shared = os.path.isdir(shared)
+    for relative in relative_paths:
+        if have_shared:
+            if os.path.exists(os.path.join(shared, relative)):
+                continue
+        elif _clone_source(relative) is not None:
+            continue
+        where = (f"not in {shared}" if have_shared else
+                 f"a clone's data has only tasks/snips and the vocabulary; none at {shared}")
+        return (f"needs {relative} of the development data set ({where}): set MIXVOCAB_DATA "
+                "to a copy of shared/data to run this test")
+    return None
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs_data(*relative_paths): skip unless the development data set holds "
+        "these paths (a clone's data_dir has only tasks/snips and the uncased vocabulary)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for marker in item.iter_markers("needs_data"):
+            reason = missing_data(*marker.args)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break
 
 
 @pytest.fixture(scope="session")
-def data_dir():
-    """The development data set (`../shared/data`, or `$MIXVOCAB_DATA`).
+def data_dir(tmp_path_factory):
+    """The development data set (`../shared/data`, or `$MIXVOCAB_DATA`), or on a clone without
+    it, a folder laid out like it holding what the clone has of it (`CLONE_DATA`: SNIPS and the
+    uncased vocabulary, copies of identical files).
 
-    A fresh clone has no such folder beside it: the tests that read it are skipped with this
-    reason (CI and development machines have it, and run them).
+    A test that reads anything else marks itself `@pytest.mark.needs_data("tasks/sst2", ...)`
+    or calls `require_data(...)`: it is skipped, naming the path and MIXVOCAB_DATA, where the
+    data lacks it.
     """
     path = paths.shared_data_dir()
-    if not os.path.isdir(path):
-        pytest.skip(f"needs the development data set, not found at {path}: set MIXVOCAB_DATA "
-                    "to a copy of shared/data to run this test")
-    return path
+    if os.path.isdir(path):
+        return path
+    root = tmp_path_factory.mktemp("clone_data")
+    for relative, source in CLONE_DATA.items():
+        source = source()
+        if source is None:
+            continue
+        target = os.path.join(root, *relative.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.isdir(source):
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def require_data():
+    """`require(*relative_paths)`: skips the calling test (or fixture) unless the data set holds
+    them; for paths known only at run time (else use the `needs_data` mark)."""
+    def require(*relative_paths):
+        reason = missing_data(*relative_paths)
+        if reason:
+            pytest.skip(reason)
+
+    return require
+
+
+@pytest.fixture(scope="session")
+def embedded_data_dir():
+    """The repository's own data/ (corpus/*.txt, tasks/snips; see data/README.md): real text
+    that every checkout has, the same for every run."""
+    return EMBEDDED_DATA
 
 
 @pytest.fixture(scope="session")

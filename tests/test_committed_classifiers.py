@@ -31,10 +31,11 @@ def test_files_are_small_and_the_card_carries_the_config_scores(name):
 
 
 @pytest.mark.parametrize("name", COMMITTED)
-def test_the_shipped_model_scores_what_it_records(name, data_dir):
+def test_the_shipped_model_scores_what_it_records(name, data_dir, require_data):
     classifier = on_device.load_classifier(name)
     scores = classifier.config["scores"]
     task = task_registry.get_task(classifier.config["task"])
+    require_data(f"tasks/{task.subdir}")
     examples = task.read(os.path.join(data_dir, "tasks"), scores["split"])
     predicted = [label for label, _ in classifier.classify(examples.texts)]
     accuracy = sum(p == g for p, g in zip(predicted, examples.labels)) / len(examples)

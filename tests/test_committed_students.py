@@ -89,6 +89,7 @@ PROBED = [name if name == "6x128" else pytest.param(name, marks=pytest.mark.slow
           for name in COMMITTED]
 
 
+@pytest.mark.needs_data("tasks/banking77")
 @pytest.mark.parametrize("name", PROBED)
 def test_committed_student_beats_random_weights_frozen(name, banking77_10shot):
     """BANKING77 10-shot, a linear probe on frozen mean-pooled vectors (no fine-tuning): the

@@ -28,6 +28,7 @@ def test_gzip_and_plain_files_read_alike(tmp_path):
     assert resolve_text_files(f"{tmp_path}/*.txt,{tmp_path}/*.gz") == [str(plain), packed]
 
 
+@pytest.mark.needs_data("corpora/wikipedia_en.txt.gz")
 def test_real_wikipedia_gzip_resolves_and_reads(data_dir):
     path = os.path.join(data_dir, "corpora", "wikipedia_en.txt.gz")
     assert resolve_text_files([path]) == [path]

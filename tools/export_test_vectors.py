@@ -19,7 +19,8 @@ flags.DEFINE_integer("sequence_length", 128, "L of the exported model.")
 flags.DEFINE_bool("lower_case", True, "Whether the model's tokenizer lower-cases.")
 flags.DEFINE_enum("normalization", "bert", ["bert", "mediapipe"],
                   "The model's normalisation (its task_config.json says which).")
-flags.DEFINE_string("texts", None, "Text file, one text a line (default: SNIPS valid).")
+flags.DEFINE_string("texts", None, "Text file, one text a line (default: the shipped SNIPS "
+                    "valid split, data/tasks/snips).")
 flags.DEFINE_string("output", None, "Where to write the vectors (.tsv).", required=True)
 
 
@@ -31,7 +32,8 @@ def main(argv):
     from mixvocab_tf.export.test_vectors import write_test_vectors
     from mixvocab_tf.vocab import Vocabulary
 
-    path = FLAGS.texts or os.path.join(paths.shared_data_dir(), "tasks", "snips", "valid", "seq.in")
+    # The SNIPS split the repository ships (the same file as the development set's).
+    path = FLAGS.texts or os.path.join(paths.REPO_ROOT, "data", "tasks", "snips", "valid", "seq.in")
     with exit_on_bad_input(ValueError, FileNotFoundError):
         if not os.path.exists(path):
             raise FileNotFoundError(

@@ -15,6 +15,9 @@ from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
 from mixvocab_tf.preprocessing.normalization import _MEDIAPIPE_DELIM
 from mixvocab_tf.preprocessing.normalization import _MEDIAPIPE_KEEP
 from mixvocab_tf.tasks import finetuning
+from mixvocab_tf.tasks.configs import DataSelectionConfig
+from mixvocab_tf.tasks.configs import FinetuneConfig
+from mixvocab_tf.tasks.configs import TaskTrainingConfig
 from mixvocab_tf.models.student_directory import read_vocabulary
 
 L = 32
@@ -97,9 +100,11 @@ def joint_bundle(tmp_path_factory, data_dir, bert_vocab, write_tiny_student):
     model_dir = str(root / "joint")
     tasks = os.path.join(data_dir, "tasks")
     config = finetuning.finetune(
-        "snips_joint", student, tasks, model_dir, train_steps=150, batch_size=32,
-        learning_rate=5e-3, sequence_length=L, max_train_examples=3000, max_eval_examples=200,
-        normalization="mediapipe", slot_swap_augment=1, verbose=0)
+        FinetuneConfig(task="snips_joint", normalization="mediapipe", slot_swap_augment=1,
+                       training=TaskTrainingConfig(train_steps=150, batch_size=32,
+                                                   learning_rate=5e-3, sequence_length=L),
+                       data=DataSelectionConfig(max_train_examples=3000, max_eval_examples=200)),
+        student, tasks, model_dir, verbose=0)
     export = str(root / "ids")
     report = exporter.export_tflite(model_dir, export, input_form="ids", sequence_length=L,
                                     data_dir=tasks, max_eval_examples=100,

@@ -5,6 +5,10 @@ import os
 import pytest
 
 from mixvocab_tf.tasks import finetuning
+from mixvocab_tf.tasks.configs import DataSelectionConfig
+from mixvocab_tf.tasks.configs import FinetuneConfig
+from mixvocab_tf.tasks.configs import SentenceHeadConfig
+from mixvocab_tf.tasks.configs import TaskTrainingConfig
 from mixvocab_tf.models.student_directory import read_vocabulary
 
 SNIPS_SEQUENCE_LENGTH = 32
@@ -20,8 +24,11 @@ def snips_model_dir(tmp_path_factory, data_dir, write_tiny_student):
     student = write_tiny_student(root / "student", vocabulary)
     output = str(root / "snips")
     config = finetuning.finetune(
-        "snips", student, os.path.join(data_dir, "tasks"), output, epochs=2, batch_size=32,
-        learning_rate=5e-3, sequence_length=SNIPS_SEQUENCE_LENGTH, max_train_examples=3000,
-        pooling="mean", verbose=0)
+        FinetuneConfig(task="snips",
+                       training=TaskTrainingConfig(epochs=2, batch_size=32, learning_rate=5e-3,
+                                                   sequence_length=SNIPS_SEQUENCE_LENGTH),
+                       head=SentenceHeadConfig(pooling="mean"),
+                       data=DataSelectionConfig(max_train_examples=3000)),
+        student, os.path.join(data_dir, "tasks"), output, verbose=0)
     assert config["eval"]["metrics"]["accuracy"] > 0.85, config["eval"]
     return output

@@ -171,19 +171,27 @@ def test_failed_export_leaves_no_partial_output(snips_model_dir, data_dir, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["out", "pair"]
 
 
+@pytest.mark.needs_data("tasks/mrpc")
 def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tmp_path,
                                                                       write_tiny_student):
     from mixvocab_tf.tasks import evaluation
     from mixvocab_tf.tasks import finetuning
+    from mixvocab_tf.tasks.configs import DataSelectionConfig
+    from mixvocab_tf.tasks.configs import FinetuneConfig
+    from mixvocab_tf.tasks.configs import SentenceHeadConfig
+    from mixvocab_tf.tasks.configs import TaskTrainingConfig
     from mixvocab_tf.tasks import task_registry
     from mixvocab_tf.models.student_directory import read_vocabulary
 
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
     student = write_tiny_student(tmp_path / "student", vocabulary)
     model_dir = str(tmp_path / "mrpc")
-    finetuning.finetune("mrpc", student, data_dir, model_dir, train_steps=20, batch_size=32,
-                        learning_rate=5e-3, sequence_length=64, max_train_examples=640,
-                        eval_split="none", verbose=0)
+    finetuning.finetune(
+        FinetuneConfig(task="mrpc",
+                       training=TaskTrainingConfig(train_steps=20, batch_size=32,
+                                                   learning_rate=5e-3, sequence_length=64),
+                       data=DataSelectionConfig(max_train_examples=640, eval_split="none")),
+        student, data_dir, model_dir, verbose=0)
     report = _export(model_dir, str(tmp_path / "ids"), data_dir, input_form="ids",
                      sequence_length=64, max_eval_examples=120)
     scores = report["accuracy"]
@@ -200,15 +208,23 @@ def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tm
 def test_ngram_classifier_with_bag_exports_with_builtin_ops(
         data_dir, tmp_path, write_tiny_student):
     from mixvocab_tf.tasks import finetuning
+    from mixvocab_tf.tasks.configs import DataSelectionConfig
+    from mixvocab_tf.tasks.configs import FinetuneConfig
+    from mixvocab_tf.tasks.configs import SentenceHeadConfig
+    from mixvocab_tf.tasks.configs import TaskTrainingConfig
     from mixvocab_tf.models.student_directory import read_vocabulary
 
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
     student = write_tiny_student(tmp_path / "student", vocabulary)
     model_dir = str(tmp_path / "snips_ngram")
     config = finetuning.finetune(
-        "snips", student, os.path.join(data_dir, "tasks"), model_dir, epochs=1, batch_size=32,
-        learning_rate=5e-3, sequence_length=L, max_train_examples=1000, pooling="ngram",
-        ngram_bag_buckets=1009, ngram_bag_dim=8, eval_split="none", verbose=0)
+        FinetuneConfig(task="snips",
+                       training=TaskTrainingConfig(epochs=1, batch_size=32, learning_rate=5e-3,
+                                                   sequence_length=L),
+                       head=SentenceHeadConfig(pooling="ngram", ngram_bag_buckets=1009,
+                                               ngram_bag_dim=8),
+                       data=DataSelectionConfig(max_train_examples=1000, eval_split="none")),
+        student, os.path.join(data_dir, "tasks"), model_dir, verbose=0)
     assert config["pooling"] == "ngram"
     assert config["ngram_bag"] == {"buckets": 1009, "dim": 8}
     for quantization, tolerance in (("float32", 1e-4), ("dynamic_int8", 2e-2),

@@ -25,6 +25,9 @@ from mixvocab_tf.export import mediapipe_metadata
 from mixvocab_tf.export.runtime import TFLiteRunner
 from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.tasks import finetuning
+from mixvocab_tf.tasks.configs import DataSelectionConfig
+from mixvocab_tf.tasks.configs import FinetuneConfig
+from mixvocab_tf.tasks.configs import TaskTrainingConfig
 from mixvocab_tf.models.student_directory import read_vocabulary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -77,9 +80,12 @@ def snips_export(tmp_path_factory, data_dir, bert_vocab_path, write_tiny_student
     root = tmp_path_factory.mktemp("mediapipe")
     student = write_tiny_student(root / "student", read_vocabulary(bert_vocab_path))
     model_dir = str(root / "snips")
-    finetuning.finetune("snips", str(student), os.path.join(data_dir, "tasks"), model_dir,
-                        epochs=1, batch_size=32, learning_rate=5e-3, sequence_length=L,
-                        max_train_examples=1500, verbose=0)
+    finetuning.finetune(
+        FinetuneConfig(task="snips",
+                       training=TaskTrainingConfig(epochs=1, batch_size=32, learning_rate=5e-3,
+                                                   sequence_length=L),
+                       data=DataSelectionConfig(max_train_examples=1500)),
+        str(student), os.path.join(data_dir, "tasks"), model_dir, verbose=0)
     output = str(root / "export")
     report = exporter.export_tflite(model_dir, output, quantization="dynamic_int8",
                                     input_form="ids", sequence_length=L,
@@ -146,6 +152,8 @@ def _our_ids(vocabulary_path, normalization, texts):
                            for k in ("token_ids", "padding_mask", "segment_ids")], 1)
 
 
+@pytest.mark.needs_data("corpora/perl_pod.txt", "corpora/python311_docs.txt", "tasks/sst2",
+                        "corpora/wordnet_glosses.txt")
 def test_mediapipe_tokenizer_equals_our_mediapipe_normalization(data_dir, bert_vocab_path,
                                                                   tmp_path):
     model_path = _probe_model(str(tmp_path), bert_vocab_path)

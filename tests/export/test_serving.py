@@ -13,7 +13,7 @@ from mixvocab_tf.preprocessing import SingleVocabPreprocessor
 from mixvocab_tf.models.student_directory import read_vocabulary
 
 
-def test_tflite_tokenizer_equals_fast_bert_tokenizer(data_dir):
+def test_tflite_tokenizer_equals_fast_bert_tokenizer(data_dir, embedded_data_dir):
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
     length = 24
     layer = SingleVocabPreprocessor(vocabulary, lower_case=True, sequence_length=length)
@@ -30,8 +30,9 @@ def test_tflite_tokenizer_equals_fast_bert_tokenizer(data_dir):
     converter.allow_custom_ops = True
     runner = make_interpreter(converter.convert()).get_signature_runner()
 
-    with open(os.path.join(data_dir, "tasks", "sst2", "dev.tsv"), encoding="utf-8") as f:
-        texts = [line.split("\t")[0] for line in f][1:301]
+    # Real mixed-case text with punctuation, markup and a few accents.
+    with open(os.path.join(embedded_data_dir, "corpus", "python_docs.txt"), encoding="utf-8") as f:
+        texts = [line.rstrip("\n") for line in f][:300]
     texts += list(BAD_INPUTS) + ["ÉCOLE", "a " * 40]
     actual = runner(text=np.array(texts, dtype=object))
     reference = tf_text.FastBertTokenizer(

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from mixvocab_tf.models.student_encoder import StudentEncoder
 from mixvocab_tf.tasks import evaluation
@@ -72,6 +73,7 @@ def test_unknown_label_policies_count_skip_or_refuse(data_dir, tmp_path):
         evaluation.evaluate_model_dir(model, eval_file=str(folder), unknown_labels="error")
 
 
+@pytest.mark.needs_data("tasks/clinc150")
 def test_oos_file_is_scored_against_the_threshold(data_dir, tmp_path):
     import os
 

@@ -108,6 +108,7 @@ def test_unknown_pooling_fails_before_any_work(tmp_path, data_dir):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.needs_data("tasks/banking77")
 def test_ten_shot_banking77_subset(data_dir):
     from mixvocab_tf.tasks import task_registry
 
@@ -163,7 +164,8 @@ def _rows_by_tokens(features):
     return rows
 
 
-@pytest.mark.parametrize("task_name", ["sst2", "snips_slots"])
+@pytest.mark.parametrize("task_name", [
+    pytest.param("sst2", marks=pytest.mark.needs_data("tasks/sst2")), "snips_slots"])
 def test_length_buckets_cut_only_padding(data_dir, minilm_path, task_name):
     """Bucketed batches: one shape per 8 tokens, no real token or tag target dropped."""
     from mixvocab_tf.tasks import task_registry
@@ -270,6 +272,7 @@ def test_snips_slots_full_floor(data_dir, minilm_path, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("tasks/sst2")
 def test_sst2_full_floor(data_dir, minilm_path, tmp_path):
     # All 67,349 training phrases for 2 epochs, batches bucketed by length (most phrases are
     # a few words, so a batch is cut far below L = 64), masked mean pooling (how

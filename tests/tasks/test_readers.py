@@ -13,11 +13,18 @@ def _tasks(data_dir):
     return os.path.join(data_dir, "tasks")
 
 
+def _needs(folder, *values):
+    """A parameter set that runs where the data set holds tasks/<folder> (a clone: snips)."""
+    return pytest.param(*values, marks=pytest.mark.needs_data(f"tasks/{folder}"))
+
+
 @pytest.mark.parametrize(
     "name, split, count, num_labels",
-    [("snips", "valid", 700, 7), ("atis", "valid", 500, 16), ("banking77", "valid", 1540, 77),
-     ("clinc150", "valid", 3000, 150), ("clinc150", "oos_valid", 100, 1),
-     ("hwu64", "valid", 1076, 64)],
+    [("snips", "valid", 700, 7), _needs("atis", "atis", "valid", 500, 16),
+     _needs("banking77", "banking77", "valid", 1540, 77),
+     _needs("clinc150", "clinc150", "valid", 3000, 150),
+     _needs("clinc150", "clinc150", "oos_valid", 100, 1),
+     _needs("hwu64", "hwu64", "valid", 1076, 64)],
 )
 def test_intent_splits(data_dir, name, split, count, num_labels):
     examples = task_registry.get_task(name).read(_tasks(data_dir), split)
@@ -26,7 +33,8 @@ def test_intent_splits(data_dir, name, split, count, num_labels):
     assert all(text and text == text.strip() for text in examples.texts)
 
 
-@pytest.mark.parametrize("name, count", [("snips_slots", 700), ("atis_slots", 500)])
+@pytest.mark.parametrize("name, count", [("snips_slots", 700),
+                                         _needs("atis", "atis_slots", 500)])
 def test_slot_tags_align_with_words(data_dir, name, count):
     examples = task_registry.get_task(name).read(_tasks(data_dir), "valid")
     assert len(examples) == count
@@ -35,6 +43,7 @@ def test_slot_tags_align_with_words(data_dir, name, count):
         assert all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
 
 
+@pytest.mark.needs_data("tasks/sst2", "tasks/mrpc", "tasks/cola", "tasks/sgd_response")
 def test_glue_and_response_files(data_dir):
     tasks = _tasks(data_dir)
     sst2 = task_registry.get_task("sst2").read(tasks, "dev")

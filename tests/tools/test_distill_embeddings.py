@@ -3,9 +3,9 @@
 import pytest
 
 
-def test_missing_student_is_a_one_line_error(tmp_path, data_dir, run_tool):
+def test_missing_student_is_a_one_line_error(tmp_path, embedded_data_dir, run_tool):
     result = run_tool("distill_embeddings", f"--student={tmp_path}/nothing",
-                      f"--train_files={data_dir}/corpora/eltec_novels_en.txt.gz",
+                      f"--train_files={embedded_data_dir}/corpus/wordnet_glosses.txt",
                       f"--model_dir={tmp_path}/run")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -22,6 +22,7 @@ def test_missing_corpus_is_a_one_line_error(tmp_path, run_tool):
 
 
 @pytest.mark.slow  # 25-40 s: the MiniLM teacher pass and a short fit
+@pytest.mark.needs_data("corpora/eltec_novels_en.txt.gz")
 def test_a_published_student_starts_by_name(tmp_path, data_dir, run_tool, monkeypatch):
     # A published student ships float16 weights.npz and no student.keras: the tool
     # continues from its cached Stage II-format copy.

@@ -25,6 +25,7 @@ def _finetune_tiny(tiny_student, run_tool, tmp_path, data_dir, task, *flags):
     return result, output
 
 
+@pytest.mark.needs_data("tasks/sgd_response")
 def test_response_selection_dual_encoder(tmp_path, data_dir, tiny_student, run_tool):
     result, output = _finetune_tiny(
         tiny_student, run_tool, tmp_path, data_dir, "sgd_response", "--max_train_examples=2000",
@@ -53,7 +54,7 @@ def test_pooling_flag_reaches_the_saved_task_model(tmp_path, data_dir, tiny_stud
     import keras
 
     result, output = _finetune_tiny(
-        tiny_student, run_tool, tmp_path, data_dir, "sst2", "--max_train_examples=64",
+        tiny_student, run_tool, tmp_path, data_dir, "snips", "--max_train_examples=64",
         "--train_steps=2", "--sequence_length=16", "--eval_split=none", "--pooling=cls",
         "--ngram_bag_buckets=101", "--ngram_bag_dim=4")
     assert result.returncode == 0, result.stderr[-3000:]

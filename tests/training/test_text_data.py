@@ -24,14 +24,15 @@ def _texts(dataset):
 
 
 @pytest.fixture(scope="module")
-def wiki_sample(data_dir, tmp_path_factory):
-    """The first 1,500 Wikipedia paragraphs as a gzip file of their own."""
+def prose_sample(embedded_data_dir, tmp_path_factory):
+    """The first 1,500 lines of the repository's Python documentation sample (data/corpus,
+    the embedded default's prose: every checkout has it) as a gzip file of their own."""
     lines = []
-    for line in iter_lines([os.path.join(data_dir, "corpora", "wikipedia_en.txt.gz")]):
+    for line in iter_lines([os.path.join(embedded_data_dir, "corpus", "python_docs.txt")]):
         lines.append(line)
         if len(lines) == 1500:
             break
-    path = tmp_path_factory.mktemp("wiki") / "wiki.txt.gz"
+    path = tmp_path_factory.mktemp("prose") / "prose.txt.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in lines))
     return str(path), lines
@@ -54,17 +55,17 @@ def test_pack_lines_at_line_starts():
         "a b c", "d e f g", "h i j k", "l m", "n o p q"]
 
 
-def test_pack_lines_keeps_every_word_of_real_text(wiki_sample):
-    _, lines = wiki_sample
+def test_pack_lines_keeps_every_word_of_real_text(prose_sample):
+    _, lines = prose_sample
     packed = _texts(pack_lines(_lines(lines[:200]), 50))
     assert " ".join(packed).split() == " ".join(lines[:200]).split()
     # Words are what tf.strings.split cuts at (ASCII whitespace), joined by one space.
     assert all(len(text.split(" ")) == 50 for text in packed[:-1])
 
 
-def test_gzip_file_reads_like_its_text(wiki_sample, uncased_vocab, tmp_path):
-    path, lines = wiki_sample
-    plain = tmp_path / "wiki.txt"
+def test_gzip_file_reads_like_its_text(prose_sample, uncased_vocab, tmp_path):
+    path, lines = prose_sample
+    plain = tmp_path / "prose.txt"
     plain.write_text("\n".join(lines) + "\n", encoding="utf-8")
     layer = SingleVocabPreprocessor(uncased_vocab, sequence_length=32)
 
@@ -81,11 +82,11 @@ def _real_token_share(files, layer, batches, **kwargs):
     return float(np.mean(masks))
 
 
-def test_packing_raises_real_tokens_per_sequence(wiki_sample, data_dir, uncased_vocab, tmp_path):
-    # Short lines (SNIPS utterances) and long ones (Wikipedia paragraphs), at L=64.
+def test_packing_raises_real_tokens_per_sequence(prose_sample, data_dir, uncased_vocab, tmp_path):
+    # Short lines (SNIPS utterances) and longer ones (documentation prose), at L=64.
     snips = os.path.join(data_dir, "tasks", "snips", "train", "seq.in")
     layer = SingleVocabPreprocessor(uncased_vocab, sequence_length=64)
-    for files, floor in (([snips], 0.8), ([wiki_sample[0]], 0.8)):
+    for files, floor in (([snips], 0.8), ([prose_sample[0]], 0.8)):
         unpacked = _real_token_share(files, layer, 4, pack=False)
         packed = _real_token_share(files, layer, 4)
         assert packed > unpacked and packed >= floor, (files, unpacked, packed)
@@ -111,10 +112,10 @@ def test_no_sequence_mixes_two_files(tmp_path, uncased_vocab):
     assert 0.55 < np.mean(shares) < 0.92
 
 
-def test_packed_dataset_is_deterministic_with_a_seed(wiki_sample, uncased_vocab):
+def test_packed_dataset_is_deterministic_with_a_seed(prose_sample, uncased_vocab):
     def first(seed):
         layer = SingleVocabPreprocessor(uncased_vocab, sequence_length=32)
-        data = text_line_dataset([wiki_sample[0]], 8, layer, seed=seed, words_per_sequence=20,
+        data = text_line_dataset([prose_sample[0]], 8, layer, seed=seed, words_per_sequence=20,
                                  shuffle_buffer=500)
         return next(iter(data))["token_ids"].numpy()
 
@@ -122,22 +123,22 @@ def test_packed_dataset_is_deterministic_with_a_seed(wiki_sample, uncased_vocab)
     assert not np.array_equal(first(5), first(6))
 
 
-def test_tokens_per_word_measures_the_student_segmentation(wiki_sample, uncased_vocab, tmp_path):
+def test_tokens_per_word_measures_the_student_segmentation(prose_sample, uncased_vocab, tmp_path):
     # A tiny student vocabulary: characters only, so many pieces per word.
-    chars = sorted({c for line in wiki_sample[1][:50] for c in line.lower() if c.isalpha()})
+    chars = sorted({c for line in prose_sample[1][:50] for c in line.lower() if c.isalpha()})
     student = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
     layer = MixedVocabPreprocessor(uncased_vocab, student, sequence_length=64, p_sv=0.1)
-    ratio = tokens_per_word([wiki_sample[0]], layer, sample_lines=20)
+    ratio = tokens_per_word([prose_sample[0]], layer, sample_lines=20)
     teacher_ratio = tokens_per_word(
-        [wiki_sample[0]], SingleVocabPreprocessor(uncased_vocab, sequence_length=64), 20)
+        [prose_sample[0]], SingleVocabPreprocessor(uncased_vocab, sequence_length=64), 20)
     assert ratio > 3 * teacher_ratio > 3
     assert float(layer.p_sv.numpy()) == pytest.approx(0.1)
 
 
-def test_draws_follow_the_batch_position_not_the_map_threads(wiki_sample, uncased_vocab):
+def test_draws_follow_the_batch_position_not_the_map_threads(prose_sample, uncased_vocab):
     # A parallel map calls the layer in whatever order its threads run; the draws (p_sv
     # word choices, masking) of batch k must be those of the seed and k alone.
-    chars = sorted({c for line in wiki_sample[1][:50] for c in line.lower() if c.isalpha()})
+    chars = sorted({c for line in prose_sample[1][:50] for c in line.lower() if c.isalpha()})
     student = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
 
     def layer():
@@ -145,8 +146,8 @@ def test_draws_follow_the_batch_position_not_the_map_threads(wiki_sample, uncase
                                       masking_rate=0.15, max_predictions=5, seed=11)
 
     settings = dict(seed=2, words_per_sequence=12, shuffle_buffer=200)
-    batches = list(text_line_dataset([wiki_sample[0]], 8, layer(), **settings).take(40))
-    texts = list(text_line_dataset([wiki_sample[0]], 8, lambda x: x, **settings).take(40))
+    batches = list(text_line_dataset([prose_sample[0]], 8, layer(), **settings).take(40))
+    texts = list(text_line_dataset([prose_sample[0]], 8, lambda x: x, **settings).take(40))
     eager = layer()
     for index in reversed(range(40)):  # any call order gives the same batches
         expected = eager(texts[index], draw_index=index)

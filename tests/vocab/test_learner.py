@@ -48,8 +48,8 @@ def test_statistics(snips, teacher):
     assert same["student_pieces_per_word"] == same["teacher_pieces_per_word"]
 
 
-def test_lower_case_follows_teacher(data_dir):
-    with open(os.path.join(data_dir, "corpora/wordnet_glosses.txt"), encoding="utf-8") as f:
+def test_lower_case_follows_teacher(embedded_data_dir):
+    with open(os.path.join(embedded_data_dir, "corpus/wordnet_glosses.txt"), encoding="utf-8") as f:
         lines = [next(f) for _ in range(300)]
     cased, uncased = count_words(lines, lower_case=False), count_words(lines, lower_case=True)
     assert any(w != w.lower() for w in cased) and all(w == w.lower() for w in uncased)
