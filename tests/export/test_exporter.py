@@ -10,6 +10,13 @@ import pytest
 from mixvocab_tf.export import exporter
 from mixvocab_tf.export import validation
 from mixvocab_tf.export.runtime import TFLiteRunner
+from mixvocab_tf.models.student_directory import read_vocabulary
+from mixvocab_tf.tasks import evaluation
+from mixvocab_tf.tasks import finetuning
+from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.configs import DataSelectionConfig
+from mixvocab_tf.tasks.configs import FinetuneConfig
+from mixvocab_tf.tasks.configs import TaskTrainingConfig
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
@@ -174,15 +181,6 @@ def test_failed_export_leaves_no_partial_output(snips_model_dir, data_dir, tmp_p
 @pytest.mark.needs_data("tasks/mrpc")
 def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tmp_path,
                                                                       write_tiny_student):
-    from mixvocab_tf.tasks import evaluation
-    from mixvocab_tf.tasks import finetuning
-    from mixvocab_tf.tasks.configs import DataSelectionConfig
-    from mixvocab_tf.tasks.configs import FinetuneConfig
-    from mixvocab_tf.tasks.configs import SentenceHeadConfig
-    from mixvocab_tf.tasks.configs import TaskTrainingConfig
-    from mixvocab_tf.tasks import task_registry
-    from mixvocab_tf.models.student_directory import read_vocabulary
-
     vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
     student = write_tiny_student(tmp_path / "student", vocabulary)
     model_dir = str(tmp_path / "mrpc")
@@ -239,3 +237,25 @@ def test_ngram_classifier_with_bag_exports_with_builtin_ops(
         accuracy = report["accuracy"]
         assert accuracy["keras"] > 0.6
         assert accuracy["tflite"] >= accuracy["keras"] - 0.01
+
+
+def test_slot_tagging_model_text_form_equals_keras(data_dir, write_tiny_student, tmp_path):
+    """A word-tagging model (SNIPS slots) exports too: per-token logits equal Keras', and the
+    slot F1 the exporter scores on the eval split is the same from both."""
+    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
+    student = write_tiny_student(tmp_path / "student", vocabulary)
+    model_dir = str(tmp_path / "slots")
+    finetuning.finetune(
+        FinetuneConfig(task="snips_slots",
+                       training=TaskTrainingConfig(epochs=3, batch_size=32, learning_rate=5e-3,
+                                                   sequence_length=L),
+                       data=DataSelectionConfig(max_train_examples=3000, eval_split="none")),
+        student, os.path.join(data_dir, "tasks"), model_dir, verbose=0)
+    report = _export(model_dir, str(tmp_path / "f32"), data_dir, quantization="float32",
+                     input_form="text")
+    runner = TFLiteRunner(str(tmp_path / "f32" / "model.tflite"))
+    assert runner.signature["inputs"] == ["text"] and "logits" in runner.signature["outputs"]
+    assert report["validation"]["max_abs_diff"]["logits"] < 1e-4
+    assert report["accuracy"]["metric"] == "slot_f1"
+    assert report["accuracy"]["tflite"] == pytest.approx(report["accuracy"]["keras"])
+    assert report["accuracy"]["keras"] > 0.2  # 3,000 utterances, 3 epochs: it learned tags
