@@ -259,3 +259,29 @@ def test_slot_tagging_model_text_form_equals_keras(data_dir, write_tiny_student,
     assert report["accuracy"]["metric"] == "slot_f1"
     assert report["accuracy"]["tflite"] == pytest.approx(report["accuracy"]["keras"])
     assert report["accuracy"]["keras"] > 0.2  # 3,000 utterances, 3 epochs: it learned tags
+
+
+@pytest.mark.needs_data("tasks/sgd_response")
+def test_response_selection_model_text_form_equals_keras(data_dir, write_tiny_student, tmp_path):
+    """The dual encoder exports as one text-in model with both embeddings, equal to Keras'."""
+    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
+    student = write_tiny_student(tmp_path / "student", vocabulary)
+    model_dir = str(tmp_path / "responses")
+    finetuning.finetune(
+        FinetuneConfig(task="sgd_response",
+                       training=TaskTrainingConfig(train_steps=5, batch_size=32,
+                                                   learning_rate=2e-3, sequence_length=L),
+                       data=DataSelectionConfig(max_train_examples=500, eval_split="none")),
+        student, os.path.join(data_dir, "tasks"), model_dir, verbose=0)
+    report = _export(model_dir, str(tmp_path / "f32"), data_dir, quantization="float32",
+                     input_form="text")
+    runner = TFLiteRunner(str(tmp_path / "f32" / "model.tflite"))
+    assert set(runner.signature["outputs"]) == {"context_embedding", "response_embedding"}
+    task_model = load_task_model(model_dir)
+    texts = ["i need a table for two tonight", "sure, what time?", ""]
+    expected = validation.keras_outputs(
+        task_model, InputEncoder(task_model.vocabulary, True, L).encode_texts(texts))
+    actual = runner.run_text(texts)
+    for name in ("context_embedding", "response_embedding"):
+        np.testing.assert_allclose(actual[name], expected[name], atol=1e-4)
+        assert report["validation"]["max_abs_diff"][name] < 1e-4
