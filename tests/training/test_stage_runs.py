@@ -215,10 +215,10 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
             assert np.isfinite(value).all(), name
 
 
-def _run_tool(args, **kwargs):
+def _run_tool(args, tool="train_teacher", **kwargs):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
-        [sys.executable, os.path.join(REPO, "tools", "train_teacher.py"), *args],
+        [sys.executable, os.path.join(REPO, "tools", f"{tool}.py"), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kwargs,
     )
 
@@ -270,3 +270,33 @@ def test_tools_report_bad_input_in_one_line(tiny_stage_inputs, tmp_path):
     assert bad.returncode == 1
     assert "train_teacher.py: error:" in output and "no non-empty line" in output
     assert "Traceback" not in output
+
+
+def test_stage2_sigkill_then_rerun_resumes_at_the_checkpointed_step(stage1_dir, tiny_stage_inputs,
+                                                                   tmp_path):
+    model_dir = str(tmp_path / "run")
+    args = [
+        f"--teacher_dir={stage1_dir}", f"--train_files={tiny_stage_inputs['train_file']}",
+        f"--model_dir={model_dir}", "--train_steps=400", "--steps_per_loop=5", "--batch_size=8",
+        "--sequence_length=32", "--num_layers=1", "--hidden_dim=16", "--num_heads=2",
+        "--intermediate_dim=32",
+    ]
+    first = _run_tool(args, tool="distill_student")
+    index = os.path.join(model_dir, "checkpoints", "checkpoint")
+    deadline = time.time() + 180
+    while not os.path.exists(index) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    killed_at = int(tf.train.latest_checkpoint(os.path.dirname(index)).rsplit("-", 1)[1])
+    assert 0 < killed_at < 400, "the run must be killed mid-way"
+    assert not os.path.exists(os.path.join(model_dir, "export"))
+
+    resumed = _run_tool(args, tool="distill_student")
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+    assert f"ckpt-{killed_at} at step {killed_at}." in output  # the one resume line
+    assert f"Epoch {killed_at // 5 + 1}/80" in output and "Epoch 1/80" not in output
+    with open(os.path.join(model_dir, "export", "config.json")) as f:
+        assert json.load(f)["train_steps"] == 400
+
