@@ -51,11 +51,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mixvocab_tf.cli import exit_on_bad_input  # noqa: E402
 from mixvocab_tf.tasks import configs  # noqa: E402
 from mixvocab_tf.tasks import evaluation  # noqa: E402
-from mixvocab_tf.tasks import finetuning  # noqa: E402
 from mixvocab_tf.tasks import readers  # noqa: E402
-from mixvocab_tf.tasks import joint_distillation  # noqa: E402
 from mixvocab_tf.tasks import task_distillation  # noqa: E402
-from mixvocab_tf.tasks import task_registry  # noqa: E402
 from mixvocab_tf.training.text_data import CorpusError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -85,17 +82,9 @@ def _main():
             task = json.load(f)["task"]
     config = configs.config_from_flags(configs.DistillTaskConfig, FLAGS, task=task)
     inputs = (FLAGS.student, FLAGS.teacher_dir, FLAGS.data_dir, FLAGS.output_dir)
-    if task_registry.get_task(task).type == task_registry.INTENT_AND_SLOTS:
-        if config.data.examples_per_class is not None:
-            raise ValueError("--examples_per_class picks k examples a label of a classification "
-                             f"task; {task} has slots too. Fix: use --max_train_examples.")
-        finetuning.check_ngram_bag(task_registry.get_task(task), config.head.ngram_bag_buckets,
-                                   config.head.ngram_bag_dim)
-        record = joint_distillation.distill_joint(config, *inputs, cache_dir=FLAGS.cache_dir,
-                                                  verbose=2)
-    else:
-        record = task_distillation.distill_task(config, *inputs, cache_dir=FLAGS.cache_dir,
-                                                verbose=2)
+    # One runner for every task type: a joint intent + slot task trains both heads.
+    record = task_distillation.distill_task(config, *inputs, cache_dir=FLAGS.cache_dir,
+                                            verbose=2)
     _report(record)
 
 

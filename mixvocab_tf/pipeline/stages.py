@@ -36,7 +36,6 @@ from mixvocab_tf.tasks.configs import DistillTaskConfig
 from mixvocab_tf.tasks.configs import FinetuneConfig
 from mixvocab_tf.tasks.configs import legacy_config
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.joint_distillation import distill_joint
 from mixvocab_tf.tasks.task_distillation import distill_task
 from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.training.config import config_from_keywords
@@ -226,12 +225,12 @@ def _finetune_stage(cfg, d, student_source, finetune_common):
 
 
 def _run_finetune(cfg, student, teacher, directory):
-    """Trains the student's task model from `student` into `directory`: `distill_joint` or
-    `distill_task` from the fine-tuned `teacher` (`distils(cfg)`), else plain
-    `finetuning.finetune` on the gold labels."""
+    """Trains the student's task model from `student` into `directory`: `distill_task` from
+    the fine-tuned `teacher` (`distils(cfg)`; a joint task with its own epochs, batch and
+    rate), else plain `finetuning.finetune` on the gold labels."""
     cache_dir = os.path.join(cfg.output_dir, LABEL_CACHE)
     if distils(cfg) and _is_joint(cfg.task):
-        distill_joint(
+        distill_task(
             legacy_config(
                 DistillTaskConfig, cfg.task, augment=cfg.distill_augment,
                 slot_swap_augment=cfg.joint_slot_swap_augment, kd_weight=cfg.distill_kd_weight,

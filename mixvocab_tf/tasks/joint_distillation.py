@@ -16,9 +16,9 @@ their hard labels), `augment` word-replaced variants (teacher labels only unless
 `hard_labels_on_augmented`) and unlabelled `transfer_files` lines (teacher labels only). The
 teacher labels the set once; its logits are cached like `task_distillation`'s.
 
-Why its own module: `task_distillation` trains one head, this one two; it reuses that
-module's losses, transfer set and cache, and nothing imports it but the tools and the
-pipeline, so imports still flow one way.
+`task_distillation.distill_task` is the runner for every task type and sends joint tasks
+here: this module is the two-head student pass, on the transfer set, losses and teacher cache
+both share (`transfer_set.py`, `losses/task.py`).
 
 Example:
 >>> config = distill_joint(DistillTaskConfig(task="snips_joint", slot_swap_augment=1),
@@ -49,14 +49,14 @@ from mixvocab_tf.tasks.configs import DistillTaskConfig
 from mixvocab_tf.tasks.inputs import InputEncoder
 from mixvocab_tf.tasks.selection import select_examples
 from mixvocab_tf.tasks.selection import subsample
-from mixvocab_tf.tasks.task_distillation import AUGMENTED
-from mixvocab_tf.tasks.task_distillation import LABELLED
-from mixvocab_tf.tasks.task_distillation import UNLABELLED
-from mixvocab_tf.tasks.task_distillation import build_transfer_set
-from mixvocab_tf.tasks.task_distillation import check_settings
-from mixvocab_tf.tasks.task_distillation import distillation_record
-from mixvocab_tf.tasks.task_distillation import make_replacer
-from mixvocab_tf.tasks.task_distillation import teacher_cache_key
+from mixvocab_tf.tasks.transfer_set import AUGMENTED
+from mixvocab_tf.tasks.transfer_set import LABELLED
+from mixvocab_tf.tasks.transfer_set import UNLABELLED
+from mixvocab_tf.tasks.transfer_set import build_transfer_set
+from mixvocab_tf.tasks.transfer_set import check_settings
+from mixvocab_tf.tasks.transfer_set import distillation_record
+from mixvocab_tf.tasks.transfer_set import make_replacer
+from mixvocab_tf.tasks.transfer_set import teacher_cache_key
 from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.teacher_labels import sharded_teacher_pass
 from mixvocab_tf.tasks.transfer_text import TransferTextConfig

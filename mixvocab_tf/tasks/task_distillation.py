@@ -23,15 +23,7 @@ resumes from its shards. Unlabelled documents become transfer sentences in
 `transfer_text.py` (sentence cutting, filters, the evaluated split refused, a seeded draw).
 The result reports the teacher pass and the student pass in CPU seconds separately.
 
-Measured (SNIPS intents, valid 700; a randomly initialised 2x128 student with a 2K vocabulary
-learned on SNIPS text, NOT a Stage II student; 200 labelled utterances; 300 steps of batch 32
-for every row; teacher: MiniLM fine-tuned on 1,000 utterances, 98.43%):
-hard labels only 89.14 / 92.29 (seeds 0 / 1); finetune's soft labels on the 200 alone 92.14;
-+ --augment=8 94.57 / 94.86; + 3,000 Wikipedia lines 95.00; + 3,000 unlabelled SNIPS train
-utterances 97.29. Teacher pass on 1,800 / 4,800 examples at L=32: 22 / 54 CPU s (0 on a
-cached rerun); student pass 24-33 CPU s. SNIPS slots, same student and budget, teacher
-MiniLM on 2,000 examples (slot F1 85.41): hard labels only 31.83; --augment=8 32.55; with
---hard_labels_on_augmented 35.30 (a random student learns little tagging in 300 steps).
+What each part of the transfer set is worth: docs/RESULTS.md.
 
 Why here (in `tasks/`, after `finetuning.py`): it needs task models, readers, heads and the
 fine-tuning data path; `export/` comes after `tasks/`, and nothing in `tasks/` imports this
@@ -56,117 +48,35 @@ import numpy as np
 from mixvocab_tf.layers.word_gather import WordGather
 from mixvocab_tf.losses.task import WeightedHardLoss
 from mixvocab_tf.losses.task import WeightedKLDivergence
-from mixvocab_tf.model_dirs import STAGE1
-from mixvocab_tf.model_dirs import model_kind
-from mixvocab_tf.models.teacher_loading import load_teacher
-from mixvocab_tf.models.stage1_directory import load_stage1
-from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.training.checkpointing import fit_epochs_resumable
-from mixvocab_tf.tasks import augmentation
 from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import evaluation
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks import heads
-from mixvocab_tf.tasks import readers
+from mixvocab_tf.tasks import joint_distillation
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks import teacher_labels
+from mixvocab_tf.tasks.transfer_set import AUGMENTED  # noqa: F401 (re-exported)
+from mixvocab_tf.tasks.transfer_set import LABELLED  # noqa: F401 (re-exported)
+from mixvocab_tf.tasks.transfer_set import UNLABELLED  # noqa: F401 (re-exported)
+from mixvocab_tf.tasks.transfer_set import build_transfer_set
+from mixvocab_tf.tasks.transfer_set import check_settings
+from mixvocab_tf.tasks.transfer_set import distillation_record
+from mixvocab_tf.tasks.transfer_set import make_replacer
+from mixvocab_tf.tasks.transfer_set import teacher_cache_key  # noqa: F401 (re-exported)
+from mixvocab_tf.tasks.transfer_set import teacher_logits
 from mixvocab_tf.tasks.configs import DistillTaskConfig
-from mixvocab_tf.tasks.configs import REPLACERS
 from mixvocab_tf.tasks.transfer_text import read_transfer_texts
 from mixvocab_tf.models.encoders import load_encoder
 from mixvocab_tf.tasks.inputs import InputEncoder
-from mixvocab_tf.tasks.inputs import model_inputs
-from mixvocab_tf.tasks.task_model import LABELS_FILE
-from mixvocab_tf.tasks.task_model import MODEL_FILE
 from mixvocab_tf.tasks.task_model import TaskModel
 from mixvocab_tf.tasks.task_model import load_task_model
 from mixvocab_tf.tasks.task_model import save_task_model
-from mixvocab_tf.training.length_buckets import predict_by_length
 from mixvocab_tf.training.optimization import build_for_fit
 from mixvocab_tf.training.optimization import create_optimizer
 from mixvocab_tf.training.optimization import unread_pooler_ignored
 
-# Where each transfer example came from.
-LABELLED, AUGMENTED, UNLABELLED = 0, 1, 2
 DISTILLABLE = (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION,
                task_registry.TAGGING)
-
-
-def build_transfer_set(train, augment=0, replace_rate=0.3, replacer=None, texts=(), pairs=None,
-                       seed=0):
-    """The transfer set: labelled examples, their variants, then unlabelled text.
-
-    Returns:
-      (`readers.Examples`, origin [N] int array of LABELLED / AUGMENTED / UNLABELLED).
-      Unlabelled examples carry placeholder labels (the first labelled one's; weight 0).
-    """
-    parts, origin = [train], [np.full(len(train), LABELLED)]
-    if augment:
-        if replacer is None:
-            raise ValueError("augment > 0 needs a replacer (see augmentation.py).")
-        variants = augmentation.augment_examples(train, augment, replace_rate, replacer, seed)
-        parts.append(variants)
-        origin.append(np.full(len(variants), AUGMENTED))
-    if texts:
-        texts = list(texts)
-        fill = lambda column, value: None if column is None else [value] * len(texts)
-        tags = None if train.tags is None else [["O"] * len(t.split()) for t in texts]
-        parts.append(readers.Examples(
-            texts=texts, text_pairs=pairs, tags=tags, source="transfer files",
-            labels=fill(train.labels, train.labels[0] if train.labels else None)))
-        origin.append(np.full(len(texts), UNLABELLED))
-    examples = dataclasses.replace(
-        train.concatenate(*parts[1:], source=f"transfer set from {train.source}"), skipped=0)
-    return examples, np.concatenate(origin)
-
-
-def teacher_cache_key(teacher_dir, teacher, task_type):
-    """A hash of what the teacher's outputs depend on: its files and its encoding."""
-    return teacher_labels.teacher_key(
-        [os.path.join(teacher_dir, name) for name in (MODEL_FILE, LABELS_FILE)],
-        [task_type, teacher.sequence_length, teacher.lower_case, teacher.normalization])
-
-
-def teacher_logits(teacher_dir, task_type, examples, cache_dir=None, batch_size=256,
-                   teacher=None, shard_size=teacher_labels.SHARD_SIZE):
-    """The teacher's logits on every transfer example, from the cache when it has them.
-
-    Classification: [N, C]. Tagging: per word [N, W, T] (read at each word's first piece in
-    the teacher's tokenisation), with a mask [N, W] of the words it saw. Labelled in shards
-    (`teacher_labels.sharded_teacher_pass`): a killed pass resumes from the shards written.
-
-    Args:
-      teacher_dir: a fine-tuned teacher task model directory.
-      task_type: the task's type (must equal the teacher's).
-      examples: the transfer set.
-      cache_dir: the shard cache root (None: no cache).
-      batch_size: teacher inference batch size.
-      teacher: the loaded `TaskModel` (loaded from `teacher_dir` when None).
-      shard_size: examples a shard.
-
-    Returns:
-      (logits, mask, info): info as `sharded_teacher_pass` returns it ("cache_file" is the
-      shard folder; "cpu_seconds" and "wall_seconds" cover the shards labelled in this call).
-    """
-    teacher = teacher or load_task_model(teacher_dir)
-    key = teacher_cache_key(teacher_dir, teacher, task_type)
-    encoder = InputEncoder.for_task_model(teacher)
-
-    def label_rows(chunk):
-        features = encoder.encode_examples(task_type, chunk)
-        if task_type == task_registry.TAGGING:
-            # Per-token logits keep the full length (word starts index into it).
-            logits = teacher.model.predict(model_inputs(features), batch_size=batch_size,
-                                           verbose=0)
-            starts = features["word_starts"]
-            logits = np.take_along_axis(logits, np.maximum(starts, 0)[..., None], axis=1)
-            return {"logits": logits.astype(np.float32), "mask": starts >= 0}
-        logits = predict_by_length(teacher.model, model_inputs(features), batch_size)
-        return {"logits": logits.astype(np.float32), "mask": np.ones(len(chunk), bool)}
-
-    arrays, info = teacher_labels.sharded_teacher_pass(cache_dir, key, examples, label_rows,
-                                                       shard_size)
-    return arrays["logits"], arrays["mask"], info
 
 
 def _student_arrays(task_type, examples, origin, labels, teacher_logits_, teacher_mask, encoder,
@@ -205,56 +115,6 @@ def _check_gold_labels(task_type, train, labels, teacher_dir):
             "not predict. Fix: distil from a teacher fine-tuned on the same task and data.")
 
 
-def make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
-    if kind == "embedding":
-        return augmentation.EmbeddingNeighbours.from_task_model(teacher, num_candidates)
-    if kind != "mlm":
-        raise ValueError(f"replacer must be one of {REPLACERS}, got {kind!r}")
-    if not mlm_teacher:
-        raise ValueError("replacer='mlm' needs mlm_teacher: a Stage I directory or a teacher "
-                         "checkpoint with a masked-LM head.")
-    # A Stage I model folder or run folder, else a BERT checkpoint (load_teacher's formats).
-    kind = model_kind(mlm_teacher) or model_kind(os.path.join(mlm_teacher, EXPORT_DIR))
-    source = load_stage1(mlm_teacher) if kind == STAGE1 else load_teacher(mlm_teacher)
-    return augmentation.MaskedLMReplacer.from_teacher(
-        source, num_candidates=num_candidates, sequence_length=sequence_length)
-
-
-def distillation_record(teacher_dir, settings, files, counts, augment_cpu, teacher_info,
-                        student_cpu, student_wall):
-    """The "distillation" entry of a distilled task model's config: the teacher, the
-    settings, the transfer set and the costs of each pass (the pipeline's report reads it)."""
-    return {
-        "teacher_dir": str(teacher_dir), **settings,
-        "transfer_files": files, "transfer_examples": counts,
-        "augment_cpu_seconds": round(augment_cpu, 2),
-        "teacher_cpu_seconds": teacher_info["cpu_seconds"],
-        "teacher_wall_seconds": teacher_info["wall_seconds"],
-        "student_cpu_seconds": round(student_cpu, 2),
-        "student_wall_seconds": round(student_wall, 2),
-        "teacher_cache_file": teacher_info["cache_file"],
-        "teacher_cache_hit": teacher_info["cache_hit"],
-        "teacher_shards": [teacher_info["shards_cached"], teacher_info["shards"]],
-        "teacher_examples_per_second": teacher_info["examples_per_second"],
-    }
-
-
-def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperature=2.0):
-    """Raises a ValueError naming the setting when a distillation setting is out of range.
-
-    `distill_task` calls it, and so does the pipeline before its hours of earlier stages.
-    """
-    if augment < 0:
-        raise ValueError(f"augment must be >= 0, got {augment}.")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}.")
-    if kd_weight < 0 or hard_weight < 0 or kd_weight + hard_weight <= 0:
-        raise ValueError(f"kd_weight ({kd_weight}) and hard_weight ({hard_weight}) must be >= 0 "
-                         "and not both 0.")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}.")
-
-
 @configs.accepts_legacy_call(DistillTaskConfig)
 def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_dir=None,
                  verbose=1):
@@ -262,8 +122,8 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
 
     Args:
       config: a `DistillTaskConfig` (each setting's meaning: `configs.py`): the task
-        (classification, sentence pairs or slot tagging; a joint intent + slot task is
-        `joint_distillation.distill_joint`'s), the student's training (epochs are over the
+        (classification, sentence pairs or slot tagging here; a joint intent + slot task goes
+        to `joint_distillation.distill_joint`, which trains both heads), the student's training (epochs are over the
         whole transfer set; None epochs, rate and L: 2, 1e-4 and the teacher's L), its
         sentence head (as in `finetuning.finetune`), the labelled subset (`max_train_examples`,
         `train_selection`, `examples_per_class`: `select_examples` / `select_per_class`;
@@ -293,11 +153,16 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
       the config (epochs, rate and L resolved) as "run_config".
     """
     task = task_registry.get_task(configs.task_of(config))
+    if task.type == task_registry.INTENT_AND_SLOTS:  # two heads: the joint student pass
+        if config.data.examples_per_class is not None:
+            raise ValueError("--examples_per_class picks k examples a label of a classification "
+                             f"task; {task.name} has slots too. Fix: use --max_train_examples.")
+        finetuning.check_ngram_bag(task, config.head.ngram_bag_buckets, config.head.ngram_bag_dim)
+        return joint_distillation.distill_joint(config, student_path, teacher_dir, data_dir,
+                                                output_dir, cache_dir=cache_dir, verbose=verbose)
     if task.type not in DISTILLABLE:
-        fix = (" Fix: joint_distillation.distill_joint (tools/distill_task.py picks it)."
-               if task.type == task_registry.INTENT_AND_SLOTS else "")
-        raise ValueError(f"task distillation supports {DISTILLABLE}; {task.name} is "
-                         f"{task.type}.{fix}")
+        raise ValueError(f"task distillation supports {DISTILLABLE} and intent + slot tasks; "
+                         f"{task.name} is {task.type}.")
     training = config.training.resolved(joint=False)
     head, data = config.head, config.data
     augment, kd_weight, hard_weight, temperature = (
