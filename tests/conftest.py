@@ -3,7 +3,9 @@ the Android core's JVM tests."""
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -240,3 +242,27 @@ def run_java_core(tmp_path):
             capture_output=True, text=True)
 
     return run
+
+
+@pytest.fixture
+def sigkill_after_first_checkpoint():
+    """Runs a training command and SIGKILLs it once its first checkpoint is written.
+
+    `kill(command, model_dir, timeout=180) -> step`: the step of the newest checkpoint in
+    `model_dir/checkpoints` (a run killed mid-write resumes from the last complete one).
+    """
+    import tensorflow as tf
+
+    def kill(command, model_dir, timeout=180):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=env)
+        index = os.path.join(model_dir, "checkpoints", "checkpoint")
+        deadline = time.time() + timeout
+        while not os.path.exists(index) and time.time() < deadline and run.poll() is None:
+            time.sleep(0.2)
+        run.send_signal(signal.SIGKILL)
+        run.communicate()
+        return int(tf.train.latest_checkpoint(os.path.dirname(index)).rsplit("-", 1)[1])
+
+    return kill

@@ -165,10 +165,14 @@ class SaveEverySteps(keras.callbacks.Callback):
         super().__init__()
         self.manager, self.every = manager, every
 
+    def on_train_begin(self, logs=None):
+        # Read once a fit call, then counted: no device read on every step.
+        self.step = int(self.model.optimizer.iterations.numpy())
+
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        if step % self.every == 0:
-            self.manager.save(checkpoint_number=step)
+        self.step += 1
+        if self.step % self.every == 0:
+            self.manager.save(checkpoint_number=self.step)
 
 
 def fit_epochs_resumable(model, dataset, epochs, steps_per_epoch, resume_dir, record,

@@ -38,6 +38,21 @@ def _export(model_dir, out, data_dir, **kwargs):
                                   **kwargs)
 
 
+def _fine_tuned_tiny(task, data_dir, write_tiny_student, tmp_path, max_train_examples,
+                     **training):
+    """A 1-layer, 32-wide student with BERT's vocabulary, fine-tuned briefly on `task` (batch
+    32, nothing scored): its task model folder."""
+    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
+    student = write_tiny_student(tmp_path / "student", vocabulary)
+    model_dir = str(tmp_path / task)
+    finetuning.finetune(
+        FinetuneConfig(task=task, training=TaskTrainingConfig(batch_size=32, **training),
+                       data=DataSelectionConfig(max_train_examples=max_train_examples,
+                                                eval_split="none")),
+        student, os.path.join(data_dir, "tasks"), model_dir, verbose=0)
+    return model_dir
+
+
 def test_text_form_float32_equals_keras_on_real_and_bad_inputs(snips_model_dir, snips_valid,
                                                                  data_dir, tmp_path):
     report = _export(snips_model_dir, str(tmp_path / "f32"), data_dir, quantization="float32",
@@ -181,15 +196,8 @@ def test_failed_export_leaves_no_partial_output(snips_model_dir, data_dir, tmp_p
 @pytest.mark.needs_data("tasks/mrpc")
 def test_sentence_pair_ids_form_is_scored_like_the_python_evaluator(data_dir, tmp_path,
                                                                       write_tiny_student):
-    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
-    student = write_tiny_student(tmp_path / "student", vocabulary)
-    model_dir = str(tmp_path / "mrpc")
-    finetuning.finetune(
-        FinetuneConfig(task="mrpc",
-                       training=TaskTrainingConfig(train_steps=20, batch_size=32,
-                                                   learning_rate=5e-3, sequence_length=64),
-                       data=DataSelectionConfig(max_train_examples=640, eval_split="none")),
-        student, data_dir, model_dir, verbose=0)
+    model_dir = _fine_tuned_tiny("mrpc", data_dir, write_tiny_student, tmp_path, 640,
+                                 train_steps=20, learning_rate=5e-3, sequence_length=64)
     report = _export(model_dir, str(tmp_path / "ids"), data_dir, input_form="ids",
                      sequence_length=64, max_eval_examples=120)
     scores = report["accuracy"]
@@ -242,15 +250,8 @@ def test_ngram_classifier_with_bag_exports_with_builtin_ops(
 def test_slot_tagging_model_text_form_equals_keras(data_dir, write_tiny_student, tmp_path):
     """A word-tagging model (SNIPS slots) exports too: per-token logits equal Keras', and the
     slot F1 the exporter scores on the eval split is the same from both."""
-    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
-    student = write_tiny_student(tmp_path / "student", vocabulary)
-    model_dir = str(tmp_path / "slots")
-    finetuning.finetune(
-        FinetuneConfig(task="snips_slots",
-                       training=TaskTrainingConfig(epochs=3, batch_size=32, learning_rate=5e-3,
-                                                   sequence_length=L),
-                       data=DataSelectionConfig(max_train_examples=3000, eval_split="none")),
-        student, os.path.join(data_dir, "tasks"), model_dir, verbose=0)
+    model_dir = _fine_tuned_tiny("snips_slots", data_dir, write_tiny_student, tmp_path, 3000,
+                                 epochs=3, learning_rate=5e-3, sequence_length=L)
     report = _export(model_dir, str(tmp_path / "f32"), data_dir, quantization="float32",
                      input_form="text")
     runner = TFLiteRunner(str(tmp_path / "f32" / "model.tflite"))
@@ -264,15 +265,8 @@ def test_slot_tagging_model_text_form_equals_keras(data_dir, write_tiny_student,
 @pytest.mark.needs_data("tasks/sgd_response")
 def test_response_selection_model_text_form_equals_keras(data_dir, write_tiny_student, tmp_path):
     """The dual encoder exports as one text-in model with both embeddings, equal to Keras'."""
-    vocabulary = read_vocabulary(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"))
-    student = write_tiny_student(tmp_path / "student", vocabulary)
-    model_dir = str(tmp_path / "responses")
-    finetuning.finetune(
-        FinetuneConfig(task="sgd_response",
-                       training=TaskTrainingConfig(train_steps=5, batch_size=32,
-                                                   learning_rate=2e-3, sequence_length=L),
-                       data=DataSelectionConfig(max_train_examples=500, eval_split="none")),
-        student, os.path.join(data_dir, "tasks"), model_dir, verbose=0)
+    model_dir = _fine_tuned_tiny("sgd_response", data_dir, write_tiny_student, tmp_path, 500,
+                                 train_steps=5, learning_rate=2e-3, sequence_length=L)
     report = _export(model_dir, str(tmp_path / "f32"), data_dir, quantization="float32",
                      input_form="text")
     runner = TFLiteRunner(str(tmp_path / "f32" / "model.tflite"))

@@ -116,16 +116,12 @@ def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write
     assert not os.path.exists(tmp_path / "too_long")
 
 
-def test_sigkill_then_rerun_resumes_the_sentence_vector_stage(tiny_stage_inputs,
-                                                              write_tiny_student, tmp_path):
+def test_sigkill_then_rerun_resumes_the_sentence_vector_stage(
+        tiny_stage_inputs, write_tiny_student, tmp_path, sigkill_after_first_checkpoint):
     """tools/distill_embeddings.py killed after its first checkpoint: the same command
     resumes at that step (the teacher's vectors come from their cache) and finishes."""
-    import signal  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
-    import tensorflow as tf  # noqa: PLC0415
 
     with open(tiny_stage_inputs["student_vocab"]) as f:
         vocabulary = [line.rstrip("\n") for line in f]
@@ -140,18 +136,10 @@ def test_sigkill_then_rerun_resumes_the_sentence_vector_stage(tiny_stage_inputs,
                f"--train_files={corpus}", f"--model_dir={model_dir}", "--epochs=40",
                "--batch_size=16", "--held_out_sentences=32", "--sequence_length=32",
                "--teacher_sequence_length=32", "--steps_per_loop=10"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, env=env)
-    index = os.path.join(model_dir, "checkpoints", "checkpoint")
-    deadline = time.time() + 240
-    while not os.path.exists(index) and time.time() < deadline and first.poll() is None:
-        time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
-    killed_at = int(tf.train.latest_checkpoint(os.path.dirname(index)).rsplit("-", 1)[1])
+    killed_at = sigkill_after_first_checkpoint(command, model_dir, 240)
     assert not os.path.exists(os.path.join(model_dir, "export")), "killed before the end"
 
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     output = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, output[-3000:]

@@ -3,10 +3,8 @@
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -215,15 +213,20 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
             assert np.isfinite(value).all(), name
 
 
+def _tool(name):
+    return [sys.executable, os.path.join(REPO, "tools", f"{name}.py")]
+
+
 def _run_tool(args, tool="train_teacher", **kwargs):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
-        [sys.executable, os.path.join(REPO, "tools", f"{tool}.py"), *args],
+        [*_tool(tool), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kwargs,
     )
 
 
-def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tmp_path):
+def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tmp_path,
+                                                           sigkill_after_first_checkpoint):
     model_dir = str(tmp_path / "run")
     args = [
         f"--teacher={tiny_stage_inputs['teacher_dir']}",
@@ -234,14 +237,7 @@ def test_sigkill_then_rerun_resumes_step_optimizer_and_psv(tiny_stage_inputs, tm
         "--student_embedding_dim=8", "--p_sv_start=0.0", "--p_sv_end=1.0",
         "--p_sv_ramp_fraction=1.0", "--new_parameter_steps=0",
     ]
-    first = _run_tool(args)
-    index = os.path.join(model_dir, "checkpoints", "checkpoint")
-    deadline = time.time() + 120
-    while not os.path.exists(index) and time.time() < deadline and first.poll() is None:
-        time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
-    killed_at = int(tf.train.latest_checkpoint(os.path.dirname(index)).rsplit("-", 1)[1])
+    killed_at = sigkill_after_first_checkpoint(_tool("train_teacher") + args, model_dir, 120)
     assert 0 < killed_at < 400, "the run must be killed mid-way"
     assert not os.path.exists(os.path.join(model_dir, "export"))
 
@@ -272,8 +268,8 @@ def test_tools_report_bad_input_in_one_line(tiny_stage_inputs, tmp_path):
     assert "Traceback" not in output
 
 
-def test_stage2_sigkill_then_rerun_resumes_at_the_checkpointed_step(stage1_dir, tiny_stage_inputs,
-                                                                   tmp_path):
+def test_stage2_sigkill_then_rerun_resumes_at_the_checkpointed_step(
+        stage1_dir, tiny_stage_inputs, tmp_path, sigkill_after_first_checkpoint):
     model_dir = str(tmp_path / "run")
     args = [
         f"--teacher_dir={stage1_dir}", f"--train_files={tiny_stage_inputs['train_file']}",
@@ -281,14 +277,7 @@ def test_stage2_sigkill_then_rerun_resumes_at_the_checkpointed_step(stage1_dir, 
         "--sequence_length=32", "--num_layers=1", "--hidden_dim=16", "--num_heads=2",
         "--intermediate_dim=32",
     ]
-    first = _run_tool(args, tool="distill_student")
-    index = os.path.join(model_dir, "checkpoints", "checkpoint")
-    deadline = time.time() + 180
-    while not os.path.exists(index) and time.time() < deadline and first.poll() is None:
-        time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
-    killed_at = int(tf.train.latest_checkpoint(os.path.dirname(index)).rsplit("-", 1)[1])
+    killed_at = sigkill_after_first_checkpoint(_tool("distill_student") + args, model_dir)
     assert 0 < killed_at < 400, "the run must be killed mid-way"
     assert not os.path.exists(os.path.join(model_dir, "export"))
 
