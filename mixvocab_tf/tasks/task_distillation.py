@@ -115,6 +115,27 @@ def _check_gold_labels(task_type, train, labels, teacher_dir):
             "not predict. Fix: distil from a teacher fine-tuned on the same task and data.")
 
 
+def _check_few_shot_subset(teacher_config, examples_per_class, seed, teacher_dir):
+    """A k-shot student and its teacher must share one k-shot subset: the seed picks it, and
+    a teacher of another seed has seen other training utterances (the few-shot rule)."""
+    if examples_per_class is None:
+        return
+    training = teacher_config.get("training") or {}
+    teacher_k, teacher_seed = training.get("examples_per_class"), training.get("seed")
+    if teacher_k is None:
+        raise ValueError(
+            f"--examples_per_class={examples_per_class}, but the teacher {teacher_dir} was "
+            "fine-tuned on the whole training split, so a few-shot student would learn from every "
+            "training example through it. Fix: fine-tune the teacher with the same "
+            "--examples_per_class and --seed.")
+    if (teacher_k, teacher_seed) != (examples_per_class, seed):
+        raise ValueError(
+            f"the teacher {teacher_dir} was fine-tuned on the {teacher_k}-shot subset of seed "
+            f"{teacher_seed}; this student's {examples_per_class}-shot subset is seed {seed}'s, "
+            "so the two would see two subsets. Fix: pass the teacher's --seed, or fine-tune a "
+            "teacher with this --seed.")
+
+
 @configs.accepts_legacy_call(DistillTaskConfig)
 def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_dir=None,
                  verbose=1):
@@ -184,6 +205,7 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
     if teacher.task_type != task.type:
         raise ValueError(f"--teacher_dir {teacher_dir} is a {teacher.task_type} model; task "
                          f"{task.name} is {task.type}. Fix: fine-tune the teacher on {task.name}.")
+    _check_few_shot_subset(teacher.config, examples_per_class, seed, teacher_dir)
     labels = teacher.labels
     training = training.resolved(joint=False, teacher_sequence_length=teacher.sequence_length)
     config = dataclasses.replace(config, training=training)  # the run, as recorded

@@ -3,6 +3,7 @@ tagging targets, the transfer set and its few-shot rule, and scoring an unregist
 
 import dataclasses
 import gzip
+import json
 import os
 import shutil
 
@@ -220,13 +221,39 @@ def test_distill_task_end_to_end(models, data_dir, tmp_path, name):
     assert kl_to_teacher(longer) < 0.75 * kl_to_teacher(output)  # measured: 0.58 of it
 
 
+def _few_shot_teacher(teacher_dir, folder, examples_per_class, seed):
+    """A copy of `teacher_dir` recorded as fine-tuned on the k-shot subset of `seed`."""
+    shutil.copytree(teacher_dir, folder)
+    path = os.path.join(folder, "task_config.json")
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    config.setdefault("training", {}).update(examples_per_class=examples_per_class, seed=seed)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(config, f)
+    return str(folder)
+
+
 def test_few_shot_run_may_not_read_the_other_training_utterances(models, data_dir, tmp_path):
     train_text = os.path.join(data_dir, "tasks", "snips", "train", "seq.in")
-    with pytest.raises(ValueError, match="few-shot"):
+    teacher = _few_shot_teacher(models["snips"], tmp_path / "teacher_2shot", 2, 0)
+    with pytest.raises(ValueError, match="a few-shot run's other training data"):
         td.distill_task(DistillTaskConfig(task="snips", transfer_files=(train_text,),
                                           data=DataSelectionConfig(examples_per_class=2)),
-                        models["student"], models["snips"], data_dir, str(tmp_path / "out"),
+                        models["student"], teacher, data_dir, str(tmp_path / "out"), verbose=0)
+
+
+def test_few_shot_student_needs_its_teachers_subset(models, data_dir, tmp_path):
+    def distil(teacher, seed):
+        config = DistillTaskConfig(task="snips", data=DataSelectionConfig(examples_per_class=2),
+                                   training=DistillTrainingConfig(seed=seed))
+        td.distill_task(config, models["student"], teacher, data_dir, str(tmp_path / "out"),
                         verbose=0)
+
+    with pytest.raises(ValueError, match="fine-tuned on the whole training split"):
+        distil(models["snips"], 0)
+    with pytest.raises(ValueError, match="2-shot subset of seed 0; .* seed 1's"):
+        distil(_few_shot_teacher(models["snips"], tmp_path / "teacher_2shot", 2, 0), 1)
+    assert not os.path.exists(tmp_path / "out")
 
 
 @pytest.mark.needs_data("tasks/mrpc")
