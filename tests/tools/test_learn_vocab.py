@@ -1,14 +1,40 @@
-"""tools/learn_vocab.py end to end on SNIPS utterances."""
+"""tools/learn_vocab.py end to end on SNIPS utterances, and its evaluation sets."""
 
+import gzip
+import importlib.util
 import json
 import os
+
+import pytest
+from absl import app
+
+from mixvocab_tf.tasks.readers import read_intent_dir
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHIPPED_VOCAB = os.path.join(REPO, "pretrained", "6x128", "vocab.txt")
+
+
+@pytest.fixture(scope="module")
+def tool():
+    """The tool as a module (its absl flags defined once), for its evaluation-set functions."""
+    spec = importlib.util.spec_from_file_location(
+        "learn_vocab_tool", os.path.join(REPO, "tools", "learn_vocab.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def snips_train(data_dir):
+    with open(os.path.join(data_dir, "tasks", "snips", "train", "seq.in"), encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 def test_learn_vocab_tool(data_dir, tmp_path, run_tool):
     output = tmp_path / "student" / "vocab.txt"
     result = run_tool(
         "learn_vocab", f"--input_files={data_dir}/tasks/snips/train/seq.in", "--vocab_size=600",
-        "--max_lines=3000", f"--output={output}")
+        "--max_lines=3000", f"--output={output}", "--eval_sets=")
     assert result.returncode == 0, result.stderr[-2000:]
     tokens = output.read_text(encoding="utf-8").splitlines()
     assert abs(len(tokens) - 600) <= 12
@@ -16,10 +42,117 @@ def test_learn_vocab_tool(data_dir, tmp_path, run_tool):
     stats = json.loads((tmp_path / "student" / "vocab_stats.json").read_text())
     assert stats["student_vocab_size"] == len(tokens) and stats["lower_case"] is True
     assert stats["held_out_lines"] == 150 and stats["train_lines"] == 2850
+    assert stats["eval_sets"] == {} and stats["eval_texts_excluded_from_learning"] == 0
     for key in ("unknown_token_rate", "student_pieces_per_word", "teacher_pieces_per_word",
                 "student_tokens_in_teacher"):
         assert key in stats and key in result.stdout
     assert sorted(os.listdir(output.parent)) == ["vocab.txt", "vocab_stats.json"]
+
+
+def test_evaluation_texts_are_not_learned(data_dir, tmp_path, run_tool, snips_train):
+    # A made-up word in 150 texts of the corpus: learned when they are learning text, not when
+    # they are an evaluation set.
+    corpus, evaluation = tmp_path / "corpus.txt", tmp_path / "evaluation.txt"
+    corpus.write_text("".join(line + "\n" for line in snips_train[:3000]), encoding="utf-8")
+    marked = [f"{line} blorptastic" for line in snips_train[3000:3150]]
+    evaluation.write_text("".join(line + "\n" for line in marked), encoding="utf-8")
+    output = tmp_path / "vocab.txt"
+    result = run_tool(
+        "learn_vocab", f"--input_files={corpus},{evaluation}", "--vocab_size=600",
+        "--max_lines=0", f"--output={output}",
+        f"--eval_sets=marked={evaluation},snips_valid=snips:valid", f"--data_dir={data_dir}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = json.loads((tmp_path / "vocab_stats.json").read_text())
+    # The marked texts, and the corpus lines that are also SNIPS valid utterances.
+    valid = set(read_intent_dir(os.path.join(data_dir, "tasks", "snips", "valid")).texts)
+    in_valid = sum(" ".join(line.split()) in valid for line in snips_train[:3000])
+    assert stats["eval_texts_excluded_from_learning"] == 150 + in_valid
+    assert stats["train_lines"] + stats["held_out_lines"] == 3000 - in_valid
+    assert list(stats["eval_sets"]) == ["marked", "snips_valid"]
+    marked_figures, valid_figures = stats["eval_sets"]["marked"], stats["eval_sets"]["snips_valid"]
+    assert marked_figures["lines"] == 150 and valid_figures["lines"] == 700
+    assert marked_figures["source"] == str(evaluation) and valid_figures["source"] == "snips:valid"
+    for figures in (marked_figures, valid_figures):
+        for key in ("student_pieces_per_word", "teacher_pieces_per_word", "unknown_token_rate",
+                    "teacher_unknown_token_rate"):
+            assert key in figures
+        assert 1.0 <= figures["teacher_pieces_per_word"] < figures["student_pieces_per_word"]
+    assert "marked: 150 texts" in result.stdout
+    assert "blorptastic" not in output.read_text(encoding="utf-8").split()
+
+    from mixvocab_tf.vocab import learn_vocabulary
+
+    assert "blorptastic" in learn_vocabulary(snips_train[150:3000] + marked, vocab_size=600)
+
+
+def test_measure_only(data_dir, run_tool):
+    result = run_tool(
+        "learn_vocab", f"--vocab={SHIPPED_VOCAB}",
+        f"--eval_sets=snips_valid={data_dir}/tasks/snips/valid/seq.in")
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = json.loads(result.stdout)
+    assert stats["student_vocab_size"] == 4998 and stats["teacher_vocab_size"] == 30522
+    figures = stats["eval_sets"]["snips_valid"]
+    assert figures["lines"] == 700 and figures["unknown_token_rate"] < 0.01
+    assert 1.0 <= figures["teacher_pieces_per_word"] < figures["student_pieces_per_word"] < 2.0
+
+
+def test_default_sets_missing_from_the_data_set_are_skipped(tool, tmp_path, capsys):
+    assert tool.read_eval_sets(None, str(tmp_path), 100) == ({}, {})
+    notes = capsys.readouterr().err
+    assert all(name in notes for name in ("sst2_dev", "banking77_valid", "snips_valid",
+                                          "wikipedia"))
+
+
+def test_a_task_split_is_read_by_its_reader(tool, data_dir):
+    valid = read_intent_dir(os.path.join(data_dir, "tasks", "snips", "valid")).texts
+    assert tool.read_eval_set("v", "snips:valid", data_dir, 5000) == valid
+    sample = tool.read_eval_set("v", "snips:valid", data_dir, 100)
+    assert len(sample) == 100 and set(sample) < set(valid)
+    assert sample == tool.read_eval_set("v", "snips:valid", data_dir, 100)
+
+
+@pytest.mark.needs_data("tasks/sst2")
+def test_sst2_sentences_without_header_or_labels(tool, data_dir):
+    sentences = tool.read_eval_set("sst2_dev", "sst2:dev", data_dir, 5000)
+    assert len(sentences) == 872
+    assert "sentence" not in sentences and not any("\t" in s for s in sentences)
+
+
+def test_evaluation_lines_of_a_corpus_leave_its_learning_sample(tool, tmp_path, snips_train):
+    from mixvocab_tf.corpora import sample_lines
+
+    corpus = tmp_path / "corpus.txt.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        f.write("".join(f"  {line}\n" for line in snips_train))
+    held = tool.read_eval_set("held", str(corpus), None, 500)
+    assert len(held) == 500 and set(held) <= set(snips_train)
+    sample = sample_lines([str(corpus)], 6000, seed=3)
+    kept, removed = tool.remove_eval_texts(sample, {"held": held})
+    assert not set(kept) & set(held)
+    assert len(kept) + removed == 6000 and removed > 100
+
+
+@pytest.mark.parametrize("entries, message", [
+    (["snips_valid"], "is not NAME=SOURCE"),
+    (["=snips:valid"], "is not NAME=SOURCE"),
+    (["a=snips:valid", "a=snips:train"], "given twice"),
+])
+def test_malformed_entries(tool, entries, message):
+    with pytest.raises(app.UsageError, match=message):
+        tool.parse_eval_sets(entries)
+
+
+def test_bad_sources_name_the_fix(tool, data_dir, tmp_path):
+    (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
+    for source, message in [
+            (str(tmp_path / "missing.txt"), "No text files match"),
+            (str(tmp_path / "blank.txt"), "no non-empty line"),
+            ("snips:test", r"no split 'test'.*found: \['train', 'valid'\]"),
+            ("sniiips:valid", "TASK:SPLIT")]:
+        with pytest.raises(app.UsageError, match=message) as error:
+            tool.read_eval_set("x", source, data_dir, 100)
+        assert "Fix" in str(error.value) and str(error.value).startswith("--eval_sets: x=")
 
 
 def test_learn_vocab_tool_bad_glob(tmp_path, run_tool):
@@ -27,3 +160,9 @@ def test_learn_vocab_tool_bad_glob(tmp_path, run_tool):
         "learn_vocab", f"--input_files={tmp_path}/nothing*.txt", f"--output={tmp_path}/v.txt")
     assert result.returncode != 0
     assert "No text files match" in result.stderr
+
+
+def test_bad_evaluation_set_is_one_line(tmp_path, run_tool):
+    result = run_tool("learn_vocab", f"--vocab={SHIPPED_VOCAB}", "--eval_sets=snips_valid")
+    assert result.returncode != 0
+    assert "is not NAME=SOURCE" in result.stderr and "Traceback" not in result.stderr
