@@ -35,6 +35,11 @@ flags.DEFINE_list("runs", None, "Run folders (task/, tflite_text/), one a seed; 
 flags.DEFINE_string("teacher_dir", None, "The fine-tuned teacher task model, for the card.")
 flags.DEFINE_string("ids_export", None,
                     "Optional ids-form export with MediaPipe metadata, shipped beside it.")
+flags.DEFINE_string("mediapipe_scores", None,
+                    "Optional JSON of MediaPipe's TextClassifier scores of --ids_export on the "
+                    "evaluated split's texts (tools/add_mediapipe_metadata.py --texts=... "
+                    "--scores_output=...), scored into the card.")
+flags.DEFINE_string("data_dir", None, "The task data (for --mediapipe_scores' gold labels).")
 flags.DEFINE_string("curve", None, "Optional curve.md (experiments/transfer_curve.py) for the card.")
 flags.DEFINE_string("output", None, "The folder to write (default: pretrained/<name>).")
 flags.DEFINE_string("license", "Apache-2.0 (the teacher all-MiniLM-L6-v2 is Apache-2.0; the "
@@ -52,6 +57,25 @@ def _run_record(run):
     task = _read_json(os.path.join(run, "task", "task_config.json"))
     export = _read_json(os.path.join(run, "tflite_text", "export_report.json"))
     return task, export
+
+
+def _mediapipe_accuracy(scores_path, task, data_dir):
+    """The accuracy of MediaPipe's scores on the evaluated split, checked against its texts."""
+    from mixvocab_tf.tasks import task_registry
+
+    if not data_dir:
+        raise FileNotFoundError("--mediapipe_scores needs --data_dir (the gold labels). Fix: "
+                                "pass the task data folder the run was scored on.")
+    run = _read_json(scores_path)
+    split = task_registry.get_task(task["task"]).read(data_dir, task["eval"]["split"])
+    if [t.strip() for t in run["texts"]] != [t.strip() for t in split.texts]:
+        raise on_device.OnDeviceModelError(
+            f"{scores_path} scores {len(run['texts'])} texts that are not the "
+            f"{task['eval']['split']} split's {len(split.texts)}. Fix: classify its texts, in "
+            "order (tools/add_mediapipe_metadata.py --texts=...).")
+    labels = task["labels"]
+    predicted = [labels[max(range(len(row)), key=row.__getitem__)] for row in run["scores"]]
+    return statistics.mean(p == g for p, g in zip(predicted, split.labels))
 
 
 def _pct(value):
@@ -84,6 +108,15 @@ def _main():
         "int8_tflite_mean": statistics.mean(int8_scores), "keras_mean": statistics.mean(keras_scores),
         "seeds": seeds, "teacher": teacher_score,
         "kept_of_teacher": (statistics.mean(int8_scores) / teacher_score) if teacher_score else None}
+    mediapipe_row = ""
+    if FLAGS.mediapipe_scores:
+        if not FLAGS.ids_export:
+            raise FileNotFoundError("--mediapipe_scores scores the ids form, which ships only "
+                                    "with --ids_export. Fix: pass --ids_export too.")
+        scores["mediapipe_ids"] = _mediapipe_accuracy(FLAGS.mediapipe_scores, task,
+                                                      FLAGS.data_dir)
+        mediapipe_row = (f"| `model_ids_mediapipe.tflite` in MediaPipe's TextClassifier (seed "
+                         f"{seeds[0]}) | {_pct(scores['mediapipe_ids'])} |\n")
     transfer = distillation.get("transfer_text") or {}
     config = {
         "name": FLAGS.name, "task": task["task"], "labels": task.get("labels"),
@@ -119,7 +152,7 @@ A 5K-vocabulary 6x128 student distilled into an English sentiment classifier: {s
 | this model, int8 TFLite in LiteRT (seed {seeds[0]}) | {_pct(scores['int8_tflite'])} |
 | int8 TFLite, mean of {len(seeds)} seed(s){spread(int8_scores)} | {_pct(scores['int8_tflite_mean'])} |
 | Keras float, mean of {len(seeds)} seed(s){spread(keras_scores)} | {_pct(scores['keras_mean'])} |
-| its teacher, all-MiniLM-L6-v2 fine-tuned (float) | {_pct(teacher_score) if teacher_score else '-'} |
+{mediapipe_row}| its teacher, all-MiniLM-L6-v2 fine-tuned (float) | {_pct(teacher_score) if teacher_score else '-'} |
 
 {kept} Median latency of one query at 1 thread (LiteRT, the build machine's CPU): {f'{one_thread:.2f} ms' if one_thread else 'not measured'}.
 
