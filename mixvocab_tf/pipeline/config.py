@@ -302,7 +302,7 @@ def _validate_inputs(cfg):
             f"({cfg.sentence_epochs}) must be positive. Fix: change the --sentence_* flag.")
     if not 0.0 < cfg.oos_keep <= 1.0:
         raise ValueError(f"oos_keep must be in (0, 1], got {cfg.oos_keep}.")
-    if not task.tfds_name and not os.path.isdir(task.split_path(cfg.data_dir, "train")):
+    if not task.tfds_name and not os.path.exists(task.split_path(cfg.data_dir, "train")):
         raise FileNotFoundError(f"{task.split_path(cfg.data_dir, 'train')} does not exist. "
                                 "Fix: pass --data_dir holding the task's folder.")
     _student_hidden(cfg.student_size)

@@ -66,3 +66,16 @@ def test_tool_applies_the_recipe_and_reports_what_it_needs_in_one_line(tmp_path)
     error = [line for line in result.stderr.splitlines() if "run_pipeline.py: error" in line]
     assert len(error) == 1 and "--distill_transfer_files" in error[0] and "Fix" in error[0]
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_task_read_from_one_file_a_split_passes_the_input_checks(tmp_path):
+    """SST-2's splits are files (train.tsv), not folders: the pipeline takes them."""
+    from mixvocab_tf.pipeline.config import _validate_inputs
+
+    config = recipes.recipe_config("sst2", data_dir=str(tmp_path),
+                                   distill_transfer_files=IMDB).resolved()
+    with pytest.raises(FileNotFoundError, match="sst2/train.tsv does not exist"):
+        _validate_inputs(config)
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "train.tsv").write_text("sentence\tlabel\na fine film\t1\n")
+    _validate_inputs(config)
