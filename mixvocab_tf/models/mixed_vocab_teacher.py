@@ -174,6 +174,22 @@ def _teacher_pieces(token, teacher_index):
     return pieces
 
 
+def teacher_rows(teacher_vocabulary, student_vocabulary):
+    """The teacher rows that stand for each student token: `[[teacher id, ...], ...]`.
+
+    The token's own row when the teacher has the token, else the teacher's WordPiece pieces
+    of its text (a `##` token's first piece is a `##` piece too); `[]` when the teacher
+    cannot spell it.
+
+    Example:
+    >>> teacher_rows(["[UNK]", "play", "##list", "##ing"], ["play", "playlist", "##ing"])
+    [[1], [1, 2], [3]]
+    """
+    index = {token: i for i, token in enumerate(teacher_vocabulary)}
+    return [[index[token]] if token in index else _teacher_pieces(token, index)
+            for token in student_vocabulary]
+
+
 def student_table_from_teacher(teacher_embeddings, teacher_vocabulary, student_vocabulary, dim):
     """`E_s` and `P` whose product best approximates the teacher's embeddings.
 
@@ -195,10 +211,8 @@ def student_table_from_teacher(teacher_embeddings, teacher_vocabulary, student_v
       student tokens with a teacher target (the rest get the mean target).
     """
     teacher_embeddings = np.asarray(teacher_embeddings, dtype=np.float64)
-    index = {token: i for i, token in enumerate(teacher_vocabulary)}
     targets, found = [], []
-    for token in student_vocabulary:
-        rows = [index[token]] if token in index else _teacher_pieces(token, index)
+    for rows in teacher_rows(teacher_vocabulary, student_vocabulary):
         found.append(bool(rows))
         targets.append(teacher_embeddings[rows].mean(0) if rows else None)
     mean = np.mean([t for t in targets if t is not None], axis=0)
