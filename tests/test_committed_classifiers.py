@@ -26,6 +26,9 @@ def test_files_are_small_and_the_card_carries_the_config_scores(name):
     with open(os.path.join(folder, on_device.CARD_FILE), encoding="utf-8") as f:
         card = f.read()
     assert f"| {100 * config['scores']['int8_tflite']:.2f} |" in card
+    if "mediapipe_ids" in config["scores"]:  # the ids form's score in MediaPipe, when shipped
+        assert on_device.IDS_MODEL_FILE in config["files"]
+        assert f"| {100 * config['scores']['mediapipe_ids']:.2f} |" in card
     assert config["files"][on_device.MODEL_FILE] == os.path.getsize(
         os.path.join(folder, on_device.MODEL_FILE))
 

@@ -108,6 +108,9 @@ def _main():
         "int8_tflite_mean": statistics.mean(int8_scores), "keras_mean": statistics.mean(keras_scores),
         "seeds": seeds, "teacher": teacher_score,
         "kept_of_teacher": (statistics.mean(int8_scores) / teacher_score) if teacher_score else None}
+    cached, shards = distillation.get("teacher_shards") or (0, 0)
+    shards_note = (f" for the {shards - cached} of {shards} shards not labelled by earlier runs"
+                   if cached else "")
     mediapipe_row = ""
     if FLAGS.mediapipe_scores:
         if not FLAGS.ids_export:
@@ -162,7 +165,7 @@ A 5K-vocabulary 6x128 student distilled into an English sentiment classifier: {s
 - Student start: `{task['encoder']['path']}`, the published 6x128 student.
 - Transfer set: the {counts['labelled']:,} labelled training phrases and {counts['unlabelled']:,} unlabelled sentences of {transfer_files} (IMDB reviews, Maas et al. 2011: development data, never shipped), cut into sentences of {transfer.get('min_words')}-{transfer.get('max_words')} words, duplicates and anything equal to an SST-2 dev sentence dropped, drawn with seed {transfer.get('seed')}.
 - Loss: {distillation['kd_weight']} x T^2 KL to the teacher's probabilities at T={distillation['temperature']} on every example, plus {distillation['hard_weight']} x cross-entropy to the gold labels of the phrases; {training['epochs']} epochs, batch {training['batch_size']}, peak rate {training['learning_rate']}, L={task['sequence_length']}.
-- Cost on 2 CPU cores: the teacher pass {distillation['teacher_cpu_seconds']:,.0f} CPU s (labels cached in resumable shards, shared by every seed), the student pass {distillation['student_cpu_seconds']:,.0f} CPU s.
+- Cost on 2 CPU cores: the teacher pass {distillation['teacher_cpu_seconds']:,.0f} CPU s{shards_note} (labels cached in resumable shards, shared by every seed), the student pass {distillation['student_cpu_seconds']:,.0f} CPU s.
 
 The commands (`docs/RESULTS.md`, "SST-2: in-domain transfer text"):
 
