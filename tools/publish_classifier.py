@@ -61,21 +61,26 @@ def _run_record(run):
 
 def _mediapipe_accuracy(scores_path, task, data_dir):
     """The accuracy of MediaPipe's scores on the evaluated split, checked against its texts."""
+    import numpy as np
+
+    from mixvocab_tf.tasks import scoring
     from mixvocab_tf.tasks import task_registry
 
     if not data_dir:
         raise FileNotFoundError("--mediapipe_scores needs --data_dir (the gold labels). Fix: "
                                 "pass the task data folder the run was scored on.")
     run = _read_json(scores_path)
-    split = task_registry.get_task(task["task"]).read(data_dir, task["eval"]["split"])
+    task_spec = task_registry.get_task(task["task"])
+    split = task_spec.read(data_dir, task["eval"]["split"])
     if [t.strip() for t in run["texts"]] != [t.strip() for t in split.texts]:
         raise on_device.OnDeviceModelError(
             f"{scores_path} scores {len(run['texts'])} texts that are not the "
             f"{task['eval']['split']} split's {len(split.texts)}. Fix: classify its texts, in "
             "order (tools/add_mediapipe_metadata.py --texts=...).")
     labels = task["labels"]
-    predicted = [labels[max(range(len(row)), key=row.__getitem__)] for row in run["scores"]]
-    return statistics.mean(p == g for p, g in zip(predicted, split.labels))
+    gold = [labels.index(g) if g in labels else -1 for g in split.labels]
+    predicted = np.argmax(np.asarray(run["scores"]), axis=-1)
+    return scoring.classification_metrics(task_spec, labels, gold, predicted)["accuracy"]
 
 
 def _pct(value):
