@@ -18,6 +18,12 @@ Usage:
   python tools/finetune.py --model=runs/stage2 --task=banking77 \
     --data_dir=../shared/data/tasks --output_dir=runs/banking77_10shot --examples_per_class=10
 
+  # A few-shot teacher as a linear probe: the head alone on the frozen MiniLM (30 epochs of
+  # 770 utterances at 3e-3 score above full fine-tuning on BANKING77 10-shot):
+  python tools/finetune.py --model=<MiniLM dir> --task=banking77 --data_dir=../shared/data \
+    --output_dir=runs/b77_probe --examples_per_class=10 --freeze_encoder --epochs=30 \
+    --learning_rate=3e-3 --sequence_length=64
+
   # GLUE from a prepared TFDS directory:
   python tools/finetune.py --model=runs/stage2 --task=tfds:glue/sst2 \
     --tfds_data_dir=~/tensorflow_datasets --output_dir=runs/sst2

@@ -199,6 +199,10 @@ def finetune(config, model_path, data_dir, output_dir, teacher_dir=None, verbose
     slot_swap_augment, slot_swap_rate = config.slot_swap_augment, config.slot_swap_rate
     task = task_registry.get_task(configs.task_of(config))
     check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)  # before the joint task's own path
+    if config.freeze_encoder and task.type not in (task_registry.CLASSIFICATION,
+                                                   task_registry.PAIR_CLASSIFICATION):
+        raise ValueError(f"freeze_encoder trains a (pair) classification head alone; "
+                         f"{task.name} is {task.type}. Fix: leave --freeze_encoder off.")
     if task.type == task_registry.INTENT_AND_SLOTS:
         # Two heads, two losses: their own module.
         if teacher_dir:
@@ -233,6 +237,8 @@ def finetune(config, model_path, data_dir, output_dir, teacher_dir=None, verbose
     labels = _label_list(task, train)
 
     backbone, vocabulary, lower_case = load_encoder(model_path)
+    # Frozen weights get no gradients, so the backward pass stops at the pooled vector.
+    backbone.trainable = not config.freeze_encoder
     pooling = heads.resolve_pooling(pooling, backbone)
     encoder = InputEncoder(vocabulary, lower_case, sequence_length, normalization)
     features, x, y, weights = _training_arrays(task, train, labels, encoder)
@@ -308,6 +314,7 @@ def finetune(config, model_path, data_dir, output_dir, teacher_dir=None, verbose
             "examples_per_class": examples_per_class,
             "bucket_by_length": bool(bucket_by_length),
             "dropout": dropout, "warmup_fraction": warmup_fraction, "weight_decay": weight_decay,
+            "freeze_encoder": bool(config.freeze_encoder),
             "teacher_dir": teacher_dir, "kd_weight": kd_weight if teacher_dir else None,
             "temperature": temperature if teacher_dir else None, "seed": seed,
             "final_loss": float(history.history["loss"][-1]),

@@ -249,6 +249,36 @@ def test_mediapipe_normalization_trains_and_scores_as_the_device(student_dir, da
                             tasks, str(tmp_path / "swap"), verbose=0)
 
 
+def test_frozen_encoder_trains_the_head_alone(student_dir, data_dir, tmp_path):
+    tasks = os.path.join(data_dir, "tasks")
+    encoder_before = [w.copy() for w in load_encoder(student_dir)[0].get_weights()]
+
+    def run(name, freeze):
+        config = finetuning.finetune(
+            FinetuneConfig(task="snips", freeze_encoder=freeze,
+                           training=TaskTrainingConfig(epochs=1, batch_size=32,
+                                                       learning_rate=3e-3, sequence_length=32),
+                           data=DataSelectionConfig(max_train_examples=200,
+                                                    max_eval_examples=100)),
+            student_dir, tasks, str(tmp_path / name), verbose=0)
+        model = task_model_lib.load_task_model(str(tmp_path / name)).model
+        encoder = next(layer for layer in model.layers if isinstance(layer, StudentEncoder))
+        return config, encoder.get_weights(), model
+
+    probe, probe_encoder, probe_model = run("probe", True)
+    assert probe["training"]["freeze_encoder"] is True
+    for before, after in zip(encoder_before, probe_encoder, strict=True):
+        np.testing.assert_array_equal(before, after)
+    head = probe_model.get_layer(index=-1).get_weights()[0]
+    assert np.abs(head).sum() > 0 and np.isfinite(probe["training"]["final_loss"])
+    # Without the flag the same run moves the encoder.
+    _, tuned_encoder, _ = run("tuned", False)
+    assert any(not np.array_equal(b, a) for b, a in zip(encoder_before, tuned_encoder))
+    with pytest.raises(ValueError, match="freeze_encoder.*snips_slots.*Fix"):
+        finetuning.finetune(FinetuneConfig(task="snips_slots", freeze_encoder=True),
+                            student_dir, tasks, str(tmp_path / "slots"), verbose=0)
+
+
 @pytest.mark.slow
 def test_snips_full_floor(data_dir, minilm_path, tmp_path):
     config = finetuning.finetune(
