@@ -99,22 +99,18 @@ def run_one(size, seed, extra):
 
 
 def tfidf_floor():
-    """TF-IDF (word 1-2 grams) + logistic regression on the task's training set, dev score."""
+    """TF-IDF + logistic regression (`tasks/baselines.py`) on the task's training set: the
+    evaluated split's accuracy."""
     try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        return None
-    from mixvocab_tf.tasks import task_registry
+        from mixvocab_tf.tasks import baselines
+        from mixvocab_tf.tasks import task_registry
 
-    task = task_registry.get_task(FLAGS.task)
-    train = task.read(FLAGS.data_dir, "train")
-    dev = task.read(FLAGS.data_dir, task_registry.default_eval_split(task))
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    classifier = LogisticRegression(max_iter=2000, C=10.0)
-    classifier.fit(vectorizer.fit_transform(train.texts), train.labels)
-    predicted = classifier.predict(vectorizer.transform(dev.texts))
-    return sum(p == g for p, g in zip(predicted, dev.labels)) / len(dev.labels)
+        task = task_registry.get_task(FLAGS.task)
+        train = task.read(FLAGS.data_dir, "train")
+        dev = task.read(FLAGS.data_dir, task_registry.default_eval_split(task))
+        return baselines.tfidf_logistic_regression(task, train, dev)["accuracy"]
+    except ImportError:  # scikit-learn missing
+        return None
 
 
 def summarize(rows, floor):

@@ -617,13 +617,13 @@ def _mean(values):
 def tfidf_reference(output_dir, tasks):
     """TF-IDF + logistic regression per task, or a note when scikit-learn is missing."""
     try:  # late: scikit-learn is optional
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
+        from mixvocab_tf.tasks import baselines
+        import sklearn  # noqa: F401
     except ImportError:
-        return {"skipped": "scikit-learn is not installed (not a project dependency)"}
+        return {"skipped": "scikit-learn is not installed (pip install -r requirements.txt)"}
     path = os.path.join(output_dir, "tfidf.json")
     cached = _read_json(path) if os.path.isfile(path) else {}
-    key = json.dumps([FLAGS.max_train_examples, FLAGS.seed, FLAGS.max_eval_examples])
+    key = json.dumps(["pairs-v2", FLAGS.max_train_examples, FLAGS.seed, FLAGS.max_eval_examples])
     cached = cached if cached.get("key") == key else {"key": key, "tasks": {}}
     for name in tasks:
         if name in cached["tasks"]:
@@ -637,18 +637,8 @@ def tfidf_reference(output_dir, tasks):
         split = task_registry.default_eval_split(task)
         dev = task.read(_data_dir(), split)
 
-        def texts(examples):
-            return [t if isinstance(t, str) else " [SEP] ".join(t) for t in examples.texts]
-
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-        x_train = vectorizer.fit_transform(texts(train))
-        classifier = LogisticRegression(max_iter=2000, C=10.0)
-        classifier.fit(x_train, list(train.labels))
-        predicted = classifier.predict(vectorizer.transform(texts(dev)))
-        gold = list(dev.labels)
-        cached["tasks"][name] = {"split": split, "examples": len(gold),
-                                 "accuracy": sum(p == g for p, g in zip(predicted, gold))
-                                 / len(gold)}
+        cached["tasks"][name] = {"split": split, "examples": len(dev),
+                                 **baselines.tfidf_logistic_regression(task, train, dev)}
         write_json_atomic(path, cached)
     return {name: cached["tasks"][name] for name in tasks}
 
