@@ -38,6 +38,7 @@ REPLACERS = ("embedding", "mlm")
 # Task distillation's epochs and peak rate when the config leaves them None: a joint intent +
 # slot student (two heads, a fresh slot head) needs more of both.
 DISTILL_EPOCHS, JOINT_DISTILL_EPOCHS = 2, 6
+SOFT_LOSSES = ("kl", "mse")
 DISTILL_LEARNING_RATE, JOINT_DISTILL_LEARNING_RATE = 1e-4, 1e-3
 
 
@@ -200,6 +201,10 @@ class DistillTaskConfig:
         1.0, "Weight of the KL to the teacher's softened probabilities.")
     hard_weight: float = config_field(1.0, "Weight of the gold-label cross-entropy.")
     temperature: float = config_field(2.0, "Distillation temperature T.")
+    soft_loss: str = config_field(
+        "kl", "The teacher term: 'kl', KL to the teacher's probabilities at --temperature "
+        "(Hinton et al.), or 'mse', squared error to its logits (Tang et al. 2019; "
+        "--temperature unused). One-head tasks.", choices=SOFT_LOSSES)
     hard_labels_on_augmented: bool = config_field(
         False, "Also train variants on their original's gold label.")
     slot_swap_augment: int = config_field(

@@ -48,6 +48,7 @@ import numpy as np
 from mixvocab_tf.layers.word_gather import WordGather
 from mixvocab_tf.losses.task import WeightedHardLoss
 from mixvocab_tf.losses.task import WeightedKLDivergence
+from mixvocab_tf.losses.task import WeightedLogitMSE
 from mixvocab_tf.training.checkpointing import fit_epochs_resumable
 from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import evaluation
@@ -152,7 +153,8 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
         `replacer`: "embedding", nearest whole words in the teacher's input embeddings, or
         "mlm", masked-LM guesses of `mlm_teacher`; `num_candidates` K per word), the
         unlabelled `transfer_files` and how they are read (`transfer_text`), and the loss:
-        `kd_weight` x KL + `hard_weight` x gold-label cross-entropy at temperature T,
+        `kd_weight` x KL at temperature T (or x the logits' squared error, `soft_loss="mse"`)
+        + `hard_weight` x gold-label cross-entropy,
         `hard_labels_on_augmented` (off by default: a replaced word can flip a sentiment;
         the teacher's soft label cannot lie).
       student_path: a Stage II student directory (or any encoder `load_encoder` reads).
@@ -174,7 +176,14 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
       the config (epochs, rate and L resolved) as "run_config".
     """
     task = task_registry.get_task(configs.task_of(config))
+    if config.soft_loss not in configs.SOFT_LOSSES:
+        raise ValueError(f"Unknown soft_loss {config.soft_loss!r}. Fix: pass one of "
+                         f"{configs.SOFT_LOSSES}.")
     if task.type == task_registry.INTENT_AND_SLOTS:  # two heads: the joint student pass
+        if config.soft_loss != "kl":
+            raise ValueError(f"soft_loss={config.soft_loss!r} is for one-head tasks; the joint "
+                             f"{task.name} student matches both heads by KL. Fix: leave "
+                             "--soft_loss=kl.")
         if config.data.examples_per_class is not None:
             raise ValueError("--examples_per_class picks k examples a label of a classification "
                              f"task; {task.name} has slots too. Fix: use --max_train_examples.")
@@ -271,7 +280,9 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
     trainer.compile(
         optimizer=create_optimizer(learning_rate, total_steps, training.warmup_fraction,
                                    training.weight_decay),
-        loss={"hard": WeightedHardLoss(), "soft": WeightedKLDivergence(temperature)},
+        loss={"hard": WeightedHardLoss(),
+              "soft": (WeightedLogitMSE() if config.soft_loss == "mse"
+                       else WeightedKLDivergence(temperature))},
         loss_weights={"hard": hard_weight, "soft": kd_weight})
     build_for_fit(trainer, x, y)  # one trace of the train step
     dataset = finetuning._dataset(  # noqa: SLF001 (the fine-tuning input pipeline, shared)
@@ -315,7 +326,7 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
         "distillation": distillation_record(
             teacher_dir, {
                 "kd_weight": kd_weight, "hard_weight": hard_weight, "temperature": temperature,
-                "augment": augment, "replace_rate": replace_rate,
+                "soft_loss": config.soft_loss, "augment": augment, "replace_rate": replace_rate,
                 "replacer": replacer if augment else None, "num_candidates": num_candidates,
                 "hard_labels_on_augmented": config.hard_labels_on_augmented,
                 "transfer_text": dataclasses.asdict(transfer_text) if transfer_files else None,

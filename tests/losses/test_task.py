@@ -7,6 +7,7 @@ import pytest
 from mixvocab_tf.losses.task import SoftTargetLoss
 from mixvocab_tf.losses.task import WeightedHardLoss
 from mixvocab_tf.losses.task import WeightedKLDivergence
+from mixvocab_tf.losses.task import WeightedLogitMSE
 from mixvocab_tf.tasks.evaluation import softmax
 
 
@@ -54,7 +55,20 @@ def test_soft_target_loss_matches_numpy():
     assert float(actual) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("loss", [SoftTargetLoss(3.0), WeightedKLDivergence(3.0), WeightedHardLoss()])
+def test_logit_mse_matches_numpy_and_sees_a_shift():
+    rng = np.random.RandomState(3)
+    teacher, student = rng.randn(5, 4).astype("float32"), rng.randn(5, 4).astype("float32")
+    weights = np.array([1, 0, 1, 1, 0])
+    expected = np.mean((student - teacher) ** 2, -1)[weights == 1].mean()
+    loss = WeightedLogitMSE()
+    assert float(loss(_packed(teacher, weights), student)) == pytest.approx(expected, rel=1e-5)
+    assert float(loss(_packed(teacher, np.ones(5)), teacher)) == 0.0
+    # KL ignores a constant shift of a row; the logit MSE does not.
+    assert float(loss(_packed(teacher, np.ones(5)), teacher + 1.0)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("loss", [SoftTargetLoss(3.0), WeightedKLDivergence(3.0),
+                                  WeightedLogitMSE(), WeightedHardLoss()])
 def test_losses_round_trip_through_keras_serialization(loss):
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(restored) is type(loss)

@@ -221,6 +221,42 @@ def test_distill_task_end_to_end(models, data_dir, tmp_path, name):
     assert kl_to_teacher(longer) < 0.75 * kl_to_teacher(output)  # measured: 0.58 of it
 
 
+def test_logit_mse_matches_the_logits_kl_only_their_distribution(models, data_dir, tmp_path):
+    # A teacher whose logits all sit 5 above the tiny teacher's: the same distribution.
+    teacher = load_task_model(models["snips"])
+    output_layer = teacher.model.layers[-1]
+    kernel, bias = output_layer.get_weights()
+    output_layer.set_weights([kernel, bias + 5.0])
+    shifted = save_task_model(str(tmp_path / "shifted"), teacher.model, teacher.vocabulary,
+                              teacher.labels, teacher.config)
+    examples = task_registry.get_task("snips").read(data_dir, "train").take(48)
+    teacher_logits, _, _ = td.teacher_logits(shifted, "classification", examples, None)
+
+    def distance(soft_loss):
+        run = DistillTaskConfig(
+            task="snips", soft_loss=soft_loss, hard_weight=0.0,
+            training=DistillTrainingConfig(train_steps=40, batch_size=16,
+                                           learning_rate=3e-3, bucket_by_length=False),
+            data=DataSelectionConfig(max_train_examples=48, max_eval_examples=8))
+        output = str(tmp_path / soft_loss)
+        config = td.distill_task(run, models["student"], shifted, data_dir, output,
+                                 cache_dir=str(tmp_path / "cache"), verbose=0)
+        assert config["distillation"]["soft_loss"] == soft_loss
+        student = load_task_model(output)
+        logits = student.model.predict(model_inputs(InputEncoder.for_task_model(
+            student).encode_texts(examples.texts)), verbose=0)
+        return float(np.mean((logits - teacher_logits) ** 2))
+
+    assert distance("mse") < 0.25 * distance("kl")
+    with pytest.raises(ValueError, match="Unknown soft_loss 'l2'.*Fix"):
+        td.distill_task(DistillTaskConfig(task="snips", soft_loss="l2"), models["student"],
+                        models["snips"], data_dir, str(tmp_path / "bad"), verbose=0)
+    with pytest.raises(ValueError, match="one-head tasks.*snips_joint.*Fix"):
+        td.distill_task(DistillTaskConfig(task="snips_joint", soft_loss="mse"),
+                        models["student"], models["snips"], data_dir, str(tmp_path / "joint"),
+                        verbose=0)
+
+
 def _few_shot_teacher(teacher_dir, folder, examples_per_class, seed):
     """A copy of `teacher_dir` recorded as fine-tuned on the k-shot subset of `seed`."""
     shutil.copytree(teacher_dir, folder)
