@@ -78,9 +78,9 @@ def _mediapipe_accuracy(scores_path, task, data_dir):
             f"{task['eval']['split']} split's {len(split.texts)}. Fix: classify its texts, in "
             "order (tools/add_mediapipe_metadata.py --texts=...).")
     labels = task["labels"]
-    gold = [labels.index(g) if g in labels else -1 for g in split.labels]
     predicted = np.argmax(np.asarray(run["scores"]), axis=-1)
-    return scoring.classification_metrics(task_spec, labels, gold, predicted)["accuracy"]
+    return scoring.classification_metrics(
+        task_spec, labels, scoring.gold_label_ids(split.labels, labels), predicted)["accuracy"]
 
 
 def _pct(value):

@@ -88,8 +88,7 @@ def task_scores(task_model, runner, examples, sequence_length):
     pairs = task_type == task_registry.PAIR_CLASSIFICATION
     if task_type == task_registry.CLASSIFICATION or (pairs and runner.input_form == "ids"):
         # Sentence pairs export in the ids form only: the pair is encoded here, as in training.
-        index = {label: i for i, label in enumerate(task_model.labels)}
-        gold = np.array([index.get(label, -1) for label in examples.labels])
+        gold = scoring.gold_label_ids(examples.labels, task_model.labels)
         features = encoder.encode_texts(examples.texts, examples.text_pairs if pairs else None)
         keras_probs = keras_outputs(task_model, features)["probabilities"]
         tflite_probs = np.concatenate([

@@ -24,15 +24,40 @@ class SoftTargetLoss(keras.losses.Loss):
         return {**super().get_config(), "temperature": self.temperature}
 
 
+class _WeightedRowsLoss(keras.losses.Loss):
+    """A per-row loss averaged over weighted rows: `y_true` packs a row's target and, last,
+    its weight ([..., K + 1]). The sum over the batch is divided by the sum of the weights,
+    so rows with weight 0 (unlabelled rows, padding words) neither count nor dilute the mean.
+    Subclasses write `row_loss(target, logits)`."""
+
+    def __init__(self, name, **kwargs):
+        kwargs["reduction"] = "sum"
+        super().__init__(name=name, **kwargs)
+
+    def row_loss(self, target, logits):
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        y_true = ops.cast(y_true, "float32")
+        target, weight = y_true[..., :-1], y_true[..., -1]
+        loss = self.row_loss(target, ops.cast(y_pred, "float32"))
+        return loss * weight / ops.maximum(ops.sum(weight), 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("reduction", None)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
-class WeightedKLDivergence(keras.losses.Loss):
+class WeightedKLDivergence(_WeightedRowsLoss):
     """T^2 KL(softmax(teacher / T) || softmax(student / T)), averaged over weighted rows.
 
     `y_true` packs the teacher's logits and a weight: [..., C + 1]; `y_pred` holds the
-    student's logits [..., C]. The sum over the batch is divided by the sum of the weights,
-    so rows with weight 0 (padding words) neither count nor dilute the mean. The T^2 factor
-    keeps gradient sizes comparable across temperatures (Hinton et al.). Zero exactly when
-    the student's logits equal the teacher's (up to a constant per row).
+    student's logits [..., C]. The T^2 factor keeps gradient sizes comparable across
+    temperatures (Hinton et al.). Zero exactly when the student's logits equal the teacher's
+    (up to a constant per row).
 
     Example:
     >>> loss = WeightedKLDivergence(temperature=2.0)
@@ -40,28 +65,22 @@ class WeightedKLDivergence(keras.losses.Loss):
     """
 
     def __init__(self, temperature=2.0, name="weighted_kl", **kwargs):
-        kwargs["reduction"] = "sum"
         super().__init__(name=name, **kwargs)
         self.temperature = temperature
 
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_true = ops.cast(y_true, "float32")
-        teacher, weight = y_true[..., :-1], y_true[..., -1]
-        t = self.temperature
-        teacher_log_probs = ops.log_softmax(teacher / t, -1)
-        student_log_probs = ops.log_softmax(ops.cast(y_pred, "float32") / t, -1)
+    def row_loss(self, target, logits):
+        ops, t = keras.ops, self.temperature
+        teacher_log_probs = ops.log_softmax(target / t, -1)
+        student_log_probs = ops.log_softmax(logits / t, -1)
         kl = ops.sum(ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), -1)
-        return t * t * kl * weight / ops.maximum(ops.sum(weight), 1.0)
+        return t * t * kl
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("reduction", None)
-        return {**config, "temperature": self.temperature}
+        return {**super().get_config(), "temperature": self.temperature}
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
-class WeightedLogitMSE(keras.losses.Loss):
+class WeightedLogitMSE(_WeightedRowsLoss):
     """Mean squared error between the student's and the teacher's logits, averaged over
     classes and weighted rows (Tang et al. 2019, "Distilling task-specific knowledge from BERT
     into simple neural networks").
@@ -76,24 +95,14 @@ class WeightedLogitMSE(keras.losses.Loss):
     """
 
     def __init__(self, name="weighted_logit_mse", **kwargs):
-        kwargs["reduction"] = "sum"
         super().__init__(name=name, **kwargs)
 
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_true = ops.cast(y_true, "float32")
-        teacher, weight = y_true[..., :-1], y_true[..., -1]
-        error = ops.mean(ops.square(ops.cast(y_pred, "float32") - teacher), -1)
-        return error * weight / ops.maximum(ops.sum(weight), 1.0)
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("reduction", None)
-        return config
+    def row_loss(self, target, logits):
+        return keras.ops.mean(keras.ops.square(logits - target), -1)
 
 
 @keras.saving.register_keras_serializable(package="mixvocab_tf")
-class WeightedHardLoss(keras.losses.Loss):
+class WeightedHardLoss(_WeightedRowsLoss):
     """Cross-entropy to gold label ids, averaged over the rows that have one.
 
     `y_true` packs (label id, weight) in its last axis: [..., 2]; unlabelled transfer
@@ -101,18 +110,8 @@ class WeightedHardLoss(keras.losses.Loss):
     """
 
     def __init__(self, name="weighted_hard", **kwargs):
-        kwargs["reduction"] = "sum"
         super().__init__(name=name, **kwargs)
 
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_true = ops.cast(y_true, "float32")
-        labels, weight = ops.cast(y_true[..., 0], "int32"), y_true[..., 1]
-        ce = keras.losses.sparse_categorical_crossentropy(
-            labels, ops.cast(y_pred, "float32"), from_logits=True)
-        return ce * weight / ops.maximum(ops.sum(weight), 1.0)
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("reduction", None)
-        return config
+    def row_loss(self, target, logits):
+        labels = keras.ops.cast(target[..., 0], "int32")
+        return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)

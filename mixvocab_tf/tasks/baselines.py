@@ -56,7 +56,7 @@ def tfidf_logistic_regression(task, train, evaluated, regularization=10.0):
 
     labels = sorted(set(train.labels))
     classifier = LogisticRegression(max_iter=2000, C=regularization)
-    classifier.fit(features(train), [labels.index(label) for label in train.labels])
+    classifier.fit(features(train), scoring.gold_label_ids(train.labels, labels))
     predicted = classifier.predict(features(evaluated))
-    gold = [labels.index(label) if label in labels else -1 for label in evaluated.labels]
-    return scoring.classification_metrics(task, labels, gold, list(predicted))
+    return scoring.classification_metrics(
+        task, labels, scoring.gold_label_ids(evaluated.labels, labels), predicted)

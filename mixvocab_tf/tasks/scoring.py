@@ -28,6 +28,12 @@ def binary_scores(task, label_list, gold, predicted):
     return {name: functions[name](gold, predicted, positive) for name in wanted}
 
 
+def gold_label_ids(labels, label_list):
+    """Label names -> ids in `label_list`; a name it lacks -> -1 (scored as always wrong)."""
+    index = {label: i for i, label in enumerate(label_list)}
+    return np.array([index.get(label, -1) for label in labels], np.int64)
+
+
 def classification_metrics(task, label_list, gold, predicted):
     """Accuracy (+ the task's binary scores) of predicted label ids against gold ids (-1: a
     gold label the model does not know, always wrong)."""
