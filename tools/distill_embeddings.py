@@ -27,6 +27,9 @@ flags.DEFINE_string("teacher", None, "The original teacher (Hugging Face, keras-
                     "Google BERT directory; default: the installed all-MiniLM-L6-v2).")
 flags.DEFINE_list("train_files", None, "Corpus files or globs (.txt, .txt.gz; one paragraph a line).")
 flags.DEFINE_string("model_dir", None, "The run directory; --model_dir/export is the student.")
+flags.DEFINE_string("teacher_cache_dir", None, "Where the teacher's sentence vectors are kept "
+                    "(default: --model_dir/teacher_embeddings); runs on prefixes of one draw "
+                    "(other --max_sentences) can share one.")
 # Every setting of SentenceEmbeddingConfig.
 flag_defs.define_config_flags(SentenceEmbeddingConfig, module_name=__name__)
 flags.mark_flags_as_required(["student", "train_files", "model_dir"])
@@ -49,7 +52,7 @@ def main(argv):
             student_dir = pretrained.student_directory(student_dir)
         result = distill_sentence_embeddings(
             config, student_dir, FLAGS.teacher or paths.minilm_teacher_path(),
-            FLAGS.train_files, FLAGS.model_dir)
+            FLAGS.train_files, FLAGS.model_dir, teacher_cache_dir=FLAGS.teacher_cache_dir)
     print(json.dumps({k: result[k] for k in ("export_dir", "metrics", "held_out_cosine_start",
                                               "sentences", "teacher_cpu_seconds")}, indent=2))
 

@@ -116,7 +116,9 @@ def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_
     """The teacher's sentence vectors of `sentences` [N, D] (float32), computed shard by shard.
 
     Each shard of `SHARD_SIZE` sentences is written atomically to `cache_dir/shardNNN.npz`
-    with its texts; a shard whose texts match is read instead of recomputed.
+    with its texts (a last, shorter shard to `shardNNN_<count>.npz`, so that runs on
+    prefixes of one sentence draw can share `cache_dir` without overwriting each other's
+    shards); a shard whose texts match is read instead of recomputed.
 
     Returns:
       (embeddings, cpu_seconds): the vectors and the CPU seconds this call spent computing.
@@ -126,7 +128,8 @@ def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_
     parts, cpu = [], 0.0
     for index, begin in enumerate(range(0, len(sentences), SHARD_SIZE)):
         texts = sentences[begin:begin + SHARD_SIZE]
-        path = os.path.join(cache_dir, f"shard{index:03d}.npz")
+        name = f"shard{index:03d}" + ("" if len(texts) == SHARD_SIZE else f"_{len(texts)}")
+        path = os.path.join(cache_dir, name + ".npz")
         if os.path.isfile(path):
             with np.load(path) as cached:
                 if len(cached["texts"]) == len(texts) and list(cached["texts"]) == texts:
@@ -205,7 +208,7 @@ class SentenceEmbeddingDistiller(keras.Model):
 
 @accepts_keyword_settings(SentenceEmbeddingConfig)
 def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, model_dir, *,
-                                verbose="auto"):
+                                teacher_cache_dir=None, verbose="auto"):
     """Trains a student on the teacher's sentence vectors; writes `model_dir/export`.
 
     Args:
@@ -219,6 +222,10 @@ def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, 
       train_files: corpus files or globs (natural prose: Wikipedia, novels).
       model_dir: the run directory (`flags.json`, `teacher_embeddings/`, `checkpoints/`,
         `logs/`, `export/`); rerunning resumes, and a rerun with other settings is refused.
+      teacher_cache_dir: where the teacher's vectors are kept (default
+        `model_dir/teacher_embeddings`). Runs whose sentences are prefixes of one draw (the
+        same files, `paragraphs_per_file` and `seed`, another `max_sentences`) can share one,
+        so a budget curve pays the teacher once for its largest run.
       verbose: `fit` verbosity.
 
     Returns:
@@ -246,9 +253,9 @@ def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, 
             f"The corpus gave {len(sentences)} sentences, no more than the "
             f"{config.held_out_sentences} held out. Fix: more --paragraphs_per_file or a larger "
             "corpus.")
-    targets, teacher_cpu = teacher_embeddings(
-        teacher, sentences, os.path.join(model_dir, TEACHER_EMBEDDINGS_DIR),
-        config.teacher_sequence_length)
+    cache_dir = teacher_cache_dir or os.path.join(model_dir, TEACHER_EMBEDDINGS_DIR)
+    targets, teacher_cpu = teacher_embeddings(teacher, sentences, cache_dir,
+                                              config.teacher_sequence_length)
     preprocessor = SingleVocabPreprocessor(
         vocabulary, lower_case=student_config["lower_case"],
         sequence_length=config.sequence_length)

@@ -42,7 +42,8 @@ def test_teacher_embeddings_are_the_masked_mean_and_cached(tiny_stage_inputs, tm
     cache = str(tmp_path / "cache")
     vectors, cpu = sentence_embedding.teacher_embeddings(teacher, sentences, cache, 32)
     assert vectors.shape == (3, teacher.hidden_dim) and cpu > 0
-    assert sorted(os.listdir(cache)) == ["shard000.npz", "shard001.npz"]
+    # The last, shorter shard is named by its count: a longer draw does not overwrite it.
+    assert sorted(os.listdir(cache)) == ["shard000.npz", "shard001_1.npz"]
     # The reference: the backbone at full length, mean over real tokens.
     from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
     from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
@@ -59,6 +60,20 @@ def test_teacher_embeddings_are_the_masked_mean_and_cached(tiny_stage_inputs, tm
     changed, cpu = sentence_embedding.teacher_embeddings(
         teacher, sentences[:2] + ["set an alarm for six"], cache, 32)
     assert cpu > 0 and np.array_equal(changed[:2], vectors[:2])
+
+
+def test_prefixes_of_one_draw_share_the_teacher_cache(tiny_stage_inputs, tmp_path, monkeypatch):
+    teacher = load_teacher(tiny_stage_inputs["teacher_dir"])
+    sentences = [f"play song number {i} by the band now" for i in range(5)]
+    monkeypatch.setattr(sentence_embedding, "SHARD_SIZE", 2)
+    cache = str(tmp_path / "cache")
+    longer, cpu = sentence_embedding.teacher_embeddings(teacher, sentences, cache, 32)
+    shorter, cpu_shorter = sentence_embedding.teacher_embeddings(teacher, sentences[:3], cache, 32)
+    assert np.array_equal(shorter[:2], longer[:2]) and cpu_shorter > 0  # only its last shard
+    again, cpu_again = sentence_embedding.teacher_embeddings(teacher, sentences, cache, 32)
+    assert cpu_again == 0 and np.array_equal(again, longer)
+    assert sorted(os.listdir(cache)) == ["shard000.npz", "shard001.npz", "shard001_1.npz",
+                                         "shard002_1.npz"]
 
 
 def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write_tiny_student,

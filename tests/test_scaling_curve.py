@@ -1,0 +1,34 @@
+"""experiments/scaling_curve.py: its evaluation specs and its fit against log10 N."""
+
+import importlib.util
+import math
+import os
+
+import pytest
+from absl import app
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def scaling_curve():
+    spec = importlib.util.spec_from_file_location(
+        "scaling_curve", os.path.join(REPO, "experiments", "scaling_curve.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluation_specs_name_their_seeds(scaling_curve):
+    assert scaling_curve.parse_evals(["banking77_10shot:0/1/2", "sst2"]) == {
+        "banking77_10shot": [0, 1, 2], "sst2": [0]}
+    with pytest.raises(app.UsageError, match="known"):
+        scaling_curve.parse_evals(["sst3:0"])
+
+
+def test_fit_recovers_a_log_linear_curve_and_ignores_the_start(scaling_curve):
+    points = [(0, 0.1)] + [(n, 0.5 + 0.04 * math.log10(n)) for n in (16384, 65536, 262144)]
+    fit = scaling_curve.log_linear_fit(points)
+    assert fit["per_10x"] == pytest.approx(0.04) and fit["largest"] == pytest.approx(262144)
+    assert fit["intercept"] == pytest.approx(0.5)
+    assert scaling_curve.log_linear_fit(points[:3]) is None  # two budgets fit no line
