@@ -261,7 +261,11 @@ def plot(rows, evals, floors, path):
 def main(argv):
     del argv
     evals = parse_evals(FLAGS.evals)
-    starts = dict(spec.split("=", 1) for spec in FLAGS.starts)
+    # The tools run in the repository: paths given relative to here must not move.
+    starts = {label: os.path.abspath(path)
+              for label, path in (spec.split("=", 1) for spec in FLAGS.starts)}
+    FLAGS.run_dir, FLAGS.data_dir = os.path.abspath(FLAGS.run_dir), os.path.abspath(FLAGS.data_dir)
+    FLAGS.train_files = [os.path.abspath(path) for path in FLAGS.train_files]
     os.makedirs(FLAGS.run_dir, exist_ok=True)
     rows = []
     for size in sorted(int(size) for size in FLAGS.sizes):
