@@ -16,9 +16,9 @@ on the same training examples, and a fit of each score against log10 N with its
 extrapolations marked) and `curve.png`.
 
 Example:
-  python experiments/scaling_curve.py --run_dir=/work/runs/scale/curve \
-    --starts=6x128=runs/table_6x128/export --data_dir=../shared/data \
-    --train_files=../shared/data/corpora/wikipedia_en.txt.gz,../shared/data/corpora/eltec_novels_en.txt.gz \
+  C=../shared/data/corpora
+  python experiments/scaling_curve.py --run_dir=runs/scale --starts=6x128=runs/table_6x128 \
+    --data_dir=../shared/data --train_files=$C/wikipedia_en.txt.gz,$C/eltec_novels_en.txt.gz \
     --sizes=0,16384,65536,262144 --evals=banking77_10shot:0/1/2,sst2:0
 """
 
@@ -132,7 +132,8 @@ def distill(label, start, size):
     config = _read_json(os.path.join(folder, "export", "config.json"))
     record = config["sentence_embedding_distillation"]
     return os.path.join(folder, "export"), {
-        "size": size, "sentences_seen": round(size * FLAGS.epochs),
+        "size": size, "epochs": record["epochs"],
+        "sentences_seen": round(size * record["epochs"]),
         "cosine_start": record["held_out_cosine_start"],
         "cosine": record["final_metrics"].get("val_cosine"), "train_steps": record["train_steps"],
         "cpu_seconds": step["cpu_seconds"], "teacher_cpu_seconds": step["teacher_cpu_seconds"]}

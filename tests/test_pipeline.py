@@ -231,7 +231,8 @@ def test_the_student_distils_from_the_fine_tuned_teacher_unless_told_not_to(tiny
     corpus = [path for pattern in pipeline.PipelineConfig().resolved().train_files
               for path in glob.glob(pattern)]
     assert {os.path.basename(path) for path in corpus} == {
-        "python_docs.txt", "wordnet_glosses.txt", "seq.in"}
+        "python_docs.txt", "wordnet_glosses.txt", "wikipedia_sample.txt",
+        "eltec_novels_sample.txt", "seq.in"}
 
 
 def test_the_config_is_frozen_and_its_fields_are_the_demo_flags():

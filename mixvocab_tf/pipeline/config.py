@@ -69,6 +69,10 @@ class PipelineConfig:
     vocab_size: int = config_field(5000, "Student vocabulary size (Stage 0's target).")
     vocab_max_lines: int = config_field(
         60_000, "Corpus lines the vocabulary is learned from (0: all).")
+    vocab_max_unique_chars: int = config_field(
+        100, "Alphabet of the vocabulary learner: the most frequent characters kept "
+        "(docs/RESULTS.md, \"A prose vocabulary\": 100 segments prose and task text into fewer "
+        "pieces than the learner's 400).")
     student_size: str = config_field(
         "6x128", f"Student size (a StudentEncoder size): {', '.join(list(STUDENT_SIZES)[:-1])} "
         f"or {list(STUDENT_SIZES)[-1]}.")

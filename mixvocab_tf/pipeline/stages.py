@@ -77,7 +77,8 @@ def _run_vocab(cfg, teacher_vocab_path, directory):
     lower_case = not any(t.lower() != t for t in teacher_tokens if not t.startswith("["))
     lines = _read_corpus_lines(cfg.train_files, cfg.vocab_max_lines, cfg.seed)
     held = lines[: max(1, len(lines) // 20)]
-    tokens = learn_vocabulary(lines[len(held):], vocab_size=cfg.vocab_size, lower_case=lower_case)
+    tokens = learn_vocabulary(lines[len(held):], vocab_size=cfg.vocab_size, lower_case=lower_case,
+                              max_unique_chars=cfg.vocab_max_unique_chars)
     vocab = Vocabulary(tokens, lower_case=lower_case)
     os.makedirs(directory, exist_ok=True)
     vocab.save(os.path.join(directory, "vocab.txt"))
@@ -390,6 +391,7 @@ def _stages(cfg):
     stages = teacher_stages + [
         _Stage("vocab", d["vocab"],
                {"vocab_size": cfg.vocab_size, "max_lines": cfg.vocab_max_lines,
+                "max_unique_chars": cfg.vocab_max_unique_chars,
                 "train_files": train_files, "teacher_vocab": teacher_vocab, "seed": cfg.seed},
                (), lambda directory: _run_vocab(cfg, teacher_vocab, directory),
                lambda directory: _check_vocab(cfg, directory)),
