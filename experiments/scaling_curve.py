@@ -208,7 +208,9 @@ def summarize(rows, evals, floors):
         cosine = row.get("cosine")
         cells = [row["start"], f"{row['size']:,}",
                  "-" if cosine is None else f"{row.get('cosine_start', 0):.3f} -> {cosine:.3f}"]
-        cells += [pct(row.get(name)) for name in evals]
+        cells += [pct(row.get(name)) + ("" if len(row[f"{name}_seeds"]) in (0, len(seeds)) else
+                                        f" ({len(row[f'{name}_seeds'])} of {len(seeds)})")
+                  for name, seeds in evals.items()]
         cells.append(f"{row['cpu_seconds']:,.0f} ({row['teacher_cpu_seconds']:,.0f})"
                      if "cpu_seconds" in row else "-")
         lines.append("| " + " | ".join(cells) + " |")
@@ -290,6 +292,8 @@ def main(argv):
                 row[f"{name}_seeds"] = scores
                 row[name] = sum(scores) / len(scores) if scores else None
                 row[f"{name}_cpu_seconds"] = cpus
+            if FLAGS.collect and size == 0 and not any(row[f"{name}_seeds"] for name in evals):
+                continue  # a start nothing has scored yet
             rows.append(row)
             print(f"{label} n={size}: {json.dumps(row)} ({time.time() - started:.0f} s)",
                   flush=True)
