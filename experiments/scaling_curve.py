@@ -49,23 +49,30 @@ EVALS = {
     "snips": ("snips", ["--epochs=3", "--batch_size=32", "--learning_rate=3e-4"]),
 }
 
-flags.DEFINE_string("run_dir", None, "Where every run, log and the curve go.")
-flags.DEFINE_list("starts", None, "LABEL=DIR of each student start (a Stage II student "
-                  "directory: the Stage I table with random layers, a subclone).")
-flags.DEFINE_list("train_files", None, "The corpora of the sentence-vector distillation.")
-flags.DEFINE_list("sizes", ["0", "16384", "65536", "262144"],
-                  "Training sentences N (0: the start itself, not distilled).")
-flags.DEFINE_list("evals", ["banking77_10shot:0/1/2", "sst2:0"],
-                  f"NAME:SEED/SEED/... of each downstream evaluation; names: {sorted(EVALS)}.")
-flags.DEFINE_integer("paragraphs_per_file", 250_000, "Paragraphs drawn from each corpus file "
-                     "(fixed for every N, so that each N's sentences are a prefix of the draw).")
-flags.DEFINE_integer("held_out_sentences", 2048, "Sentences of each run kept out, for the cosine.")
-flags.DEFINE_float("epochs", 1.0, "Passes over each run's N sentences.")
-flags.DEFINE_integer("sequence_length", 64, "The student's L in distillation and fine-tuning.")
-flags.DEFINE_string("data_dir", None, "The data folder (tasks and corpora).")
-flags.DEFINE_bool("collect", False, "Run nothing: summarise what --run_dir holds.")
-flags.mark_flags_as_required(["run_dir", "starts", "train_files", "data_dir"])
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The script's flags, defined when it runs (not when a test imports its functions)."""
+    flags.DEFINE_string("run_dir", None, "Where every run, log and the curve go.")
+    flags.DEFINE_list("starts", None, "LABEL=DIR of each student start (a Stage II student "
+                      "directory: the Stage I table with random layers, a subclone).")
+    flags.DEFINE_list("train_files", None, "The corpora of the sentence-vector distillation.")
+    flags.DEFINE_list("sizes", ["0", "16384", "65536", "262144"],
+                      "Training sentences N (0: the start itself, not distilled).")
+    flags.DEFINE_list("evals", ["banking77_10shot:0/1/2", "sst2:0"],
+                      "NAME:SEED/SEED/... of each downstream evaluation; names: "
+                      f"{sorted(EVALS)}.")
+    flags.DEFINE_integer("paragraphs_per_file", 250_000, "Paragraphs drawn from each corpus "
+                         "file (fixed for every N, so that each N's sentences are a prefix of "
+                         "the draw).")
+    flags.DEFINE_integer("held_out_sentences", 2048,
+                         "Sentences of each run kept out, for the cosine.")
+    flags.DEFINE_float("epochs", 1.0, "Passes over each run's N sentences.")
+    flags.DEFINE_integer("sequence_length", 64, "The student's L in distillation and fine-tuning.")
+    flags.DEFINE_string("data_dir", None, "The data folder (tasks and corpora).")
+    flags.DEFINE_bool("collect", False, "Run nothing: summarise what --run_dir holds.")
+    flags.mark_flags_as_required(["run_dir", "starts", "train_files", "data_dir"])
 
 
 def _run(command, log_path):
@@ -309,4 +316,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -50,13 +50,8 @@ def test_every_target_source_exists_and_names_are_unique():
                 assert os.path.exists(os.path.join(REPO, src)), f"BUILD names a missing file {src}"
 
 
-def test_generate_build_reproduces_the_committed_build():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "generate_build", os.path.join(REPO, "tools", "generate_build.py"))
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+def test_generate_build_reproduces_the_committed_build(load_script):
+    generator = load_script("tools/generate_build.py")
     with open(os.path.join(REPO, "BUILD"), encoding="utf-8") as f:
         committed = f.read()
     assert generator.build_text() == committed, "run `python tools/generate_build.py`"

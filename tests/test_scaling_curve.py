@@ -1,22 +1,14 @@
 """experiments/scaling_curve.py: its evaluation specs and its fit against log10 N."""
 
-import importlib.util
 import math
-import os
 
 import pytest
 from absl import app
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 @pytest.fixture(scope="module")
-def scaling_curve():
-    spec = importlib.util.spec_from_file_location(
-        "scaling_curve", os.path.join(REPO, "experiments", "scaling_curve.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def scaling_curve(load_script):
+    return load_script("experiments/scaling_curve.py")
 
 
 def test_evaluation_specs_name_their_seeds(scaling_curve):

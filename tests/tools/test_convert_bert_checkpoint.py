@@ -5,7 +5,6 @@ original Google format; the binary converts it, in a subprocess as a user runs
 it, and the preset must load back to the same outputs.
 """
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -23,16 +22,9 @@ TOOL = os.path.join(REPO, "tools", "convert_bert_checkpoint.py")
 VOCABULARY_SIZE = 2000
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location("convert_bert_checkpoint_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def tool():
-    return load_tool()  # Defines its absl flags once for the module.
+def tool(load_script):
+    return load_script("tools/convert_bert_checkpoint.py")
 
 
 @pytest.fixture(scope="module")

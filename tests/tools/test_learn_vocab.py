@@ -1,7 +1,6 @@
 """tools/learn_vocab.py end to end on SNIPS utterances, and its evaluation sets."""
 
 import gzip
-import importlib.util
 import json
 import os
 
@@ -15,13 +14,9 @@ SHIPPED_VOCAB = os.path.join(REPO, "pretrained", "6x128", "vocab.txt")
 
 
 @pytest.fixture(scope="module")
-def tool():
-    """The tool as a module (its absl flags defined once), for its evaluation-set functions."""
-    spec = importlib.util.spec_from_file_location(
-        "learn_vocab_tool", os.path.join(REPO, "tools", "learn_vocab.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool(load_script):
+    """The tool as a module, for its evaluation-set functions."""
+    return load_script("tools/learn_vocab.py")
 
 
 @pytest.fixture(scope="module")
