@@ -50,6 +50,7 @@ EVALS = {
 }
 
 FLAGS = flags.FLAGS
+TEACHER_CACHE = "teacher_embeddings"  # run_dir's folder of the teacher's vectors
 
 
 def define_flags():
@@ -71,8 +72,9 @@ def define_flags():
     flags.DEFINE_float("epochs", 1.0, "Passes over each run's N sentences.")
     flags.DEFINE_integer("sequence_length", 64, "The student's L in distillation and fine-tuning.")
     flags.DEFINE_string("data_dir", None, "The data folder (tasks and corpora).")
-    flags.DEFINE_bool("collect", False, "Run nothing: summarise what --run_dir holds.")
-    flags.mark_flags_as_required(["run_dir", "starts", "train_files", "data_dir"])
+    flags.DEFINE_bool("collect", False, "Run nothing: summarise what --run_dir holds (the "
+                      "summary of any invocation covers every finished run there).")
+    flags.mark_flags_as_required(["run_dir", "data_dir"])
 
 
 def _run(command, log_path):
@@ -111,17 +113,18 @@ def parse_evals(specs):
 
 
 def distill(label, start, size):
-    """The sentence-vector run of (`label`, N): its student directory and record."""
+    """Runs the sentence-vector distillation of (`label`, N) unless done; returns its student
+    directory (N = 0: the start)."""
     folder = os.path.join(FLAGS.run_dir, label, f"n{size}")
     if size == 0:
-        return start, {"size": 0}
+        return start
     done = os.path.join(folder, "step.json")
     if not os.path.isfile(done):
         os.makedirs(folder, exist_ok=True)
         started = time.time()
         cpu = _run([sys.executable, "tools/distill_embeddings.py", f"--student={start}",
                     f"--model_dir={folder}", f"--train_files={','.join(FLAGS.train_files)}",
-                    f"--teacher_cache_dir={os.path.join(FLAGS.run_dir, 'teacher_embeddings')}",
+                    f"--teacher_cache_dir={os.path.join(FLAGS.run_dir, TEACHER_CACHE)}",
                     f"--paragraphs_per_file={FLAGS.paragraphs_per_file}",
                     f"--max_sentences={size + FLAGS.held_out_sentences}",
                     f"--held_out_sentences={FLAGS.held_out_sentences}",
@@ -135,19 +138,61 @@ def distill(label, start, size):
                                  "wall_seconds": round(time.time() - started, 1),
                                  "teacher_cpu_seconds": round(result["teacher_cpu_seconds"], 1),
                                  "metrics": result["metrics"]})
-    step = _read_json(done)
-    config = _read_json(os.path.join(folder, "export", "config.json"))
-    record = config["sentence_embedding_distillation"]
-    return os.path.join(folder, "export"), {
-        "size": size, "epochs": record["epochs"],
-        "sentences_seen": round(size * record["epochs"]),
-        "cosine_start": record["held_out_cosine_start"],
-        "cosine": record["final_metrics"].get("val_cosine"), "train_steps": record["train_steps"],
-        "cpu_seconds": step["cpu_seconds"], "teacher_cpu_seconds": step["teacher_cpu_seconds"]}
+    return os.path.join(folder, "export")
+
+
+def row_of(folder, size, evals):
+    """The curve's row of the run folder `run_dir/<label>/n<N>`: what is finished of it, or
+    None when nothing is."""
+    row = {"size": size}
+    if size:
+        done = os.path.join(folder, "step.json")
+        if not os.path.isfile(done):
+            return None
+        step = _read_json(done)
+        record = _read_json(os.path.join(folder, "export", "config.json"))[
+            "sentence_embedding_distillation"]
+        row.update(epochs=record["epochs"], sentences_seen=round(size * record["epochs"]),
+                   cosine_start=record["held_out_cosine_start"],
+                   cosine=record["final_metrics"].get("val_cosine"),
+                   train_steps=record["train_steps"], cpu_seconds=step["cpu_seconds"],
+                   teacher_cpu_seconds=step["teacher_cpu_seconds"])
+    for name, seeds in evals.items():
+        scores, cpus = [], []
+        for seed in seeds:
+            path = os.path.join(folder, "eval", f"{name}_s{seed}", "task_config.json")
+            if os.path.isfile(path):
+                config = _read_json(path)
+                scores.append(config["eval"]["metrics"][config["metrics"][0]])
+                cpu_path = os.path.join(folder, "eval", f"{name}_s{seed}.cpu.json")
+                cpus.append(_read_json(cpu_path)["cpu_seconds"]
+                            if os.path.isfile(cpu_path) else None)
+        row[f"{name}_seeds"] = scores
+        row[name] = sum(scores) / len(scores) if scores else None
+        row[f"{name}_cpu_seconds"] = cpus
+    if size == 0 and not any(row[f"{name}_seeds"] for name in evals):
+        return None  # a start nothing has scored yet
+    return row
+
+
+def collect_rows(evals):
+    """A row for every finished run of every start under `run_dir`, whichever invocation
+    made it, ordered by N."""
+    rows = []
+    for label in sorted(os.listdir(FLAGS.run_dir)):
+        directory = os.path.join(FLAGS.run_dir, label)
+        if label == TEACHER_CACHE or not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            match = re.fullmatch(r"n(\d+)", name)
+            row = match and row_of(os.path.join(directory, name), int(match.group(1)), evals)
+            if row:
+                rows.append(dict(row, start=label))
+    return sorted(rows, key=lambda row: row["size"])
 
 
 def evaluate(label, size, student, name, seed):
-    """Fine-tunes `student` on evaluation `name` with `seed`; returns (score, CPU seconds)."""
+    """Fine-tunes `student` on evaluation `name` with `seed`, unless done."""
     task, recipe = EVALS[name]
     folder = os.path.join(FLAGS.run_dir, label, f"n{size}", "eval", f"{name}_s{seed}")
     config_path = os.path.join(folder, "task_config.json")
@@ -159,10 +204,6 @@ def evaluate(label, size, student, name, seed):
                    folder + ".log")
         write_json_atomic(os.path.join(os.path.dirname(folder), f"{name}_s{seed}.cpu.json"),
                           {"cpu_seconds": round(cpu, 1)})
-    config = _read_json(config_path)
-    cpu_path = os.path.join(os.path.dirname(folder), f"{name}_s{seed}.cpu.json")
-    cpu = _read_json(cpu_path)["cpu_seconds"] if os.path.isfile(cpu_path) else None
-    return config["eval"]["metrics"][config["metrics"][0]], cpu
 
 
 def tfidf_floors(evals):
@@ -236,7 +277,9 @@ def summarize(rows, evals, floors):
                     f"- {start} {key}: {scale * fit['per_10x']:+.3f} per 10x sentences; "
                     f"predicted {at(10 * fit['largest']):.3f} at 10x and "
                     f"{at(100 * fit['largest']):.3f} at 100x the largest N "
-                    f"({fit['largest']:,.0f}) - extrapolations of a straight line in log N.")
+                    f"({fit['largest']:,.0f}) - extrapolations of a straight line in log N"
+                    + (", which a cosine (at most 1) cannot follow for long: an upper bound."
+                       if key == "cosine" else "."))
     return "\n".join(lines) + "\n", fits
 
 
@@ -247,6 +290,7 @@ def plot(rows, evals, floors, path):
     import matplotlib.pyplot as plt
 
     keys = ["cosine", *evals]
+    colors = {start: f"C{i}" for i, start in enumerate(dict.fromkeys(r["start"] for r in rows))}
     figure, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6))
     for axis, key in zip(axes, keys):
         for start in dict.fromkeys(row["start"] for row in rows):
@@ -255,7 +299,7 @@ def plot(rows, evals, floors, path):
             if points:
                 scale = 1 if key == "cosine" else 100
                 axis.plot([n for n, _ in points], [scale * y for _, y in points], marker="o",
-                          label=start)
+                          color=colors[start], label=start)
         if key in floors:
             axis.axhline(100 * floors[key], color="gray", linestyle="--", label="TF-IDF + LR")
         axis.set_xscale("log")
@@ -273,43 +317,27 @@ def main(argv):
     evals = parse_evals(FLAGS.evals)
     # The tools run in the repository: paths given relative to here must not move.
     starts = {label: os.path.abspath(path)
-              for label, path in (spec.split("=", 1) for spec in FLAGS.starts)}
+              for label, path in (spec.split("=", 1) for spec in FLAGS.starts or [])}
     FLAGS.run_dir, FLAGS.data_dir = os.path.abspath(FLAGS.run_dir), os.path.abspath(FLAGS.data_dir)
-    FLAGS.train_files = [os.path.abspath(path) for path in FLAGS.train_files]
     os.makedirs(FLAGS.run_dir, exist_ok=True)
-    rows = []
-    for size in sorted(int(size) for size in FLAGS.sizes):
-        for label, start in starts.items():
-            folder = os.path.join(FLAGS.run_dir, label, f"n{size}")
-            if FLAGS.collect and not (size == 0 or os.path.isfile(
-                    os.path.join(folder, "step.json"))):
-                continue
-            started = time.time()
-            student, row = distill(label, start, size)
-            row["start"] = label
-            for name, seeds in evals.items():
-                scores, cpus = [], []
-                for seed in seeds:
-                    if FLAGS.collect and not os.path.isfile(os.path.join(
-                            folder, "eval", f"{name}_s{seed}", "task_config.json")):
-                        continue
-                    score, cpu = evaluate(label, size, student, name, seed)
-                    scores.append(score)
-                    cpus.append(cpu)
-                row[f"{name}_seeds"] = scores
-                row[name] = sum(scores) / len(scores) if scores else None
-                row[f"{name}_cpu_seconds"] = cpus
-            if FLAGS.collect and size == 0 and not any(row[f"{name}_seeds"] for name in evals):
-                continue  # a start nothing has scored yet
-            rows.append(row)
-            print(f"{label} n={size}: {json.dumps(row)} ({time.time() - started:.0f} s)",
-                  flush=True)
+    if not FLAGS.collect:
+        if not starts or not FLAGS.train_files:
+            raise app.UsageError("--starts and --train_files are needed unless --collect.")
+        FLAGS.train_files = [os.path.abspath(path) for path in FLAGS.train_files]
+        for size in sorted(int(size) for size in FLAGS.sizes):
+            for label, start in starts.items():
+                started = time.time()
+                student = distill(label, start, size)
+                for name, seeds in evals.items():
+                    for seed in seeds:
+                        evaluate(label, size, student, name, seed)
+                print(f"{label} n={size}: done ({time.time() - started:.0f} s)", flush=True)
+    # The summary covers every finished run in run_dir, not only this invocation's.
+    rows = collect_rows(evals)
     floors = tfidf_floors(evals)
     table, fits = summarize(rows, evals, floors)
     write_json_atomic(os.path.join(FLAGS.run_dir, "curve.json"), {
-        "starts": starts, "train_files": FLAGS.train_files, "evals": evals,
-        "paragraphs_per_file": FLAGS.paragraphs_per_file, "epochs": FLAGS.epochs,
-        "rows": rows, "tfidf_floors": floors, "fits": fits})
+        "evals": evals, "rows": rows, "tfidf_floors": floors, "fits": fits})
     write_text_atomic(os.path.join(FLAGS.run_dir, "curve.md"), table)
     plot(rows, evals, floors, os.path.join(FLAGS.run_dir, "curve.png"))
     print(table)
