@@ -284,22 +284,20 @@ def summarize(rows, evals, floors):
 
 
 def plot(rows, evals, floors, path):
-    import matplotlib  # late: only the plot needs it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from mixvocab_tf.pipeline import report  # late: matplotlib loads slowly
 
     keys = ["cosine", *evals]
     colors = {start: f"C{i}" for i, start in enumerate(dict.fromkeys(r["start"] for r in rows))}
-    figure, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6))
+    figure, axes = report.pyplot().subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6),
+                                            dpi=110)
     for axis, key in zip(axes, keys):
-        for start in dict.fromkeys(row["start"] for row in rows):
+        for start, color in colors.items():
             points = [(r["size"], r[key]) for r in rows
                       if r["start"] == start and r["size"] and r.get(key) is not None]
             if points:
                 scale = 1 if key == "cosine" else 100
                 axis.plot([n for n, _ in points], [scale * y for _, y in points], marker="o",
-                          color=colors[start], label=start)
+                          color=color, label=start)
         if key in floors:
             axis.axhline(100 * floors[key], color="gray", linestyle="--", label="TF-IDF + LR")
         axis.set_xscale("log")
@@ -308,8 +306,7 @@ def plot(rows, evals, floors, path):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path + ".tmp.png", dpi=110)
-    os.replace(path + ".tmp.png", path)
+    report.save_figure(figure, path)
 
 
 def main(argv):

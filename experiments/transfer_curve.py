@@ -148,16 +148,13 @@ def teacher_score():
 
 
 def plot(summary, floor, teacher, path):
-    import matplotlib  # late: only the plot needs it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from mixvocab_tf.pipeline import report  # late: matplotlib loads slowly
 
     points = [s for s in summary if s["int8"] is not None]
     if not points:
         return
     x = [max(s["size"], 1000) for s in points]  # N=0 drawn at 1K on the log axis
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = report.pyplot().subplots(figsize=(6, 4), dpi=120)
     axis.errorbar(x, [100 * s["int8"] for s in points],
                   yerr=[[100 * (s["int8"] - s["int8_min"]) for s in points],
                         [100 * (s["int8_max"] - s["int8"]) for s in points]],
@@ -171,8 +168,7 @@ def plot(summary, floor, teacher, path):
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path + ".tmp.png", dpi=120)
-    os.replace(path + ".tmp.png", path)
+    report.save_figure(figure, path)
 
 
 def main(argv):

@@ -19,22 +19,22 @@ JUNIT_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar")
 ANDROID_CORE = os.path.join(REPO, "android_demo", "core")
 # The repository's embedded default data (data/README.md).
 EMBEDDED_DATA = os.path.join(REPO, "data")
-_SCRIPTS = {}
 
 
 @pytest.fixture(scope="session")
 def load_script():
     """`load_script("tools/learn_vocab.py")`: a script of the repository as a module, loaded
     once a session (a tool defines its absl flags when loaded, and twice is an error)."""
+    loaded = {}
 
     def load(relative_path):
-        if relative_path not in _SCRIPTS:
+        if relative_path not in loaded:
             name = os.path.splitext(os.path.basename(relative_path))[0] + "_script"
             spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relative_path))
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            _SCRIPTS[relative_path] = module
-        return _SCRIPTS[relative_path]
+            loaded[relative_path] = module
+        return loaded[relative_path]
 
     return load
 
