@@ -245,6 +245,14 @@ def log_linear_fit(points):
             "largest": 10 ** max(x for x, _ in points)}
 
 
+def complete_score(row, key, evals):
+    """`row`'s `key` (the cosine or an evaluation's mean) when every seed of it is in, else
+    None: a mean over fewer seeds would draw a point (or fit a line) the others do not match."""
+    if key == "cosine" or len(row.get(f"{key}_seeds", ())) == len(evals[key]):
+        return row.get(key)
+    return None
+
+
 def summarize(rows, evals, floors):
     """The curve as markdown: a row per start and N, then the fits."""
     pct = lambda v: "-" if v is None else f"{100 * v:.2f}"
@@ -268,7 +276,8 @@ def summarize(rows, evals, floors):
     fits = {}
     for start in dict.fromkeys(row["start"] for row in rows):
         for key in ["cosine", *evals]:
-            fit = log_linear_fit([(r["size"], r.get(key)) for r in rows if r["start"] == start])
+            fit = log_linear_fit([(r["size"], complete_score(r, key, evals)) for r in rows
+                                  if r["start"] == start])
             if fit:
                 fits[f"{start}/{key}"] = fit
                 scale = 1 if key == "cosine" else 100
@@ -292,8 +301,9 @@ def plot(rows, evals, floors, path):
                                             dpi=110)
     for axis, key in zip(axes, keys):
         for start, color in colors.items():
-            points = [(r["size"], r[key]) for r in rows
-                      if r["start"] == start and r["size"] and r.get(key) is not None]
+            points = [(r["size"], complete_score(r, key, evals)) for r in rows
+                      if r["start"] == start and r["size"]]
+            points = [(n, y) for n, y in points if y is not None]
             if points:
                 scale = 1 if key == "cosine" else 100
                 axis.plot([n for n, _ in points], [scale * y for _, y in points], marker="o",
