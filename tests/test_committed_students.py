@@ -105,5 +105,5 @@ def test_committed_student_beats_random_weights_frozen(name, banking77_10shot):
         features = [_mean_pooled(encoder, vocabulary, texts, config["lower_case"])
                     for texts in (train_texts, valid_texts)]
         scores[label] = _probe_accuracy(features[0], train_y, features[1], valid_y, 77)
-    # Measured: 6x128 69.74 against 55.58 for random weights (TF-IDF + LR: 65.84).
+    # Measured: 6x128 69.61 against 56.49 for random weights (TF-IDF + LR: 65.84).
     assert scores["committed"] > scores["random"] + 8 and scores["committed"] > 65, scores
