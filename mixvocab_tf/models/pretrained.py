@@ -183,10 +183,12 @@ def model_card(config):
     provenance = config.get("provenance", {})
     student_config = provenance.get("stage2_config", {})
     subcloning = student_config.get("subcloning")
+    distilled = bool(student_config.get("sentence_embedding_distillation"))
     if subcloning:
         how = ("(the word-embedding table and the layers subcloned from the teacher's most "
-               "important neurons, Samragh et al. 2023; then sentence-embedding distillation "
-               "toward the teacher's mean-pooled vectors)")
+               "important neurons, Samragh et al. 2023"
+               + ("; then sentence-embedding distillation toward the teacher's mean-pooled "
+                  "vectors)" if distilled else ")"))
         sample = subcloning.get("sample_sentences")
         start_row = ("| start | weight subcloning: the teacher's most important residual "
                      "dimensions, heads and feed-forward units"
@@ -194,7 +196,7 @@ def model_card(config):
     else:
         how = ("(the word-embedding table by mixed-vocabulary training, Zhao et al., EACL 2021; "
                "the layers by sentence-embedding distillation toward the teacher's mean-pooled "
-               "vectors)" if student_config.get("sentence_embedding_distillation") else
+               "vectors)" if distilled else
                "by mixed-vocabulary training (Zhao et al., EACL 2021)")
         start_row = (f"| Stage I / Stage II steps | {provenance.get('stage1_steps', '?')} / "
                      f"{provenance.get('stage2_steps', '?')} |")

@@ -73,6 +73,11 @@ def test_card_says_how_the_student_started(published):
     assert "measured on 2,000 sentences" in subclone_card
     assert "Stage I" not in subclone_card and "mixed-vocabulary training" not in subclone_card
     assert "0.010 before, 0.500 after" in subclone_card
+    assert "then sentence-embedding distillation" in subclone_card
+    del config["provenance"]["stage2_config"]["sentence_embedding_distillation"]
+    undistilled_card = pretrained.model_card(config)
+    assert "subcloned from the teacher" in undistilled_card
+    assert "sentence-embedding distillation" not in undistilled_card
 
 
 def test_portable_paths_keeps_what_means_something_elsewhere():
