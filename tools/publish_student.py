@@ -9,7 +9,7 @@ Example:
   python tools/publish_student.py --student_dir=runs/recipe/stage2 --name=6x128 \
     --teacher=bert-large-uncased --corpora=wikipedia_en,eltec_novels_en \
     --stage1_steps=100000 --stage2_steps=200000 --recipe="$(cat runs/recipe/commands.txt)" \
-    --evaluation='{"sst2": {"accuracy": 84.1}}' --keras_hub_preset=pretrained/6x128/keras_hub
+    --evaluation=runs/card_6x128/evaluation.json --keras_hub_preset=pretrained/6x128/keras_hub
 
 Then `mixvocab_tf.load_student("6x128")` and `tools/finetune.py --model=6x128` read it.
 """
@@ -29,10 +29,25 @@ flags.DEFINE_list("corpora", [], "The distillation corpora, for the model card."
 flags.DEFINE_integer("stage1_steps", None, "Stage I steps, for the model card.")
 flags.DEFINE_integer("stage2_steps", None, "Stage II steps, for the model card.")
 flags.DEFINE_string("recipe", None, "The commands that made it, for the model card.")
-flags.DEFINE_string("evaluation", None, 'Scores as JSON: {"task": {"metric": value}}.')
+flags.DEFINE_string("evaluation", None, 'Scores as JSON, {"task": {"metric": value}}, or a '
+                    "JSON file of them (tools/evaluate_student.py writes one).")
 flags.DEFINE_string("license", None, "The model card's licence line.")
 flags.DEFINE_string("keras_hub_preset", None, "Also write a keras-hub preset folder here.")
 flags.mark_flags_as_required(["student_dir", "name"])
+
+
+def _evaluation(value):
+    """--evaluation's scores: JSON text, or the path of a JSON file."""
+    if not value:
+        return None
+    if os.path.isfile(value):
+        with open(value, encoding="utf-8") as f:
+            value = f.read()
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--evaluation is neither a JSON file nor JSON ({error}). Fix: pass "
+                         "evaluation.json from tools/evaluate_student.py.") from None
 
 
 def main(argv):
@@ -46,7 +61,7 @@ def main(argv):
         "stage2_steps": FLAGS.stage2_steps, "recipe": FLAGS.recipe}.items()
         if value is not None and value != []}
     with exit_on_bad_input(ValueError, FileNotFoundError):
-        evaluation = json.loads(FLAGS.evaluation) if FLAGS.evaluation else None
+        evaluation = _evaluation(FLAGS.evaluation)
         config = pretrained.publish_student(FLAGS.student_dir, output, FLAGS.name, provenance,
                                             evaluation, FLAGS.license)
         if FLAGS.keras_hub_preset:

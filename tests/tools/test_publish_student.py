@@ -34,3 +34,23 @@ def test_publish_student_tool(tmp_path, run_tool, write_tiny_student):
                                atol=1e-5)
     tokenizer = keras_hub.models.BertTokenizer.from_preset(str(preset))
     assert [vocabulary[int(i)] for i in np.asarray(tokenizer(["abc"]))[0]] == ["a", "##b", "##c"]
+
+
+def test_publish_student_reads_an_evaluation_file_and_refuses_bad_json(tmp_path, run_tool,
+                                                                       write_tiny_student):
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + letters
+    student_dir = write_tiny_student(tmp_path / "stage2", vocabulary, sequence_length=16)
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text(json.dumps({"sst2 (dev 872)": {"accuracy float, seed 0": "81.00"}}))
+    output = tmp_path / "tiny"
+    result = run_tool("publish_student", f"--student_dir={student_dir}", "--name=tiny",
+                      f"--output={output}", f"--evaluation={evaluation}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = (output / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| sst2 (dev 872) | accuracy float, seed 0 | 81.00 |" in card
+    result = run_tool("publish_student", f"--student_dir={student_dir}", "--name=tiny",
+                      f"--output={tmp_path / 'bad'}", "--evaluation={sst2: 81}")
+    assert result.returncode == 1
+    assert "neither a JSON file nor JSON" in result.stderr and "Fix:" in result.stderr
+    assert not (tmp_path / "bad").exists()
