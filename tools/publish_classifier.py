@@ -42,6 +42,9 @@ flags.DEFINE_string("mediapipe_scores", None,
 flags.DEFINE_string("data_dir", None, "The task data (for --mediapipe_scores' gold labels).")
 flags.DEFINE_string("curve", None, "Optional curve.md (experiments/transfer_curve.py) for the card.")
 flags.DEFINE_string("output", None, "The folder to write (default: pretrained/<name>).")
+flags.DEFINE_string("student_start_note", None,
+                    "What the runs' student start was, for the card (a published student is "
+                    "remade from time to time, e.g. 'the published 6x128 of 2026-12-06').")
 flags.DEFINE_string("license", "Apache-2.0 (the teacher all-MiniLM-L6-v2 is Apache-2.0; the "
                     "transfer text is used for training only and not shipped)",
                     "The card's licence line.")
@@ -151,7 +154,7 @@ def _main():
             if teacher_score else "")
     card = f"""# {FLAGS.name}: an on-device {task['task']} classifier (int8 TFLite, text in)
 
-A 5K-vocabulary 6x128 student distilled into an English sentiment classifier: {size_mb:.2f} MB, {export['parameter_count']:,} parameters, text in (the tokenizer is in the graph), `probabilities` over the labels {task.get('labels') or '(labels.txt)'} out: GLUE SST-2's `0` negative and `1` positive.
+A small student encoder distilled into an English sentiment classifier: {size_mb:.2f} MB, {export['parameter_count']:,} parameters, text in (the tokenizer is in the graph), `probabilities` over the labels {task.get('labels') or '(labels.txt)'} out: GLUE SST-2's `0` negative and `1` positive.
 
 ## Scores ({scores['split']}, {scores['examples']} sentences, {metric})
 
@@ -167,7 +170,7 @@ A 5K-vocabulary 6x128 student distilled into an English sentiment classifier: {s
 ## How it was made
 
 - Teacher: all-MiniLM-L6-v2 fine-tuned on the 67,349 SST-2 training phrases, {teacher_training.get('epochs', '?')} epoch(s) at {teacher_training.get('learning_rate', '?')}, batch {teacher_training.get('batch_size', '?')} ({teacher_training.get('seconds', '?')} s wall on 2 cores).
-- Student start: `{task['encoder']['path']}`, the published 6x128 student.
+- Student start: `{task['encoder']['path']}`{', ' + FLAGS.student_start_note if FLAGS.student_start_note else ''}.
 - Transfer set: the {counts['labelled']:,} labelled training phrases and {counts['unlabelled']:,} unlabelled sentences of {transfer_files} (IMDB reviews, Maas et al. 2011: development data, never shipped), cut into sentences of {transfer.get('min_words')}-{transfer.get('max_words')} words, duplicates and anything equal to an SST-2 dev sentence dropped, drawn with seed {transfer.get('seed')}.
 - Loss: {distillation['kd_weight']} x T^2 KL to the teacher's probabilities at T={distillation['temperature']} on every example, plus {distillation['hard_weight']} x cross-entropy to the gold labels of the phrases; {training['epochs']} epochs, batch {training['batch_size']}, peak rate {training['learning_rate']}, L={task['sequence_length']}.
 - Cost on 2 CPU cores: the teacher pass {distillation['teacher_cpu_seconds']:,.0f} CPU s{shards_note} (labels cached in resumable shards, shared by every seed), the student pass {distillation['student_cpu_seconds']:,.0f} CPU s.
