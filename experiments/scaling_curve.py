@@ -72,6 +72,9 @@ def define_flags():
     flags.DEFINE_float("epochs", 1.0, "Passes over each run's N sentences.")
     flags.DEFINE_integer("sequence_length", 64, "The student's L in distillation and fine-tuning.")
     flags.DEFINE_string("data_dir", None, "The data folder (tasks and corpora).")
+    flags.DEFINE_list("distill_flags", [], "More tools/distill_embeddings.py flags for every "
+                      "run this invocation makes (e.g. --word_weight=1): give such runs a start "
+                      "label of their own.")
     flags.DEFINE_bool("collect", False, "Run nothing: summarise what --run_dir holds (the "
                       "summary of any invocation covers every finished run there).")
     flags.mark_flags_as_required(["run_dir", "data_dir"])
@@ -128,7 +131,8 @@ def distill(label, start, size):
                     f"--paragraphs_per_file={FLAGS.paragraphs_per_file}",
                     f"--max_sentences={size + FLAGS.held_out_sentences}",
                     f"--held_out_sentences={FLAGS.held_out_sentences}",
-                    f"--epochs={FLAGS.epochs}", f"--sequence_length={FLAGS.sequence_length}"],
+                    f"--epochs={FLAGS.epochs}", f"--sequence_length={FLAGS.sequence_length}",
+                    *FLAGS.distill_flags],
                    os.path.join(folder, "log.txt"))
         with open(os.path.join(folder, "log.txt"), encoding="utf-8") as f:
             printed = f.read()

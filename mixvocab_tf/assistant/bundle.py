@@ -45,7 +45,7 @@ from mixvocab_tf.file_io import write_text_atomic
 from mixvocab_tf.paths import REPO_ROOT
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.bio_decoding import decode_words
-from mixvocab_tf.tasks.tagging import WordAligner
+from mixvocab_tf.preprocessing.word_alignment import WordAligner
 from mixvocab_tf.tasks.task_model import load_task_model
 
 MAX_CHARS = 1000

@@ -92,9 +92,19 @@ class SentenceEmbeddingConfig:
         None, "Mixed-precision policy of the student's training (the export is float32).",
         choices=MIXED_PRECISION_POLICIES)
     seed: int = config_field(0, "Sampling, shuffling and initialisation seed.")
+    word_weight: float = config_field(
+        0.0, "Weight of a word-level term beside the sentence vector: the student's last "
+        "hidden state at each word's first piece, through the same projection, against the "
+        "teacher's at its first piece (cosine distance, words aligned by whitespace); 0: the "
+        "sentence vector alone.")
+    max_words: int = config_field(
+        24, "With --word_weight: the first this many words of a sentence are compared.")
 
     def __post_init__(self):
         check_choices(self)
+        if self.word_weight < 0 or self.max_words < 1:
+            raise ValueError(f"word_weight={self.word_weight}, max_words={self.max_words}: "
+                             "word_weight must be >= 0 and max_words >= 1.")
         if self.epochs <= 0 or self.batch_size < 1 or self.held_out_sentences < 1:
             raise ValueError(
                 f"epochs={self.epochs}, batch_size={self.batch_size}, held_out_sentences="

@@ -51,6 +51,7 @@ from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import SingleVocabPreprocessor
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
+from mixvocab_tf.preprocessing.word_alignment import WordAligner
 from mixvocab_tf.training.checkpointing import fit_and_export
 from mixvocab_tf.training.config import accepts_keyword_settings
 from mixvocab_tf.training.config import config_from_keywords
@@ -111,20 +112,17 @@ def sentence_embedder(backbone):
     return keras.Model(inputs, MaskedMeanPooling()(sequence, inputs["padding_mask"]))
 
 
-def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_size=256,
-                       log=print):
-    """The teacher's sentence vectors of `sentences` [N, D] (float32), computed shard by shard.
-
-    Each shard of `SHARD_SIZE` sentences is written atomically to `cache_dir/shardNNN.npz`
-    with its texts (a last, shorter shard to `shardNNN_<count>.npz`, so that runs on
-    prefixes of one sentence draw can share `cache_dir` without overwriting each other's
-    shards); a shard whose texts match is read instead of recomputed.
+def _sharded(sentences, cache_dir, compute, log, what):
+    """`compute(texts) -> {name: array}` over `sentences` in shards of `SHARD_SIZE`, each
+    written atomically to `cache_dir/shardNNN.npz` with its texts (a last, shorter shard to
+    `shardNNN_<count>.npz`, so that runs on prefixes of one sentence draw can share
+    `cache_dir` without overwriting each other's shards); a shard whose texts match is read
+    instead of recomputed. Arrays are stored (and returned) as float16 -> float32.
 
     Returns:
-      (embeddings, cpu_seconds): the vectors and the CPU seconds this call spent computing.
+      ({name: array [N, ...]}, the CPU seconds this call spent computing).
     """
     os.makedirs(cache_dir, exist_ok=True)
-    embedder = preprocessor = None
     parts, cpu = [], 0.0
     for index, begin in enumerate(range(0, len(sentences), SHARD_SIZE)):
         texts = sentences[begin:begin + SHARD_SIZE]
@@ -133,21 +131,113 @@ def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_
         if os.path.isfile(path):
             with np.load(path) as cached:
                 if len(cached["texts"]) == len(texts) and list(cached["texts"]) == texts:
-                    parts.append(cached["emb"].astype(np.float32))
+                    parts.append({k: cached[k].astype(np.float32) for k in cached.files
+                                  if k != "texts"})
                     continue
-        if embedder is None:
-            embedder = sentence_embedder(teacher.backbone)
-            preprocessor = SingleVocabPreprocessor(
-                teacher.vocabulary, lower_case=teacher.lower_case, sequence_length=sequence_length)
         started = time.process_time()
-        vectors = predict_by_length(embedder, encode_texts(preprocessor, texts), batch_size)
+        stored = {k: v.astype(np.float16) for k, v in compute(texts).items()}
         cpu += time.process_time() - started
-        # Stored as float16; the returned vectors are the stored ones, cached or not.
-        stored = vectors.astype(np.float16)
-        write_npz_atomic(path, texts=np.array(texts), emb=stored)
-        parts.append(stored.astype(np.float32))
-        log(f"teacher sentence vectors: shard {index} ({len(texts)} sentences) written")
-    return np.concatenate(parts), cpu
+        write_npz_atomic(path, texts=np.array(texts), **stored)
+        parts.append({k: v.astype(np.float32) for k, v in stored.items()})
+        log(f"teacher {what}: shard {index} ({len(texts)} sentences) written")
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}, cpu
+
+
+def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_size=256,
+                       log=print):
+    """The teacher's sentence vectors of `sentences` [N, D] (float32), computed shard by shard
+    in `cache_dir` (`_sharded`: resumable, shared by runs on prefixes of one draw).
+
+    Returns:
+      (embeddings, cpu_seconds): the vectors and the CPU seconds this call spent computing.
+    """
+    model = {}
+
+    def compute(texts):
+        if not model:
+            model["embedder"] = sentence_embedder(teacher.backbone)
+            model["preprocessor"] = SingleVocabPreprocessor(
+                teacher.vocabulary, lower_case=teacher.lower_case, sequence_length=sequence_length)
+        inputs = encode_texts(model["preprocessor"], texts)
+        return {"emb": predict_by_length(model["embedder"], inputs, batch_size)}
+
+    arrays, cpu = _sharded(sentences, cache_dir, compute, log, "sentence vectors")
+    return arrays["emb"], cpu
+
+
+def word_index(word_starts, sequence_length):
+    """[N, W] first-piece positions (-1: none) -> [N, L]: the word's index at each first
+    piece, -1 elsewhere (per token, so length bucketing cuts it with the ids).
+
+    Example:
+    >>> word_index(np.array([[1, 3, -1]]), 5).tolist()
+    [[-1, 0, -1, 1, -1]]
+    """
+    index = np.full((len(word_starts), sequence_length), -1, np.int32)
+    rows, words = np.nonzero(word_starts >= 0)
+    index[rows, word_starts[rows, words]] = words
+    return index
+
+
+def encode_words(vocabulary, lower_case, sentences, sequence_length):
+    """Encoder inputs of `sentences` plus "word_index" [N, L] (`word_index`); words are split
+    on whitespace, and the ids equal `encode_texts`' (`WordAligner`)."""
+    tokens = getattr(vocabulary, "tokens", vocabulary)  # a `Vocabulary` or a token list
+    encoded = WordAligner(tokens, lower_case, sequence_length).encode(
+        [sentence.split() for sentence in sentences])
+    inputs = {k: encoded[k].astype(np.int32) for k in ENCODER_INPUTS}
+    inputs["word_index"] = word_index(encoded["word_starts"], sequence_length)
+    return inputs
+
+
+def gather_words(sequence, word_index_tensor, max_words):
+    """[B, L, H] -> [B, W, H]: each of the first `max_words` words' state at its first piece
+    (zeros for a word the sentence lacks), and [B, W] whether the word is there."""
+    one_hot = keras.ops.one_hot(word_index_tensor, max_words, dtype=sequence.dtype)  # -1: zeros
+    words = keras.ops.einsum("blw,blh->bwh", one_hot, sequence)
+    return words, keras.ops.sum(one_hot, axis=1) > 0
+
+
+def teacher_word_states(teacher, sentences, cache_dir, sequence_length=96, max_words=24,
+                        batch_size=256, log=print):
+    """The teacher's sentence vectors [N, D] and its last hidden state at each of the first
+    `max_words` words' first piece [N, W, D] (zeros where a sentence has fewer words), in
+    resumable shards under `cache_dir` as `teacher_embeddings`.
+
+    Returns:
+      (embeddings, word_states, cpu_seconds).
+    """
+    model = {}
+
+    def compute(texts):
+        if not model:
+            inputs = {name: keras.Input((None,), dtype="int32", name=name)
+                      for name in (*ENCODER_INPUTS, "word_index")}
+            sequence = teacher.backbone({k: inputs[k] for k in ENCODER_INPUTS})["sequence_output"]
+            pooled = MaskedMeanPooling()(sequence, inputs["padding_mask"])
+            words, _ = gather_words(sequence, inputs["word_index"], max_words)
+            # One output a row, so `predict_by_length` can bucket it: [B, 1 + W, D].
+            model["both"] = keras.Model(inputs, keras.ops.concatenate(
+                [keras.ops.expand_dims(pooled, 1), words], axis=1))
+        inputs = encode_words(teacher.vocabulary, teacher.lower_case, texts, sequence_length)
+        both = predict_by_length(model["both"], inputs, batch_size)
+        return {"emb": both[:, 0], "words": both[:, 1:]}
+
+    arrays, cpu = _sharded(sentences, cache_dir, compute, log, "sentence and word vectors")
+    return arrays["emb"], arrays["words"], cpu
+
+
+def word_cosine_distance(y_true, y_pred):
+    """Mean over the words both sides have (a zero row: a word one side lacks) of 1 - cosine;
+    [B]. A sentence with no such word costs 0."""
+    y_true = keras.ops.cast(y_true, y_pred.dtype)
+    true_norm = keras.ops.norm(y_true, axis=-1)
+    pred_norm = keras.ops.norm(y_pred, axis=-1)
+    valid = keras.ops.cast((true_norm > 0) & (pred_norm > 0), y_pred.dtype)
+    cosine = keras.ops.sum(y_true * y_pred, axis=-1) / keras.ops.maximum(
+        true_norm * pred_norm, 1e-12)
+    return keras.ops.sum((1.0 - cosine) * valid, axis=-1) / keras.ops.maximum(
+        keras.ops.sum(valid, axis=-1), 1.0)
 
 
 def with_dtype_policy(encoder, policy):
@@ -171,6 +261,10 @@ class SentenceEmbeddingDistiller(keras.Model):
     Args:
       student: a `StudentEncoder` (any encoder returning "sequence_output").
       teacher_dim: D, the teacher's hidden size.
+      max_words: > 0: also output {"words": [B, W, D]}, the student's state at each of the
+        first W words' first piece (input "word_index", `word_index`) through the same
+        projection, for `word_cosine_distance` against the teacher's; outputs are then
+        {"sentence", "words"}.
 
     Example:
     >>> distiller = SentenceEmbeddingDistiller(student, teacher_dim=384)
@@ -178,10 +272,11 @@ class SentenceEmbeddingDistiller(keras.Model):
     >>> distiller.fit(student_inputs_and_teacher_vectors, epochs=1)
     """
 
-    def __init__(self, student, teacher_dim, **kwargs):
+    def __init__(self, student, teacher_dim, max_words=0, **kwargs):
         super().__init__(**kwargs)
         self.student = student
         self.teacher_dim = teacher_dim
+        self.max_words = max_words
         self.pooling = MaskedMeanPooling(name="mean_pooling")
         # float32 under mixed precision too: the cosine to the teacher is taken in float32.
         self.projection = keras.layers.Dense(
@@ -191,12 +286,19 @@ class SentenceEmbeddingDistiller(keras.Model):
     def call(self, inputs, training=False):
         sequence = self.student({k: inputs[k] for k in ENCODER_INPUTS},
                                 training=training)["sequence_output"]
-        return self.projection(self.pooling(sequence, inputs["padding_mask"]))
+        sentence = self.projection(self.pooling(sequence, inputs["padding_mask"]))
+        if not self.max_words:
+            return sentence
+        words, present = gather_words(sequence, inputs["word_index"], self.max_words)
+        # A word the student's sentence lacks (cut by its length) is a zero row: not compared.
+        words = self.projection(words) * keras.ops.cast(
+            keras.ops.expand_dims(present, -1), "float32")
+        return {"sentence": sentence, "words": words}
 
     def get_config(self):
         config = super().get_config()
         config.update({"student": keras.saving.serialize_keras_object(self.student),
-                       "teacher_dim": self.teacher_dim})
+                       "teacher_dim": self.teacher_dim, "max_words": self.max_words})
         return config
 
     @classmethod
@@ -235,6 +337,9 @@ def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, 
     train_files = list(corpora.resolve_text_files(train_files))
     record = dict(student_dir=student_dir, teacher_path=teacher_path, train_files=train_files,
                   model_dir=model_dir, **flatten_config(config))
+    if not config.word_weight:  # runs made before the word term was added still resume
+        del record["word_weight"], record["max_words"]
+    max_words = config.max_words if config.word_weight else 0
     # Multi-worker collectives must be configured before any TensorFlow op runs.
     distribution = get_strategy(config.strategy)
     student, vocabulary, student_config = load_student_directory(student_dir)
@@ -254,20 +359,28 @@ def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, 
             f"{config.held_out_sentences} held out. Fix: more --paragraphs_per_file or a larger "
             "corpus.")
     cache_dir = teacher_cache_dir or os.path.join(model_dir, TEACHER_EMBEDDINGS_DIR)
-    targets, teacher_cpu = teacher_embeddings(teacher, sentences, cache_dir,
-                                              config.teacher_sequence_length)
-    preprocessor = SingleVocabPreprocessor(
-        vocabulary, lower_case=student_config["lower_case"],
-        sequence_length=config.sequence_length)
-    features = encode_texts(preprocessor, sentences)
+    if max_words:
+        vectors, word_states, teacher_cpu = teacher_word_states(
+            teacher, sentences, os.path.join(cache_dir, f"words{max_words}"),
+            config.teacher_sequence_length, max_words)
+        targets = {"sentence": vectors, "words": word_states.astype(np.float16)}
+        features = encode_words(vocabulary, student_config["lower_case"], sentences,
+                                config.sequence_length)
+    else:
+        targets, teacher_cpu = teacher_embeddings(teacher, sentences, cache_dir,
+                                                  config.teacher_sequence_length)
+        preprocessor = SingleVocabPreprocessor(
+            vocabulary, lower_case=student_config["lower_case"],
+            sequence_length=config.sequence_length)
+        features = encode_texts(preprocessor, sentences)
     train_count = len(sentences) - config.held_out_sentences
-    train = tf.data.Dataset.from_tensor_slices(
-        ({k: v[:train_count] for k, v in features.items()}, targets[:train_count]))
+    head = lambda value: tf.nest.map_structure(lambda array: array[:train_count], value)
+    tail = lambda value: tf.nest.map_structure(lambda array: array[train_count:], value)
+    train = tf.data.Dataset.from_tensor_slices((head(features), head(targets)))
     train = length_bucketed(train.shuffle(train_count, seed=config.seed).repeat(),
                             config.batch_size, config.sequence_length,
                             sequence_targets=False).prefetch(tf.data.AUTOTUNE)
-    held_out = tf.data.Dataset.from_tensor_slices(
-        ({k: v[train_count:] for k, v in features.items()}, targets[train_count:]))
+    held_out = tf.data.Dataset.from_tensor_slices((tail(features), tail(targets)))
     held_out = held_out.batch(config.batch_size).repeat()
     eval_steps = math.ceil(config.held_out_sentences / config.batch_size)
     train_steps = max(int(config.epochs * train_count / config.batch_size), 1)
@@ -279,14 +392,20 @@ def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, 
         # policy is the models', not Keras' global one, which this leaves as it was; the
         # distiller's mixed_float16 policy makes `compile` scale the loss.
         student = with_dtype_policy(student, policy)
-        distiller = SentenceEmbeddingDistiller(student, teacher.hidden_dim, dtype=policy)
+        distiller = SentenceEmbeddingDistiller(student, teacher.hidden_dim, max_words,
+                                               dtype=policy)
+        cosine = keras.metrics.CosineSimilarity(name="cosine")
+        losses = ({"loss": {"sentence": keras.losses.CosineSimilarity(),
+                            "words": word_cosine_distance},
+                   "loss_weights": {"sentence": 1.0, "words": config.word_weight},
+                   "metrics": {"sentence": [cosine]}} if max_words else
+                  {"loss": keras.losses.CosineSimilarity(), "metrics": [cosine]})
         distiller.compile(optimizer=create_optimizer(config.learning_rate, train_steps,
-                                                     config.warmup_fraction),
-                          loss=keras.losses.CosineSimilarity(),
-                          metrics=[keras.metrics.CosineSimilarity(name="cosine")])
+                                                     config.warmup_fraction), **losses)
         distiller(next(iter(held_out))[0])
         distiller.optimizer.build(distiller.trainable_variables)
-    start = distiller.evaluate(held_out, steps=eval_steps, verbose=0, return_dict=True)
+    start = _cosine_named(distiller.evaluate(held_out, steps=eval_steps, verbose=0,
+                                             return_dict=True))
     print(f"held-out cosine to the teacher before training: {start['cosine']:.4f} "
           f"({config.held_out_sentences} sentences)")
 
@@ -304,16 +423,25 @@ def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, 
                 "epochs": config.epochs,
                 "train_steps": int(distiller.optimizer.iterations.numpy()),
                 "held_out_cosine_start": float(start["cosine"]),
-                "final_metrics": metrics,
+                "final_metrics": _cosine_named(metrics),
+                **({"word_weight": config.word_weight, "max_words": max_words}
+                   if max_words else {}),
             }))
 
     with unread_pooler_ignored():
         result = fit_and_export(distiller, train, train_steps, model_dir, write,
                                 steps_per_loop=config.steps_per_loop, eval_dataset=held_out,
                                 eval_steps=eval_steps, verbose=verbose)
+    result["metrics"] = _cosine_named(result["metrics"])
     result.update(held_out_cosine_start=float(start["cosine"]), sentences=train_count,
                   teacher_cpu_seconds=teacher_cpu)
     return result
+
+
+def _cosine_named(metrics):
+    """With the word term Keras names the sentence cosine after its output
+    ("sentence_cosine"); the records keep one name for it: "cosine" / "val_cosine"."""
+    return {re.sub(r"^(val_)?sentence_cosine$", r"\1cosine", k): v for k, v in metrics.items()}
 
 
 STAGE1_TABLE_DIR = "stage1_table"

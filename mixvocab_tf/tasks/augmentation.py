@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from mixvocab_tf.tasks.metrics import bio_spans
-from mixvocab_tf.tasks.tagging import WordAligner
+from mixvocab_tf.preprocessing.word_alignment import WordAligner
 
 _WHOLE_WORD = re.compile(r"^[^\W\d_]{2,}$")
 

@@ -16,7 +16,7 @@ from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import ENCODER_INPUTS
 from mixvocab_tf.preprocessing.single_vocab_preprocessor import encode_texts
 from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.tagging import WordAligner
+from mixvocab_tf.preprocessing.word_alignment import WordAligner
 
 
 class InputEncoder:

@@ -162,3 +162,66 @@ def test_sigkill_then_rerun_resumes_the_sentence_vector_stage(
     with open(os.path.join(model_dir, "export", "config.json")) as f:
         record = json.load(f)["sentence_embedding_distillation"]
     assert record["train_steps"] > killed_at
+
+
+def test_teacher_word_states_are_each_words_first_piece(tiny_stage_inputs, tmp_path):
+    teacher = load_teacher(tiny_stage_inputs["teacher_dir"])
+    sentences = ["play some westbam jazz now", "what is the weather like in paris today",
+                 "book it"]
+    cache = str(tmp_path / "cache")
+    vectors, words, cpu = sentence_embedding.teacher_word_states(teacher, sentences, cache, 32,
+                                                                 max_words=6)
+    assert vectors.shape == (3, teacher.hidden_dim) and words.shape == (3, 6, teacher.hidden_dim)
+    pooled, _ = sentence_embedding.teacher_embeddings(teacher, sentences, str(tmp_path / "p"), 32)
+    np.testing.assert_allclose(vectors, pooled, atol=5e-3)
+    from mixvocab_tf.preprocessing.word_alignment import WordAligner
+
+    encoded = WordAligner(list(teacher.vocabulary), True, 32).encode([s.split() for s in sentences])
+    sequence = np.asarray(teacher.backbone(
+        {k: encoded[k] for k in ("token_ids", "segment_ids", "padding_mask")})["sequence_output"])
+    for row, sentence in enumerate(sentences):
+        count = min(len(sentence.split()), 6)
+        starts = encoded["word_starts"][row, :count]
+        np.testing.assert_allclose(words[row, :count], sequence[row, starts], atol=5e-3)
+        assert not words[row, count:].any()  # words the sentence lacks (or past 6) are zeros
+    assert encoded["word_starts"][0, 3] > 3  # "westbam" takes several pieces: gathered, not shifted
+    again = sentence_embedding.teacher_word_states(teacher, sentences, cache, 32, max_words=6)
+    assert again[2] == 0 and np.array_equal(again[1], words)
+
+
+def test_word_cosine_distance_compares_only_the_words_both_sides_have():
+    true = np.array([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]], np.float32)
+    same = sentence_embedding.word_cosine_distance(true, true * 3)
+    opposite = sentence_embedding.word_cosine_distance(true, -true)
+    student_lacks_one = sentence_embedding.word_cosine_distance(
+        true, np.array([[[1.0, 0.0], [0.0, 0.0], [5.0, 5.0]]], np.float32))
+    np.testing.assert_allclose(np.asarray(same), [0.0], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(opposite), [2.0], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(student_lacks_one), [0.0], atol=1e-6)
+
+
+def test_a_short_run_with_the_word_term(tiny_stage_inputs, write_tiny_student, tmp_path):
+    with open(tiny_stage_inputs["student_vocab"]) as f:
+        vocabulary = [line.rstrip("\n") for line in f]
+    student_dir = write_tiny_student(tmp_path / "student", vocabulary)
+    corpus = tmp_path / "corpus.txt"
+    with open(tiny_stage_inputs["train_file"]) as f:
+        lines = [line.strip() for line in f][:300]
+    corpus.write_text("".join(". ".join(lines[i:i + 3]) + ".\n" for i in range(0, 300, 3)))
+    run_config = SentenceEmbeddingConfig(held_out_sentences=64, epochs=3, batch_size=32,
+                                         learning_rate=3e-3, sequence_length=32,
+                                         teacher_sequence_length=32, steps_per_loop=10,
+                                         word_weight=1.0, max_words=12)
+    model_dir = str(tmp_path / "run")
+    result = sentence_embedding.distill_sentence_embeddings(
+        run_config, student_dir, tiny_stage_inputs["teacher_dir"], [str(corpus)], model_dir,
+        teacher_cache_dir=str(tmp_path / "cache"), verbose=0)
+    assert result["metrics"]["val_cosine"] > result["held_out_cosine_start"] + 0.1
+    assert "val_words_loss" in result["metrics"]
+    with open(os.path.join(result["export_dir"], "config.json")) as f:
+        record = json.load(f)["sentence_embedding_distillation"]
+    assert record["word_weight"] == 1.0 and record["max_words"] == 12
+    assert "val_cosine" in record["final_metrics"]
+    assert os.listdir(tmp_path / "cache") == ["words12"]
+    with open(os.path.join(model_dir, "flags.json")) as f:
+        assert json.load(f)["word_weight"] == 1.0

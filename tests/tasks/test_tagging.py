@@ -1,12 +1,11 @@
-"""Word alignment: the same ids as SingleVocabPreprocessor, first sub-tokens found."""
+"""Tag targets and word predictions at each word's first sub-token."""
 
 import os
 
 import numpy as np
 import pytest
 
-from mixvocab_tf.preprocessing import SingleVocabPreprocessor
-from mixvocab_tf.tasks import readers
+from mixvocab_tf.preprocessing.word_alignment import WordAligner
 from mixvocab_tf.tasks import tagging
 from mixvocab_tf.models.student_directory import read_vocabulary
 
@@ -16,30 +15,8 @@ def vocabulary(minilm_path):
     return read_vocabulary(os.path.join(minilm_path, "vocab.txt"))
 
 
-def test_ids_equal_the_preprocessor_on_real_slot_data(data_dir, vocabulary):
-    examples = readers.read_intent_dir(
-        os.path.join(data_dir, "tasks", "snips", "valid"), with_tags=True).take(400)
-    aligner = tagging.WordAligner(vocabulary, lower_case=True, sequence_length=24)
-    encoded = aligner.encode([t.split() for t in examples.texts])
-    reference = SingleVocabPreprocessor(vocabulary, lower_case=True, sequence_length=24)(
-        np.array(examples.texts))
-    np.testing.assert_array_equal(encoded["token_ids"], np.asarray(reference["token_ids"]))
-    np.testing.assert_array_equal(encoded["padding_mask"],
-                                  np.asarray(reference["padding_mask"]).astype(np.int32))
-    # Every kept word starts at a token that is not a "##" continuation, in increasing order.
-    truncated = 0
-    for row, text in enumerate(examples.texts):
-        starts = encoded["word_starts"][row, :len(text.split())]
-        kept = starts[starts >= 0]
-        truncated += len(starts) - len(kept)
-        assert np.all(np.diff(kept) > 0) and (len(kept) == 0 or kept[0] == 1)
-        assert all(not vocabulary[encoded["token_ids"][row, p]].startswith("##") for p in kept)
-        assert np.all(starts[len(kept):] == -1)  # only a suffix is cut off
-    assert truncated > 0  # L = 24 truncates some SNIPS sentences: the path is exercised
-
-
 def test_accents_and_punctuation_inside_a_word(vocabulary):
-    aligner = tagging.WordAligner(vocabulary, lower_case=True, sequence_length=16)
+    aligner = WordAligner(vocabulary, lower_case=True, sequence_length=16)
     encoded = aligner.encode([["Clásicos", "it's", "ok"], ["clasicos", "it", "'", "s", "ok"]])
     tokens = [vocabulary[i] for i in encoded["token_ids"][0] if i]
     # Accents stripped, "it's" split at the apostrophe: the same ids as the plain spelling.
