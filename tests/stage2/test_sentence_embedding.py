@@ -76,16 +76,24 @@ def test_prefixes_of_one_draw_share_the_teacher_cache(tiny_stage_inputs, tmp_pat
                                          "shard002_1.npz"]
 
 
-def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write_tiny_student,
-                                                       tmp_path):
+def _student_and_corpus(tiny_stage_inputs, write_tiny_student, tmp_path, utterances):
+    """A tiny random student of the tiny student vocabulary, and a corpus of `utterances` SNIPS
+    utterances, three a paragraph (prose has several sentences a line)."""
     with open(tiny_stage_inputs["student_vocab"]) as f:
         vocabulary = [line.rstrip("\n") for line in f]
     student_dir = write_tiny_student(tmp_path / "student", vocabulary)
     corpus = tmp_path / "corpus.txt"
     with open(tiny_stage_inputs["train_file"]) as f:
-        lines = [line.strip() for line in f][:600]
-    # Three utterances a paragraph, as prose has several sentences a line.
-    corpus.write_text("".join(". ".join(lines[i:i + 3]) + ".\n" for i in range(0, 600, 3)))
+        lines = [line.strip() for line in f][:utterances]
+    corpus.write_text("".join(". ".join(lines[i:i + 3]) + ".\n"
+                              for i in range(0, utterances, 3)))
+    return vocabulary, student_dir, corpus
+
+
+def test_short_run_moves_the_student_toward_the_teacher(tiny_stage_inputs, write_tiny_student,
+                                                       tmp_path):
+    vocabulary, student_dir, corpus = _student_and_corpus(tiny_stage_inputs, write_tiny_student,
+                                                          tmp_path, 600)
     model_dir = str(tmp_path / "run")
     run_config = SentenceEmbeddingConfig(held_out_sentences=64, epochs=3, batch_size=32,
                                          learning_rate=3e-3, sequence_length=32,
@@ -201,13 +209,8 @@ def test_word_cosine_distance_compares_only_the_words_both_sides_have():
 
 
 def test_a_short_run_with_the_word_term(tiny_stage_inputs, write_tiny_student, tmp_path):
-    with open(tiny_stage_inputs["student_vocab"]) as f:
-        vocabulary = [line.rstrip("\n") for line in f]
-    student_dir = write_tiny_student(tmp_path / "student", vocabulary)
-    corpus = tmp_path / "corpus.txt"
-    with open(tiny_stage_inputs["train_file"]) as f:
-        lines = [line.strip() for line in f][:300]
-    corpus.write_text("".join(". ".join(lines[i:i + 3]) + ".\n" for i in range(0, 300, 3)))
+    _, student_dir, corpus = _student_and_corpus(tiny_stage_inputs, write_tiny_student, tmp_path,
+                                                 300)
     run_config = SentenceEmbeddingConfig(held_out_sentences=64, epochs=3, batch_size=32,
                                          learning_rate=3e-3, sequence_length=32,
                                          teacher_sequence_length=32, steps_per_loop=10,
