@@ -117,10 +117,11 @@ def _sharded(sentences, cache_dir, compute, log, what):
     written atomically to `cache_dir/shardNNN.npz` with its texts (a last, shorter shard to
     `shardNNN_<count>.npz`, so that runs on prefixes of one sentence draw can share
     `cache_dir` without overwriting each other's shards); a shard whose texts match is read
-    instead of recomputed. Arrays are stored (and returned) as float16 -> float32.
+    instead of recomputed. Arrays are stored and returned as float16 (a million sentences'
+    word states are 18 GB as float32).
 
     Returns:
-      ({name: array [N, ...]}, the CPU seconds this call spent computing).
+      ({name: float16 array [N, ...]}, the CPU seconds this call spent computing).
     """
     os.makedirs(cache_dir, exist_ok=True)
     parts, cpu = [], 0.0
@@ -131,14 +132,13 @@ def _sharded(sentences, cache_dir, compute, log, what):
         if os.path.isfile(path):
             with np.load(path) as cached:
                 if len(cached["texts"]) == len(texts) and list(cached["texts"]) == texts:
-                    parts.append({k: cached[k].astype(np.float32) for k in cached.files
-                                  if k != "texts"})
+                    parts.append({k: cached[k] for k in cached.files if k != "texts"})
                     continue
         started = time.process_time()
         stored = {k: v.astype(np.float16) for k, v in compute(texts).items()}
         cpu += time.process_time() - started
         write_npz_atomic(path, texts=np.array(texts), **stored)
-        parts.append({k: v.astype(np.float32) for k, v in stored.items()})
+        parts.append(stored)
         log(f"teacher {what}: shard {index} ({len(texts)} sentences) written")
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}, cpu
 
@@ -162,7 +162,7 @@ def teacher_embeddings(teacher, sentences, cache_dir, sequence_length=96, batch_
         return {"emb": predict_by_length(model["embedder"], inputs, batch_size)}
 
     arrays, cpu = _sharded(sentences, cache_dir, compute, log, "sentence vectors")
-    return arrays["emb"], cpu
+    return arrays["emb"].astype(np.float32), cpu
 
 
 def word_index(word_starts, sequence_length):
@@ -205,7 +205,7 @@ def teacher_word_states(teacher, sentences, cache_dir, sequence_length=96, max_w
     resumable shards under `cache_dir` as `teacher_embeddings`.
 
     Returns:
-      (embeddings, word_states, cpu_seconds).
+      (embeddings float32, word_states float16, cpu_seconds).
     """
     model = {}
 
@@ -224,7 +224,7 @@ def teacher_word_states(teacher, sentences, cache_dir, sequence_length=96, max_w
         return {"emb": both[:, 0], "words": both[:, 1:]}
 
     arrays, cpu = _sharded(sentences, cache_dir, compute, log, "sentence and word vectors")
-    return arrays["emb"], arrays["words"], cpu
+    return arrays["emb"].astype(np.float32), arrays["words"], cpu
 
 
 def word_cosine_distance(y_true, y_pred):
@@ -363,7 +363,7 @@ def distill_sentence_embeddings(config, student_dir, teacher_path, train_files, 
         vectors, word_states, teacher_cpu = teacher_word_states(
             teacher, sentences, os.path.join(cache_dir, f"words{max_words}"),
             config.teacher_sequence_length, max_words)
-        targets = {"sentence": vectors, "words": word_states.astype(np.float16)}
+        targets = {"sentence": vectors, "words": word_states}  # float16: cast in the loss
         features = encode_words(vocabulary, student_config["lower_case"], sentences,
                                 config.sequence_length)
     else:
