@@ -26,8 +26,6 @@ import json
 import math
 import os
 import re
-import resource
-import subprocess
 import sys
 import time
 
@@ -37,6 +35,7 @@ from absl import flags
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from experiments.tool_runs import run_tool  # noqa: E402
 from mixvocab_tf.file_io import write_json_atomic  # noqa: E402
 from mixvocab_tf.file_io import write_text_atomic  # noqa: E402
 
@@ -80,25 +79,6 @@ def define_flags():
     flags.mark_flags_as_required(["run_dir", "data_dir"])
 
 
-def _run(command, log_path):
-    """Runs a tool, appending its output to `log_path`; returns its CPU seconds.
-
-    Raises:
-      RuntimeError: with the log's tail, when the tool fails.
-    """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n$ {' '.join(command)}\n")
-        log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if code:
-        with open(log_path, encoding="utf-8") as f:
-            tail = f.read()[-2000:]
-        raise RuntimeError(f"{command[1]} failed ({code}); {log_path} ends:\n{tail}")
-    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-
-
 def _read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -125,7 +105,7 @@ def distill(label, start, size):
     if not os.path.isfile(done):
         os.makedirs(folder, exist_ok=True)
         started = time.time()
-        cpu = _run([sys.executable, "tools/distill_embeddings.py", f"--student={start}",
+        cpu = run_tool([sys.executable, "tools/distill_embeddings.py", f"--student={start}",
                     f"--model_dir={folder}", f"--train_files={','.join(FLAGS.train_files)}",
                     f"--teacher_cache_dir={os.path.join(FLAGS.run_dir, TEACHER_CACHE)}",
                     f"--paragraphs_per_file={FLAGS.paragraphs_per_file}",
@@ -202,7 +182,7 @@ def evaluate(label, size, student, name, seed):
     config_path = os.path.join(folder, "task_config.json")
     if not os.path.isfile(config_path):
         os.makedirs(os.path.dirname(folder), exist_ok=True)
-        cpu = _run([sys.executable, "tools/finetune.py", f"--model={student}", f"--task={task}",
+        cpu = run_tool([sys.executable, "tools/finetune.py", f"--model={student}", f"--task={task}",
                     f"--data_dir={FLAGS.data_dir}", f"--output_dir={folder}", "--pooling=mean",
                     f"--sequence_length={FLAGS.sequence_length}", f"--seed={seed}", *recipe],
                    folder + ".log")

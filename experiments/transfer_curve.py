@@ -19,7 +19,6 @@ Example:
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -29,6 +28,7 @@ from absl import flags
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from experiments.tool_runs import run_tool  # noqa: E402
 from mixvocab_tf.file_io import write_json_atomic  # noqa: E402
 from mixvocab_tf.file_io import write_text_atomic  # noqa: E402
 
@@ -48,18 +48,6 @@ flags.mark_flags_as_required(["run_dir", "teacher_dir", "data_dir"])
 FLAGS = flags.FLAGS
 
 
-def _run(command, log_path):
-    """Runs a tool, appending its output to `log_path`; raises with the log's tail on failure."""
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n$ {' '.join(command)}\n")
-        log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    if code:
-        with open(log_path, encoding="utf-8") as f:
-            tail = f.read()[-2000:]
-        raise RuntimeError(f"{command[1]} failed ({code}); {log_path} ends:\n{tail}")
-
-
 def run_one(size, seed, extra):
     """Distils and exports one (size, seed); returns its row of the curve."""
     folder = os.path.join(FLAGS.run_dir, f"n{size}_s{seed}")
@@ -75,7 +63,7 @@ def run_one(size, seed, extra):
         if size:
             command += [f"--transfer_files={','.join(FLAGS.transfer_files)}",
                         f"--transfer_max_lines={size}"]
-        _run(command, log)
+        run_tool(command, log)
     with open(os.path.join(task_dir, "task_config.json"), encoding="utf-8") as f:
         config = json.load(f)
     distillation = config["distillation"]
@@ -87,7 +75,7 @@ def run_one(size, seed, extra):
            "student_cpu_seconds": distillation["student_cpu_seconds"]}
     if FLAGS.export:
         if not os.path.isfile(os.path.join(export_dir, "export_report.json")):
-            _run([sys.executable, "tools/export_tflite.py", f"--model_dir={task_dir}",
+            run_tool([sys.executable, "tools/export_tflite.py", f"--model_dir={task_dir}",
                   f"--output_dir={export_dir}", f"--sequence_length={FLAGS.sequence_length}",
                   f"--data_dir={FLAGS.data_dir}"], log)
         with open(os.path.join(export_dir, "export_report.json"), encoding="utf-8") as f:
