@@ -36,6 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from experiments.tool_runs import run_tool  # noqa: E402
+from mixvocab_tf.file_io import read_json  # noqa: E402
 from mixvocab_tf.file_io import write_json_atomic  # noqa: E402
 from mixvocab_tf.file_io import write_text_atomic  # noqa: E402
 
@@ -77,11 +78,6 @@ def define_flags():
     flags.DEFINE_bool("collect", False, "Run nothing: summarise what --run_dir holds (the "
                       "summary of any invocation covers every finished run there).")
     flags.mark_flags_as_required(["run_dir", "data_dir"])
-
-
-def _read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def parse_evals(specs):
@@ -133,8 +129,8 @@ def row_of(folder, size, evals):
         done = os.path.join(folder, "step.json")
         if not os.path.isfile(done):
             return None
-        step = _read_json(done)
-        record = _read_json(os.path.join(folder, "export", "config.json"))[
+        step = read_json(done)
+        record = read_json(os.path.join(folder, "export", "config.json"))[
             "sentence_embedding_distillation"]
         row.update(epochs=record["epochs"], sentences_seen=round(size * record["epochs"]),
                    cosine_start=record["held_out_cosine_start"],
@@ -146,10 +142,10 @@ def row_of(folder, size, evals):
         for seed in seeds:
             path = os.path.join(folder, "eval", f"{name}_s{seed}", "task_config.json")
             if os.path.isfile(path):
-                config = _read_json(path)
+                config = read_json(path)
                 scores.append(config["eval"]["metrics"][config["metrics"][0]])
                 cpu_path = os.path.join(folder, "eval", f"{name}_s{seed}.cpu.json")
-                cpus.append(_read_json(cpu_path)["cpu_seconds"]
+                cpus.append(read_json(cpu_path)["cpu_seconds"]
                             if os.path.isfile(cpu_path) else None)
         row[f"{name}_seeds"] = scores
         row[name] = sum(scores) / len(scores) if scores else None

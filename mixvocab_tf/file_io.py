@@ -35,6 +35,12 @@ def write_npz_atomic(path, **arrays):
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def read_json(path):
+    """The JSON value in the file at `path` (UTF-8)."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def write_json_atomic(path, value):
     """Writes `value` as indented JSON (sorted keys), atomically."""
     write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")

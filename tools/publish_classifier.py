@@ -16,7 +16,6 @@ Example:
 Then `mixvocab_tf.load_on_device_classifier("sst2_sentiment").classify([...])`.
 """
 
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mixvocab_tf.cli import exit_on_bad_input  # noqa: E402
 from mixvocab_tf.export import on_device  # noqa: E402
+from mixvocab_tf.file_io import read_json  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("name", None, "The name users load it by, e.g. sst2_sentiment.")
@@ -51,14 +51,9 @@ flags.DEFINE_string("license", "Apache-2.0 (the teacher all-MiniLM-L6-v2 is Apac
 flags.mark_flags_as_required(["name", "runs"])
 
 
-def _read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def _run_record(run):
-    task = _read_json(os.path.join(run, "task", "task_config.json"))
-    export = _read_json(os.path.join(run, "tflite_text", "export_report.json"))
+    task = read_json(os.path.join(run, "task", "task_config.json"))
+    export = read_json(os.path.join(run, "tflite_text", "export_report.json"))
     return task, export
 
 
@@ -72,7 +67,7 @@ def _mediapipe_accuracy(scores_path, task, data_dir):
     if not data_dir:
         raise FileNotFoundError("--mediapipe_scores needs --data_dir (the gold labels). Fix: "
                                 "pass the task data folder the run was scored on.")
-    run = _read_json(scores_path)
+    run = read_json(scores_path)
     task_spec = task_registry.get_task(task["task"])
     split = task_spec.read(data_dir, task["eval"]["split"])
     if [t.strip() for t in run["texts"]] != [t.strip() for t in split.texts]:
@@ -104,7 +99,7 @@ def _main():
     keras_scores = [t["eval"]["metrics"][metric] for t, _ in records]
     int8_scores = [e["accuracy"]["tflite"] for _, e in records]
     seeds = [t["training"]["seed"] for t, _ in records]
-    teacher = _read_json(os.path.join(FLAGS.teacher_dir, "task_config.json")) if (
+    teacher = read_json(os.path.join(FLAGS.teacher_dir, "task_config.json")) if (
         FLAGS.teacher_dir) else None
     teacher_score = teacher["eval"]["metrics"][metric] if teacher else None
     spread = lambda values: (f" (seeds {', '.join(_pct(v) for v in values)})"

@@ -43,6 +43,7 @@ from mixvocab_tf.stage2.student_distillation import build_student  # noqa: E402
 from mixvocab_tf.stage2.student_distillation import distill_student  # noqa: E402
 from mixvocab_tf.models.student_directory import save_student_directory  # noqa: E402
 from mixvocab_tf.export import export_tflite  # noqa: E402
+from mixvocab_tf.file_io import read_json  # noqa: E402
 from mixvocab_tf.file_io import write_directory_atomic  # noqa: E402
 from mixvocab_tf.file_io import write_json_atomic  # noqa: E402
 from mixvocab_tf.file_io import write_text_atomic  # noqa: E402
@@ -168,11 +169,6 @@ class ReproduceError(RuntimeError):
 
 # ---- Small helpers --------------------------------------------------------------------------
 
-def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 def _cpu():
     return time.process_time()
 
@@ -184,7 +180,7 @@ def _timed(path, fn):
     `resumed`, as its seconds are those of the last invocation only.
     """
     if os.path.isfile(path):
-        return _read_json(path)
+        return read_json(path)
     resumed = any("checkpoint" in files for _, _, files in os.walk(os.path.dirname(path)))
     wall, cpu = time.perf_counter(), _cpu()
     fn()
@@ -228,7 +224,7 @@ def prepare_corpus(output_dir, train_files):
     wanted = {"files": [os.path.abspath(f) for f in files], "eval_lines": FLAGS.eval_lines,
               "corpus_max_lines": FLAGS.corpus_max_lines}
     if os.path.isfile(manifest_path):
-        manifest = _read_json(manifest_path)
+        manifest = read_json(manifest_path)
         if manifest["settings"] != wanted:
             raise ReproduceError(f"{directory} was split from other corpora or sizes. Fix: use "
                                  "a new --output_dir, or the flags of that run.")
@@ -388,8 +384,8 @@ def run_task(variant_dir, student_dir, task):
         input_form="ids" if pairs else "text",
         sequence_length=sequence_length, data_dir=_data_dir(), max_eval_examples=max_eval,
         measure_latency=False))
-    config = _read_json(os.path.join(finetune_dir, "task_config.json"))
-    export = _read_json(os.path.join(int8_dir, "export_report.json"))
+    config = read_json(os.path.join(finetune_dir, "task_config.json"))
+    export = read_json(os.path.join(int8_dir, "export_report.json"))
     accuracy = export.get("accuracy") or {}
     return {"task": registry_name, "split": accuracy.get("split"),
             "examples": accuracy.get("examples"), "metric": accuracy.get("metric"),
@@ -425,7 +421,7 @@ def mlm_curve(run_dir, offset=0, suffix="mlm_accuracy"):
     flags_path = os.path.join(run_dir, "flags.json")
     loop = None
     if os.path.isfile(flags_path):
-        loop = _read_json(flags_path).get("steps_per_loop")
+        loop = read_json(flags_path).get("steps_per_loop")
     scalars = read_scalars(os.path.join(run_dir, "logs", "validation"))
     return {tag[len("epoch_"):]: [[offset + (epoch + 1) * (loop or 1), round(v, 5)]
                                   for epoch, v in points]
@@ -435,8 +431,8 @@ def mlm_curve(run_dir, offset=0, suffix="mlm_accuracy"):
 
 def stage1_summary(stage1_dir):
     """End-point and curves of a Stage I run (both phases, steps counted from the first)."""
-    config = _read_json(os.path.join(stage1_dir, "export", "stage1_config.json"))
-    run_flags = _read_json(os.path.join(stage1_dir, "flags.json"))
+    config = read_json(os.path.join(stage1_dir, "export", "stage1_config.json"))
+    run_flags = read_json(os.path.join(stage1_dir, "flags.json"))
     new_steps = int(config.get("new_parameter_steps") or 0)
     phase_dir = os.path.join(stage1_dir, NEW_PARAMETER_PHASE_DIR)
     curves = {}
@@ -460,7 +456,7 @@ def stage1_summary(stage1_dir):
 
 
 def stage2_summary(stage2_dir):
-    config = _read_json(os.path.join(stage2_dir, "export", "config.json"))
+    config = read_json(os.path.join(stage2_dir, "export", "config.json"))
     record = config.get("sentence_embedding_distillation")
     if record:
         final = record.get("final_metrics") or {}
@@ -484,7 +480,7 @@ def run_variant(output_dir, name, inputs, log=print):
     result_path = os.path.join(variant_dir, RESULT_FILE)
     settings = _settings()
     if os.path.isfile(result_path):
-        result = _read_json(result_path)
+        result = read_json(result_path)
         if result.get("settings") != settings:
             raise ReproduceError(f"{variant_dir} holds a run with other settings. Fix: use a "
                                  "new --output_dir, or the flags of that run.")
@@ -622,7 +618,7 @@ def tfidf_reference(output_dir, tasks):
     except ImportError:
         return {"skipped": "scikit-learn is not installed (pip install -r requirements.txt)"}
     path = os.path.join(output_dir, "tfidf.json")
-    cached = _read_json(path) if os.path.isfile(path) else {}
+    cached = read_json(path) if os.path.isfile(path) else {}
     key = json.dumps(["pairs-v2", FLAGS.max_train_examples, FLAGS.seed, FLAGS.max_eval_examples])
     cached = cached if cached.get("key") == key else {"key": key, "tasks": {}}
     for name in tasks:
@@ -807,7 +803,7 @@ def main(argv):
               "lower_case": lower_case,
               "train_files": train_split, "eval_files": eval_files}
     report_path = os.path.join(output_dir, "report.json")
-    previous = _read_json(report_path)["variants"] if os.path.isfile(report_path) else {}
+    previous = read_json(report_path)["variants"] if os.path.isfile(report_path) else {}
     report = {"teacher": teacher, "quick": FLAGS.quick, "settings": _settings(),
               "tasks": list(FLAGS.tasks), "vocab_cpu_s": vocab_timing["cpu_s"],
               "variants": {}}

@@ -16,12 +16,12 @@ Example:
 """
 
 import dataclasses
-import json
 import os
 import resource
 from typing import Optional
 
 from mixvocab_tf.export import exporter
+from mixvocab_tf.file_io import read_json
 from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.tasks import baselines
 from mixvocab_tf.tasks import configs
@@ -93,11 +93,6 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def _read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def _finetune_config(evaluation, config, seed):
     return configs.FinetuneConfig(
         task=evaluation.task,
@@ -147,7 +142,7 @@ def run_evaluation(student, data_dir, output_dir, name, seeds, config, log=print
             finetuning.finetune(_finetune_config(evaluation, config, seed), student, data_dir,
                                 folder, verbose=0)
             write_json_atomic(cpu_path, {"finetune_cpu_seconds": round(_cpu_seconds() - start, 1)})
-        task_config = _read_json(os.path.join(folder, "task_config.json"))
+        task_config = read_json(os.path.join(folder, "task_config.json"))
         metric = task_config["metrics"][0]
         split = f"{task_config['eval']['split']} {task_config['eval']['examples']}"
         scores.append(100 * task_config["eval"]["metrics"][metric])
@@ -165,7 +160,7 @@ def run_evaluation(student, data_dir, output_dir, name, seeds, config, log=print
                                    input_form="text", sequence_length=config.sequence_length,
                                    data_dir=data_dir, max_eval_examples=config.max_eval_examples,
                                    measure_latency=False)
-        report = _read_json(report_path)
+        report = read_json(report_path)
         entry[f"{metric} int8 (text in), seed {seeds[0]}"] = round(
             100 * report["accuracy"]["tflite"], 2)
         entry["int8 TFLite MB"] = round(report["file_size_bytes"] / 1e6, 2)
