@@ -191,24 +191,14 @@ def tfidf_floors(evals):
     subset a seed selects), mean over its seeds; None without scikit-learn."""
     try:
         from mixvocab_tf.tasks import baselines
-        from mixvocab_tf.tasks import task_registry
-        from mixvocab_tf.tasks.selection import select_per_class
     except ImportError:
         return {}
     floors = {}
     for name, seeds in evals.items():
         task_name, recipe = EVALS[name]
-        task = task_registry.get_task(task_name)
-        train = task.read(FLAGS.data_dir, "train")
-        dev = task.read(FLAGS.data_dir, task_registry.default_eval_split(task))
         shots = [int(flag.split("=")[1]) for flag in recipe if "examples_per_class" in flag]
-        scores = []
-        for seed in seeds:
-            subset = select_per_class(train, shots[0], seed) if shots else train
-            scores.append(baselines.tfidf_logistic_regression(task, subset, dev)["accuracy"])
-            if not shots:
-                break
-        floors[name] = sum(scores) / len(scores)
+        floors[name] = baselines.tfidf_floor(task_name, FLAGS.data_dir, seeds,
+                                             shots[0] if shots else None)
     return floors
 
 

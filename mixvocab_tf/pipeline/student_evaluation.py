@@ -26,9 +26,6 @@ from mixvocab_tf.file_io import write_json_atomic
 from mixvocab_tf.tasks import baselines
 from mixvocab_tf.tasks import configs
 from mixvocab_tf.tasks import finetuning
-from mixvocab_tf.tasks import task_registry
-from mixvocab_tf.tasks.selection import select_examples
-from mixvocab_tf.tasks.selection import select_per_class
 from mixvocab_tf.training.flag_defs import config_field
 
 
@@ -106,28 +103,6 @@ def _finetune_config(evaluation, config, seed):
             max_eval_examples=config.max_eval_examples))
 
 
-def _tfidf_floor(evaluation, data_dir, seeds, config):
-    """The floor's accuracy on the same training examples as the student's runs: the mean over
-    the seeds' few-shot draws, or the whole training split once."""
-    task = task_registry.get_task(evaluation.task)
-    train = task.read(data_dir, "train")
-    evaluated = task.read(data_dir, task_registry.default_eval_split(task)).take(
-        config.max_eval_examples)
-
-    def draw(seed):  # the order finetune selects in
-        if evaluation.examples_per_class:
-            examples = select_per_class(train, evaluation.examples_per_class, seed)
-        else:
-            examples = train
-        return select_examples(examples, config.max_train_examples, "random", seed)
-
-    varies = evaluation.examples_per_class or config.max_train_examples
-    draws = [draw(seed) for seed in (seeds if varies else seeds[:1])]
-    scores = [baselines.tfidf_logistic_regression(task, draw, evaluated)["accuracy"]
-              for draw in draws]
-    return sum(scores) / len(scores)
-
-
 def run_evaluation(student, data_dir, output_dir, name, seeds, config, log=print):
     """Runs (or reads, when done) every seed of evaluation `name`; returns its card entry and
     its label, e.g. `"sst2 (dev 872)"`."""
@@ -164,7 +139,9 @@ def run_evaluation(student, data_dir, output_dir, name, seeds, config, log=print
         entry[f"{metric} int8 (text in), seed {seeds[0]}"] = round(
             100 * report["accuracy"]["tflite"], 2)
         entry["int8 TFLite MB"] = round(report["file_size_bytes"] / 1e6, 2)
-    floor = _tfidf_floor(evaluation, data_dir, seeds, config)
+    floor = baselines.tfidf_floor(evaluation.task, data_dir, seeds,
+                                  evaluation.examples_per_class, config.max_train_examples,
+                                  config.max_eval_examples)
     entry["TF-IDF+LR"] = round(100 * floor, 2)
     return f"{name} ({split})", entry
 

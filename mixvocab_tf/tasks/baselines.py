@@ -18,6 +18,8 @@ Example:
 
 from mixvocab_tf.tasks import scoring
 from mixvocab_tf.tasks import task_registry
+from mixvocab_tf.tasks.selection import select_examples
+from mixvocab_tf.tasks.selection import select_per_class
 
 
 def tfidf_logistic_regression(task, train, evaluated, regularization=10.0):
@@ -60,3 +62,30 @@ def tfidf_logistic_regression(task, train, evaluated, regularization=10.0):
     predicted = classifier.predict(features(evaluated))
     return scoring.classification_metrics(
         task, labels, scoring.gold_label_ids(evaluated.labels, labels), predicted)
+
+
+def tfidf_floor(task_name, data_dir, seeds, examples_per_class=None, max_train_examples=None,
+                max_eval_examples=None):
+    """The floor's accuracy on the training examples `finetune` draws for each seed (a
+    per-class few-shot draw, then at most `max_train_examples` at random), scored on the
+    task's default eval split: the mean over the seeds' draws, or one score when every seed
+    trains on the whole split.
+
+    Example:
+    >>> tfidf_floor("banking77", data_dir, seeds=[0, 1, 2], examples_per_class=10)
+    0.667...
+    """
+    task = task_registry.get_task(task_name)
+    train = task.read(data_dir, "train")
+    evaluated = task.read(data_dir, task_registry.default_eval_split(task)).take(
+        max_eval_examples)
+
+    def draw(seed):  # the order finetune selects in
+        examples = (select_per_class(train, examples_per_class, seed) if examples_per_class
+                    else train)
+        return select_examples(examples, max_train_examples, "random", seed)
+
+    varies = examples_per_class or max_train_examples
+    scores = [tfidf_logistic_regression(task, draw(seed), evaluated)["accuracy"]
+              for seed in (seeds if varies else seeds[:1])]
+    return sum(scores) / len(scores)
