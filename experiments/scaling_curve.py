@@ -102,14 +102,14 @@ def distill(label, start, size):
         os.makedirs(folder, exist_ok=True)
         started = time.time()
         cpu = run_tool([sys.executable, "tools/distill_embeddings.py", f"--student={start}",
-                    f"--model_dir={folder}", f"--train_files={','.join(FLAGS.train_files)}",
-                    f"--teacher_cache_dir={os.path.join(FLAGS.run_dir, TEACHER_CACHE)}",
-                    f"--paragraphs_per_file={FLAGS.paragraphs_per_file}",
-                    f"--max_sentences={size + FLAGS.held_out_sentences}",
-                    f"--held_out_sentences={FLAGS.held_out_sentences}",
-                    f"--epochs={FLAGS.epochs}", f"--sequence_length={FLAGS.sequence_length}",
-                    *FLAGS.distill_flags],
-                   os.path.join(folder, "log.txt"))
+                        f"--model_dir={folder}", f"--train_files={','.join(FLAGS.train_files)}",
+                        f"--teacher_cache_dir={os.path.join(FLAGS.run_dir, TEACHER_CACHE)}",
+                        f"--paragraphs_per_file={FLAGS.paragraphs_per_file}",
+                        f"--max_sentences={size + FLAGS.held_out_sentences}",
+                        f"--held_out_sentences={FLAGS.held_out_sentences}",
+                        f"--epochs={FLAGS.epochs}", f"--sequence_length={FLAGS.sequence_length}",
+                        *FLAGS.distill_flags],
+                       os.path.join(folder, "log.txt"))
         with open(os.path.join(folder, "log.txt"), encoding="utf-8") as f:
             printed = f.read()
         # The tool ends by printing its result as indented JSON.
@@ -178,10 +178,11 @@ def evaluate(label, size, student, name, seed):
     config_path = os.path.join(folder, "task_config.json")
     if not os.path.isfile(config_path):
         os.makedirs(os.path.dirname(folder), exist_ok=True)
-        cpu = run_tool([sys.executable, "tools/finetune.py", f"--model={student}", f"--task={task}",
-                    f"--data_dir={FLAGS.data_dir}", f"--output_dir={folder}", "--pooling=mean",
-                    f"--sequence_length={FLAGS.sequence_length}", f"--seed={seed}", *recipe],
-                   folder + ".log")
+        cpu = run_tool([sys.executable, "tools/finetune.py", f"--model={student}",
+                        f"--task={task}", f"--data_dir={FLAGS.data_dir}",
+                        f"--output_dir={folder}", "--pooling=mean",
+                        f"--sequence_length={FLAGS.sequence_length}", f"--seed={seed}", *recipe],
+                       folder + ".log")
         write_json_atomic(os.path.join(os.path.dirname(folder), f"{name}_s{seed}.cpu.json"),
                           {"cpu_seconds": round(cpu, 1)})
 

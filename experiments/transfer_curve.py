@@ -76,8 +76,8 @@ def run_one(size, seed, extra):
     if FLAGS.export:
         if not os.path.isfile(os.path.join(export_dir, "export_report.json")):
             run_tool([sys.executable, "tools/export_tflite.py", f"--model_dir={task_dir}",
-                  f"--output_dir={export_dir}", f"--sequence_length={FLAGS.sequence_length}",
-                  f"--data_dir={FLAGS.data_dir}"], log)
+                      f"--output_dir={export_dir}", f"--sequence_length={FLAGS.sequence_length}",
+                      f"--data_dir={FLAGS.data_dir}"], log)
         with open(os.path.join(export_dir, "export_report.json"), encoding="utf-8") as f:
             report = json.load(f)
         row.update(int8=report["accuracy"]["tflite"], int8_keras=report["accuracy"]["keras"],
