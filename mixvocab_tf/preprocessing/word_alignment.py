@@ -28,7 +28,8 @@ class WordAligner:
     """Tokenises pre-split words and records each word's first sub-token position.
 
     Args:
-      vocabulary: the WordPiece tokens, index = id; must contain [PAD] [UNK] [CLS] [SEP].
+      vocabulary: the WordPiece tokens, index = id (a list or a `Vocabulary`); must contain
+        [PAD] [UNK] [CLS] [SEP].
       lower_case: normalise like the original uncased BERT (lower case, strip accents).
       sequence_length: L, including [CLS] and [SEP]. Words whose first sub-token falls
         beyond L - 1 are truncated: their position is -1 (see `encode`).
@@ -39,10 +40,10 @@ class WordAligner:
     def __init__(self, vocabulary, lower_case=True, sequence_length=128, normalization="bert"):
         check_normalization(normalization)
         self.normalization = normalization
-        missing = [t for t in (_PAD, _UNK, _CLS, _SEP) if t not in vocabulary]
+        self.vocabulary = list(getattr(vocabulary, "tokens", vocabulary))
+        missing = [t for t in (_PAD, _UNK, _CLS, _SEP) if t not in self.vocabulary]
         if missing:
             raise ValueError(f"vocabulary lacks the special tokens {missing}")
-        self.vocabulary = list(vocabulary)
         self.lower_case = lower_case
         self.sequence_length = sequence_length
         index = {token: i for i, token in enumerate(self.vocabulary)}

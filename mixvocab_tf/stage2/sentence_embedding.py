@@ -182,8 +182,7 @@ def word_index(word_starts, sequence_length):
 def encode_words(vocabulary, lower_case, sentences, sequence_length):
     """Encoder inputs of `sentences` plus "word_index" [N, L] (`word_index`); words are split
     on whitespace, and the ids equal `encode_texts`' (`WordAligner`)."""
-    tokens = getattr(vocabulary, "tokens", vocabulary)  # a `Vocabulary` or a token list
-    encoded = WordAligner(tokens, lower_case, sequence_length).encode(
+    encoded = WordAligner(vocabulary, lower_case, sequence_length).encode(
         [sentence.split() for sentence in sentences])
     inputs = {k: encoded[k].astype(np.int32) for k in ENCODER_INPUTS}
     inputs["word_index"] = word_index(encoded["word_starts"], sequence_length)
