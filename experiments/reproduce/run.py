@@ -53,7 +53,7 @@ from mixvocab_tf.stage1.config import Stage1Config  # noqa: E402
 from mixvocab_tf.stage1.teacher_training import NEW_PARAMETER_PHASE_DIR  # noqa: E402
 from mixvocab_tf.stage1.teacher_training import train_teacher  # noqa: E402
 from mixvocab_tf.tasks.configs import FinetuneConfig  # noqa: E402
-from mixvocab_tf.tasks.configs import legacy_config  # noqa: E402
+from mixvocab_tf.tasks.configs import flat_config  # noqa: E402
 from mixvocab_tf.training.config import config_from_keywords  # noqa: E402
 from mixvocab_tf.pipeline.report import markdown_table  # noqa: E402
 from mixvocab_tf.pipeline.report import percent  # noqa: E402
@@ -371,8 +371,8 @@ def run_task(variant_dir, student_dir, task):
     finetune_dir, int8_dir = os.path.join(base, "finetune"), os.path.join(base, "int8")
     max_eval = FLAGS.max_eval_examples or None
     finetune_timing = _timed(os.path.join(base, "finetune_" + TIMING_FILE), lambda: finetune(
-        legacy_config(
-            FinetuneConfig, registry_name,
+        flat_config(
+            FinetuneConfig, task=registry_name,
             epochs=FLAGS.fewshot_epochs if fewshot else FLAGS.finetune_epochs,
             batch_size=FLAGS.finetune_batch_size, learning_rate=FLAGS.finetune_learning_rate,
             sequence_length=sequence_length,

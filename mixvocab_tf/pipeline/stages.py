@@ -34,9 +34,10 @@ from mixvocab_tf.pipeline.config import distils
 from mixvocab_tf.tasks import finetuning
 from mixvocab_tf.tasks.configs import DistillTaskConfig
 from mixvocab_tf.tasks.configs import FinetuneConfig
-from mixvocab_tf.tasks.configs import legacy_config
+from mixvocab_tf.tasks.configs import flat_config
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks.task_distillation import distill_task
+from mixvocab_tf.tasks.transfer_text import TransferTextConfig
 from mixvocab_tf.training.checkpointing import EXPORT_DIR
 from mixvocab_tf.training.config import config_from_keywords
 from mixvocab_tf.vocab import Vocabulary
@@ -232,8 +233,8 @@ def _run_finetune(cfg, student, teacher, directory):
     cache_dir = os.path.join(cfg.output_dir, LABEL_CACHE)
     if distils(cfg) and _is_joint(cfg.task):
         distill_task(
-            legacy_config(
-                DistillTaskConfig, cfg.task, augment=cfg.distill_augment,
+            flat_config(
+                DistillTaskConfig, task=cfg.task, augment=cfg.distill_augment,
                 slot_swap_augment=cfg.joint_slot_swap_augment, kd_weight=cfg.distill_kd_weight,
                 hard_weight=1.0, temperature=cfg.distill_temperature,
                 epochs=cfg.joint_distill_epochs, batch_size=cfg.joint_batch_size,
@@ -242,16 +243,15 @@ def _run_finetune(cfg, student, teacher, directory):
             student, teacher, cfg.data_dir, directory, cache_dir=cache_dir, verbose=cfg.verbose)
     elif distils(cfg):
         distill_task(
-            legacy_config(
-                DistillTaskConfig, cfg.task, augment=cfg.distill_augment,
+            flat_config(
+                DistillTaskConfig, task=cfg.task, augment=cfg.distill_augment,
                 kd_weight=cfg.distill_kd_weight, hard_weight=1.0,
                 temperature=cfg.distill_temperature, epochs=cfg.distill_epochs,
                 batch_size=cfg.finetune_batch_size, learning_rate=cfg.finetune_learning_rate,
                 sequence_length=cfg.finetune_sequence_length,
-                transfer_files=(list(cfg.distill_transfer_files)
-                                if cfg.distill_transfer_files else None),
-                max_transfer_lines=cfg.distill_transfer_max_lines or None, seed=cfg.seed,
-                **_student_head(cfg)),
+                transfer_files=tuple(cfg.distill_transfer_files or ()),
+                transfer_text=TransferTextConfig(max_lines=cfg.distill_transfer_max_lines or 0),
+                seed=cfg.seed, **_student_head(cfg)),
             student, teacher, cfg.data_dir, directory, cache_dir=cache_dir, verbose=cfg.verbose)
     else:
         epochs, learning_rate, batch_size = (
@@ -260,10 +260,9 @@ def _run_finetune(cfg, student, teacher, directory):
             epochs, learning_rate, batch_size = (
                 cfg.joint_epochs, cfg.joint_learning_rate, cfg.joint_batch_size)
         finetuning.finetune(
-            legacy_config(FinetuneConfig, cfg.task, epochs=epochs, learning_rate=learning_rate,
-                          batch_size=batch_size, sequence_length=cfg.finetune_sequence_length,
-                          seed=cfg.seed, normalization=cfg.normalization,
-                          **_student_head(cfg)),
+            flat_config(FinetuneConfig, task=cfg.task, epochs=epochs, learning_rate=learning_rate,
+                        batch_size=batch_size, sequence_length=cfg.finetune_sequence_length,
+                        seed=cfg.seed, normalization=cfg.normalization, **_student_head(cfg)),
             student, cfg.data_dir, directory, verbose=cfg.verbose)
 
 
@@ -381,10 +380,9 @@ def _stages(cfg):
              "examples": cfg.teacher_finetune_examples,
              "epochs": cfg.teacher_finetune_epochs, **teacher_common, **rate_setting}, (),
             lambda directory: finetuning.finetune(
-                legacy_config(FinetuneConfig, cfg.task, epochs=cfg.teacher_finetune_epochs,
-                              learning_rate=teacher_rate,
-                              max_train_examples=cfg.teacher_finetune_examples,
-                              **teacher_common),
+                flat_config(FinetuneConfig, task=cfg.task, epochs=cfg.teacher_finetune_epochs,
+                            learning_rate=teacher_rate,
+                            max_train_examples=cfg.teacher_finetune_examples, **teacher_common),
                 cfg.teacher, cfg.data_dir, directory, verbose=verbose),
             _check_task_model))
 
