@@ -115,3 +115,27 @@ class WeightedHardLoss(_WeightedRowsLoss):
     def row_loss(self, target, logits):
         labels = keras.ops.cast(target[..., 0], "int32")
         return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+
+@keras.saving.register_keras_serializable(package="mixvocab_tf")
+class WeightedCosineDistance(_WeightedRowsLoss):
+    """1 - cosine between the student's (projected) vectors and the teacher's, averaged over
+    weighted rows.
+
+    Packed like `WeightedKLDivergence` (`y_true` [..., D + 1]: the teacher's vector and a
+    weight); `y_pred` holds the student's vector [..., D]. Blind to each row's scale, so a
+    projection from a narrower student needs to match directions only.
+
+    Example:
+    >>> loss = WeightedCosineDistance()
+    >>> loss(np.concatenate([vectors, np.ones_like(vectors[..., :1])], -1), 2 * vectors)  # 0.0
+    """
+
+    def __init__(self, name="weighted_cosine_distance", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def row_loss(self, target, vectors):
+        ops = keras.ops
+        dot = ops.sum(target * vectors, -1)
+        norms = ops.sqrt(ops.sum(ops.square(target), -1) * ops.sum(ops.square(vectors), -1))
+        return 1.0 - dot / ops.maximum(norms, 1e-12)

@@ -207,6 +207,10 @@ class DistillTaskConfig:
         "--temperature unused). One-head tasks.", choices=SOFT_LOSSES)
     hard_labels_on_augmented: bool = config_field(
         False, "Also train variants on their original's gold label.")
+    feature_weight: float = config_field(
+        0.0, "Weight of the sentence-feature term (0: off): the student's sentence features "
+        "(its classifier's input) through a learned projection, by cosine distance to the "
+        "fine-tuned teacher's on every transfer example. Sentence and pair classification.")
     slot_swap_augment: int = config_field(
         1, "Joint intent + slot tasks: slot-swapped variants of every training utterance "
         "(gold intent and tags kept).")

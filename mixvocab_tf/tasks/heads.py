@@ -261,6 +261,32 @@ def build_task_model(encoder, task_type, num_labels=None, dropout=0.1, embedding
     return keras.Model(inputs, logits, name=name or f"{task_type}_model")
 
 
+def with_sentence_features(task_model, concatenated=False):
+    """A (pair) classification model that also returns its sentence features: the input of
+    its "classifier" layer (the pooled vector, with any n-gram features and bag).
+
+    Shares `task_model`'s layers and weights.
+
+    Args:
+      task_model: a model `build_task_model` made (or loaded) for (pair) classification.
+      concatenated: one output, [logits, features] side by side (for `predict_by_length`),
+        instead of the two.
+
+    Returns:
+      A functional `keras.Model` on the same inputs.
+    """
+    try:
+        features = task_model.get_layer("classifier").input
+    except ValueError:
+        raise ValueError(f"model {task_model.name!r} has no 'classifier' layer: sentence "
+                         "features exist for sentence and pair classification models only.")
+    outputs = task_model.output
+    if concatenated:
+        return keras.Model(task_model.inputs, keras.layers.Concatenate(
+            name="logits_and_features")([outputs, features]))
+    return keras.Model(task_model.inputs, [outputs, features])
+
+
 def build_dual_encoder_trainer(task_model, scale=20.0):
     """Wraps a response-selection task model into the two-tower in-batch training model.
 

@@ -10,7 +10,9 @@ and trains on a transfer set larger than the labelled data:
 
 Loss: `kd_weight` x T^2 KL(teacher_T || student_T) on every transfer example plus
 `hard_weight` x cross-entropy to the gold labels of the labelled examples (and of their
-variants with `hard_labels_on_augmented`). Slot tagging is distilled per word: teacher and
+variants with `hard_labels_on_augmented`), and with `feature_weight` an intermediate term
+(TinyBERT's, at the sentence level): the student's sentence features (its classifier's input)
+through a learned projection, by cosine distance to the fine-tuned teacher's. Slot tagging is distilled per word: teacher and
 student tokenise with different vocabularies (30K vs 5K pieces), so the teacher's logits are
 read at the first piece of each word in its own tokenisation and the student's at the first
 piece of the same word in its tokenisation (`tagging.WordAligner`), and the KL is over words.
@@ -46,6 +48,7 @@ import keras
 import numpy as np
 
 from mixvocab_tf.layers.word_gather import WordGather
+from mixvocab_tf.losses.task import WeightedCosineDistance
 from mixvocab_tf.losses.task import WeightedHardLoss
 from mixvocab_tf.losses.task import WeightedKLDivergence
 from mixvocab_tf.losses.task import WeightedLogitMSE
@@ -64,6 +67,7 @@ from mixvocab_tf.tasks.transfer_set import check_settings
 from mixvocab_tf.tasks.transfer_set import distillation_record
 from mixvocab_tf.tasks.transfer_set import make_replacer
 from mixvocab_tf.tasks.transfer_set import teacher_cache_key  # noqa: F401 (re-exported)
+from mixvocab_tf.tasks.transfer_set import teacher_features
 from mixvocab_tf.tasks.transfer_set import teacher_logits
 from mixvocab_tf.tasks.configs import DistillTaskConfig
 from mixvocab_tf.tasks.transfer_text import read_transfer_texts
@@ -154,7 +158,8 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
         "mlm", masked-LM guesses of `mlm_teacher`; `num_candidates` K per word), the
         unlabelled `transfer_files` and how they are read (`transfer_text`), and the loss:
         `kd_weight` x KL at temperature T (or x the logits' squared error, `soft_loss="mse"`)
-        + `hard_weight` x gold-label cross-entropy,
+        + `hard_weight` x gold-label cross-entropy (+ `feature_weight` x the cosine distance
+        of the student's projected sentence features to the teacher's, `teacher_features`),
         `hard_labels_on_augmented` (off by default: a replaced word can flip a sentiment;
         the teacher's soft label cannot lie).
       student_path: a Stage II student directory (or any encoder `load_encoder` reads).
@@ -184,6 +189,9 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
             raise ValueError(f"soft_loss={config.soft_loss!r} is for one-head tasks; the joint "
                              f"{task.name} student matches both heads by KL. Fix: leave "
                              "--soft_loss=kl.")
+        if config.feature_weight:
+            raise ValueError(f"--feature_weight is for one-head tasks; the joint {task.name} "
+                             "student matches both heads' logits. Fix: leave --feature_weight=0.")
         if config.data.examples_per_class is not None:
             raise ValueError("--examples_per_class picks k examples a label of a classification "
                              f"task; {task.name} has slots too. Fix: use --max_train_examples.")
@@ -205,8 +213,13 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
     replace_rate, replacer, num_candidates = (
         config.replace_rate, config.replacer, config.num_candidates)
     transfer_files, transfer_text = config.transfer_files, config.transfer_text
+    feature_weight = config.feature_weight
     check_settings(augment=augment, epochs=training.epochs, kd_weight=kd_weight,
-                   hard_weight=hard_weight, temperature=temperature)
+                   hard_weight=hard_weight, temperature=temperature,
+                   feature_weight=feature_weight)
+    if feature_weight and task.type == task_registry.TAGGING:
+        raise ValueError(f"--feature_weight distils sentence features; {task.name} tags words. "
+                         "Fix: leave --feature_weight=0.")
     finetuning.check_ngram_bag(task, ngram_bag_buckets, ngram_bag_dim)
     heads.resolve_pooling(pooling, None)  # a bad name fails before the teacher's pass
     keras.utils.set_random_seed(seed)
@@ -254,8 +267,14 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
 
     cache_dir = cache_dir or os.path.join(os.path.dirname(os.path.abspath(output_dir)),
                                           "teacher_label_cache")
-    t_logits, t_mask, teacher_info = teacher_logits(teacher_dir, task.type, transfer, cache_dir,
-                                                    teacher=teacher)
+    t_features = None
+    if feature_weight:
+        t_logits, t_features, teacher_info = teacher_features(teacher_dir, task.type, transfer,
+                                                              cache_dir, teacher=teacher)
+        t_mask = np.ones(len(transfer), bool)
+    else:
+        t_logits, t_mask, teacher_info = teacher_logits(teacher_dir, task.type, transfer,
+                                                        cache_dir, teacher=teacher)
 
     cpu, wall = time.process_time(), time.time()
     backbone, vocabulary, lower_case = load_encoder(student_path)
@@ -268,12 +287,24 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
                                    ngram_bag_dim=ngram_bag_dim,
                                    name=f"{task.name.replace(':', '_').replace('/', '_')}_student")
     inputs = dict(model.input)
-    logits = model(inputs)
+    outputs, losses, loss_weights = {}, {}, {}
+    if t_features is not None:
+        # The student's sentence features through a projection to the teacher's width
+        # (TinyBERT's W_h); the projection trains with the student and is not saved.
+        logits, features = heads.with_sentence_features(model)(inputs)
+        outputs["features"] = keras.layers.Dense(
+            t_features.shape[1], name="feature_projection")(features)
+        losses["features"], loss_weights["features"] = WeightedCosineDistance(), feature_weight
+        y["features"] = np.concatenate(
+            [t_features, np.ones((len(t_features), 1), np.float32)], -1)
+    else:
+        logits = model(inputs)
     if task.type == task_registry.TAGGING:
         inputs["word_starts"] = keras.Input(shape=(None,), dtype="int32", name="word_starts")
         logits = WordGather(name="word_logits")(logits, inputs["word_starts"])
-    trainer = keras.Model(inputs, {"hard": keras.layers.Identity(name="hard")(logits),
-                                   "soft": keras.layers.Identity(name="soft")(logits)})
+    outputs.update(hard=keras.layers.Identity(name="hard")(logits),
+                   soft=keras.layers.Identity(name="soft")(logits))
+    trainer = keras.Model(inputs, outputs)
     steps_per_epoch = math.ceil(len(transfer) / batch_size)
     total_steps = train_steps or epochs * steps_per_epoch
     fit_epochs, fit_steps = (1, train_steps) if train_steps else (epochs, steps_per_epoch)
@@ -282,8 +313,8 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
                                    training.weight_decay),
         loss={"hard": WeightedHardLoss(),
               "soft": (WeightedLogitMSE() if config.soft_loss == "mse"
-                       else WeightedKLDivergence(temperature))},
-        loss_weights={"hard": hard_weight, "soft": kd_weight})
+                       else WeightedKLDivergence(temperature)), **losses},
+        loss_weights={"hard": hard_weight, "soft": kd_weight, **loss_weights})
     build_for_fit(trainer, x, y)  # one trace of the train step
     dataset = finetuning._dataset(  # noqa: SLF001 (the fine-tuning input pipeline, shared)
         x, y, None, batch_size, seed,
@@ -320,6 +351,9 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
             "max_train_examples": max_train_examples, "train_selection": train_selection,
             "examples_per_class": examples_per_class, "seed": seed,
             "final_loss": float(history.history["loss"][-1]) if history else None,
+            # The feature term's cosine distance after each epoch (this call's epochs).
+            "feature_distance": ([round(float(v), 4) for v in history.history["features_loss"]]
+                                 if history and feature_weight else None),
             "resumed_from_step": resumed_step,
             "seconds": round(student_wall, 1),
         },
@@ -329,6 +363,7 @@ def distill_task(config, student_path, teacher_dir, data_dir, output_dir, cache_
                 "soft_loss": config.soft_loss, "augment": augment, "replace_rate": replace_rate,
                 "replacer": replacer if augment else None, "num_candidates": num_candidates,
                 "hard_labels_on_augmented": config.hard_labels_on_augmented,
+                "feature_weight": feature_weight,
                 "transfer_text": dataclasses.asdict(transfer_text) if transfer_files else None,
                 "transfer_text_stats": transfer_stats},
             files, counts, augment_cpu, teacher_info, student_cpu, student_wall),

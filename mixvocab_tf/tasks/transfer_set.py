@@ -16,6 +16,7 @@ from mixvocab_tf.model_dirs import model_kind
 from mixvocab_tf.models.stage1_directory import load_stage1
 from mixvocab_tf.models.teacher_loading import load_teacher
 from mixvocab_tf.tasks import augmentation
+from mixvocab_tf.tasks import heads
 from mixvocab_tf.tasks import readers
 from mixvocab_tf.tasks import task_registry
 from mixvocab_tf.tasks import teacher_labels
@@ -108,6 +109,42 @@ def teacher_logits(teacher_dir, task_type, examples, cache_dir=None, batch_size=
     return arrays["logits"], arrays["mask"], info
 
 
+def teacher_features(teacher_dir, task_type, examples, cache_dir=None, batch_size=256,
+                     teacher=None, shard_size=teacher_labels.SHARD_SIZE):
+    """The teacher's logits and sentence features (its classifier's input) on every transfer
+    example, in one sharded, cached pass (`teacher_logits`'s shards hold logits only, so
+    these have a key of their own).
+
+    Args:
+      as `teacher_logits`; `task_type` is sentence or pair classification.
+
+    Returns:
+      (logits [N, C], features [N, D], info).
+    """
+    if task_type not in (task_registry.CLASSIFICATION, task_registry.PAIR_CLASSIFICATION):
+        raise ValueError(f"sentence features are distilled for sentence and pair classification; "
+                         f"this task is {task_type}. Fix: leave --feature_weight=0.")
+    teacher = teacher or load_task_model(teacher_dir)
+    key = teacher_labels.teacher_key(
+        [os.path.join(teacher_dir, name) for name in (MODEL_FILE, LABELS_FILE)],
+        [task_type, teacher.sequence_length, teacher.lower_case, teacher.normalization,
+         "sentence_features"])
+    encoder = InputEncoder.for_task_model(teacher)
+    num_labels, built = len(teacher.labels), []
+
+    def label_rows(chunk):
+        if not built:  # built only when a shard is not cached
+            built.append(heads.with_sentence_features(teacher.model, concatenated=True))
+        outputs = predict_by_length(
+            built[0], model_inputs(encoder.encode_examples(task_type, chunk)), batch_size)
+        return {"logits": outputs[:, :num_labels].astype(np.float32),
+                "features": outputs[:, num_labels:].astype(np.float16)}
+
+    arrays, info = teacher_labels.sharded_teacher_pass(cache_dir, key, examples, label_rows,
+                                                       shard_size)
+    return arrays["logits"], arrays["features"].astype(np.float32), info
+
+
 def make_replacer(kind, teacher, num_candidates, mlm_teacher, sequence_length):
     if kind == "embedding":
         return augmentation.EmbeddingNeighbours.from_task_model(teacher, num_candidates)
@@ -142,7 +179,8 @@ def distillation_record(teacher_dir, settings, files, counts, augment_cpu, teach
     }
 
 
-def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperature=2.0):
+def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperature=2.0,
+                   feature_weight=0.0):
     """Raises a ValueError naming the setting when a distillation setting is out of range.
 
     `distill_task` calls it, and so does the pipeline before its hours of earlier stages.
@@ -156,3 +194,5 @@ def check_settings(augment=0, epochs=1, kd_weight=1.0, hard_weight=1.0, temperat
                          "and not both 0.")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}.")
+    if feature_weight < 0:
+        raise ValueError(f"feature_weight must be >= 0 (0: off), got {feature_weight}.")

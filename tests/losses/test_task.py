@@ -1,10 +1,12 @@
-"""The task losses: soft targets, weighted KL to a teacher, weighted hard labels."""
+"""The task losses: soft targets, weighted KL to a teacher, weighted hard labels, the cosine
+distance of sentence features."""
 
 import keras
 import numpy as np
 import pytest
 
 from mixvocab_tf.losses.task import SoftTargetLoss
+from mixvocab_tf.losses.task import WeightedCosineDistance
 from mixvocab_tf.losses.task import WeightedHardLoss
 from mixvocab_tf.losses.task import WeightedKLDivergence
 from mixvocab_tf.losses.task import WeightedLogitMSE
@@ -67,8 +69,22 @@ def test_logit_mse_matches_numpy_and_sees_a_shift():
     assert float(loss(_packed(teacher, np.ones(5)), teacher + 1.0)) == pytest.approx(1.0)
 
 
+def test_cosine_distance_matches_numpy_and_ignores_scale():
+    rng = np.random.RandomState(4)
+    teacher, student = rng.randn(5, 6).astype("float32"), rng.randn(5, 6).astype("float32")
+    weights = np.array([1, 1, 0, 1, 0])
+    cosine = np.sum(teacher * student, -1) / (
+        np.linalg.norm(teacher, axis=-1) * np.linalg.norm(student, axis=-1))
+    loss = WeightedCosineDistance()
+    assert float(loss(_packed(teacher, weights), student)) == pytest.approx(
+        (1 - cosine)[weights == 1].mean(), rel=1e-5)
+    assert float(loss(_packed(teacher, np.ones(5)), 3.0 * teacher)) == pytest.approx(0.0, abs=1e-6)
+    assert float(loss(_packed(teacher, np.ones(5)), -teacher)) == pytest.approx(2.0)
+
+
 @pytest.mark.parametrize("loss", [SoftTargetLoss(3.0), WeightedKLDivergence(3.0),
-                                  WeightedLogitMSE(), WeightedHardLoss()])
+                                  WeightedLogitMSE(), WeightedHardLoss(),
+                                  WeightedCosineDistance()])
 def test_losses_round_trip_through_keras_serialization(loss):
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(restored) is type(loss)

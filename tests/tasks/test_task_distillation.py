@@ -63,6 +63,7 @@ def models(tmp_path_factory, data_dir, write_tiny_student):
     ({"kd_weight": 0.0, "hard_weight": 0.0}, "not both 0"),
     ({"hard_weight": -1.0}, "must be >= 0"),
     ({"temperature": -2.0}, "temperature must be > 0"),
+    ({"feature_weight": -1.0}, "feature_weight must be >= 0"),
 ])
 def test_out_of_range_settings_are_named(settings, message):
     td.check_settings()  # the defaults pass
@@ -253,6 +254,54 @@ def test_logit_mse_matches_the_logits_kl_only_their_distribution(models, data_di
                         models["snips"], data_dir, str(tmp_path / "bad"), verbose=0)
     with pytest.raises(ValueError, match="one-head tasks.*snips_joint.*Fix"):
         td.distill_task(DistillTaskConfig(task="snips_joint", soft_loss="mse"),
+                        models["student"], models["snips"], data_dir, str(tmp_path / "joint"),
+                        verbose=0)
+
+
+def test_sentence_features_are_the_teachers_classifier_input_and_train_the_student(
+        models, data_dir, tmp_path):
+    examples = task_registry.get_task("snips").read(data_dir, "train").take(48)
+    cache = str(tmp_path / "cache")
+    logits, features, info = td.teacher_features(models["snips"], "classification", examples,
+                                                 cache)
+    teacher = load_task_model(models["snips"])
+    inputs = model_inputs(InputEncoder.for_task_model(teacher).encode_texts(examples.texts))
+    expected_logits, expected_features = heads.with_sentence_features(teacher.model).predict(
+        inputs, verbose=0)
+    np.testing.assert_allclose(logits, expected_logits, atol=1e-4)
+    np.testing.assert_allclose(features, expected_features, atol=2e-3)  # stored as float16
+    assert features.shape == (48, 16) and info["examples_labelled"] == 48
+    # Its own shards: a logits-only pass beside it labels again, a second features pass not.
+    assert td.teacher_logits(models["snips"], "classification", examples, cache)[2][
+        "examples_labelled"] == 48
+    again = td.teacher_features(models["snips"], "classification", examples, cache,
+                                teacher=dataclasses.replace(teacher, model=_NoPredict()))
+    assert again[2]["cache_hit"]
+
+    def run(feature_weight):
+        config = DistillTaskConfig(
+            task="snips", feature_weight=feature_weight, kd_weight=0.0, hard_weight=1.0,
+            training=DistillTrainingConfig(epochs=4, batch_size=16, learning_rate=3e-3,
+                                           bucket_by_length=False),
+            data=DataSelectionConfig(max_train_examples=48, max_eval_examples=8))
+        output = str(tmp_path / f"student_{feature_weight}")
+        record = td.distill_task(config, models["student"], models["snips"], data_dir, output,
+                                 cache_dir=cache, verbose=0)
+        assert record["distillation"]["feature_weight"] == feature_weight
+        assert "feature_projection" not in [
+            layer.name for layer in load_task_model(output).model.layers]
+        return record["training"]["feature_distance"]
+
+    assert run(0.0) is None
+    distances = run(5.0)
+    assert len(distances) == 4 and distances[-1] < 0.5 * distances[0]
+
+    with pytest.raises(ValueError, match="tags words.*Fix"):
+        td.distill_task(DistillTaskConfig(task="snips_slots", feature_weight=1.0),
+                        models["student"], models["snips_slots"], data_dir,
+                        str(tmp_path / "slots"), verbose=0)
+    with pytest.raises(ValueError, match="one-head tasks.*Fix"):
+        td.distill_task(DistillTaskConfig(task="snips_joint", feature_weight=1.0),
                         models["student"], models["snips"], data_dir, str(tmp_path / "joint"),
                         verbose=0)
 
