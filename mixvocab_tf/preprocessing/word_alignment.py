@@ -1,10 +1,10 @@
 """`WordAligner`: WordPiece ids of pre-split words, and where each word's first piece is.
 
-Each whitespace-separated word is tokenised with tensorflow-text's `BertTokenizer` (BERT's
-basic tokenisation: lower case, NFD, accents stripped for an uncased vocabulary, punctuation
-split, then WordPiece) on the same vocabulary, so the ids are those of the whole sentence
-(`SingleVocabPreprocessor` gives the same, tested) and the word -> first-piece map comes for
-free. Slot tagging reads a word's tag at its first piece; sentence-vector distillation compares
+Each whitespace-separated word is tokenised alone by the segmenter `SingleVocabPreprocessor`
+uses (tensorflow-text's `FastBertNormalizer` and `FastWordpieceTokenizer`: BERT's basic
+tokenisation, lower case, NFD, accents stripped for an uncased vocabulary, punctuation split,
+then WordPiece; or MediaPipe's), so the ids are those of the whole sentence (tested) and the
+word -> first-piece map comes for free. Slot tagging reads a word's tag at its first piece; sentence-vector distillation compares
 teacher and student word by word, each in its own vocabulary.
 
 Example:
@@ -16,7 +16,6 @@ array([1, 2], dtype=int32)
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from mixvocab_tf.preprocessing.normalization import WordPieceSegmenter
 from mixvocab_tf.preprocessing.normalization import check_normalization
@@ -33,7 +32,7 @@ class WordAligner:
       lower_case: normalise like the original uncased BERT (lower case, strip accents).
       sequence_length: L, including [CLS] and [SEP]. Words whose first sub-token falls
         beyond L - 1 are truncated: their position is -1 (see `encode`).
-      normalization: "bert" (tensorflow-text's BertTokenizer on each word) or "mediapipe"
+      normalization: "bert" (BERT's basic tokenisation and WordPiece) or "mediapipe"
         (MediaPipe's tokenisation: ASCII lower-casing, accents kept; `normalization.py`).
     """
 
@@ -48,31 +47,31 @@ class WordAligner:
         self.sequence_length = sequence_length
         index = {token: i for i, token in enumerate(self.vocabulary)}
         self.pad_id, self.cls_id, self.sep_id = index[_PAD], index[_CLS], index[_SEP]
-        table = tf.lookup.StaticVocabularyTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(self.vocabulary), tf.range(len(self.vocabulary), dtype=tf.int64)),
-            num_oov_buckets=1)
-        self._tokenizer = tf_text.BertTokenizer(
-            table, lower_case=lower_case, token_out_type=tf.int64, unknown_token=_UNK)
-        if normalization == "mediapipe":
-            # MediaPipe's tokenizer splits text on ASCII whitespace first, so tokenising each
-            # whitespace-separated word alone gives the ids of the whole sentence.
-            self._segmenter = WordPieceSegmenter(self.vocabulary, lower_case, normalization)
+        self._unk = index[_UNK]
+        # Each word alone through the preprocessor's own segmenter: both normalisations split
+        # on whitespace first, so the ids are the whole sentence's.
+        self._segmenter = WordPieceSegmenter(self.vocabulary, lower_case, normalization)
 
     def word_pieces(self, words_batch):
         """Per sentence, per word, its WordPiece ids (a word may hold several basic tokens)."""
-        if self.normalization == "mediapipe":
-            flat = [word for words in words_batch for word in words]
-            pieces = self._segmenter.segment(tf.constant(flat or [""], tf.string)).to_list()
-            out, begin = [], 0
-            for words in words_batch:
-                out.append(pieces[begin:begin + len(words)])
-                begin += len(words)
-            return out
-        ragged = tf.ragged.constant(words_batch, dtype=tf.string)
-        # [B, W, basic tokens, pieces] -> [B, W, pieces]
-        pieces = self._tokenizer.tokenize(ragged).merge_dims(-2, -1)
-        return pieces.to_list()
+        flat_ids, pieces_per_word = self._flat_pieces(words_batch)
+        ends = np.cumsum(pieces_per_word)
+        per_word = [flat_ids[end - count:end].tolist()
+                    for end, count in zip(ends, pieces_per_word)]
+        out, begin = [], 0
+        for words in words_batch:
+            out.append(per_word[begin:begin + len(words)])
+            begin += len(words)
+        return out
+
+    def _flat_pieces(self, words_batch):
+        """(every word's piece ids one after another, int64 [T]; pieces a word, int64 [W])."""
+        if not any(words_batch):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        flat = [word for words in words_batch for word in words]
+        pieces = self._segmenter.segment(tf.constant(flat, tf.string))
+        return (pieces.flat_values.numpy().astype(np.int64),
+                pieces.row_lengths().numpy().astype(np.int64))
 
     def encode(self, words_batch, batch_size=512):
         """Encodes sentences given as word lists.
@@ -89,30 +88,40 @@ class WordAligner:
         count, length = len(words_batch), self.sequence_length
         token_ids = np.full((count, length), self.pad_id, np.int32)
         padding_mask = np.zeros((count, length), np.int32)
-        max_words = max([len(words) for words in words_batch] + [1])
-        word_starts = np.full((count, max_words), -1, np.int32)
+        words_per_row = np.asarray([len(words) for words in words_batch], np.int64)
+        word_starts = np.full((count, max(int(words_per_row.max(initial=0)), 1)), -1, np.int32)
+        # Vectorised over a chunk's pieces (a Python loop over them cost about 10x more).
         for begin in range(0, count, batch_size):
-            chunk = words_batch[begin:begin + batch_size]
-            for offset, pieces_per_word in enumerate(self.word_pieces(chunk)):
-                row = begin + offset
-                ids, position = [self.cls_id], 1
-                for word_index, pieces in enumerate(pieces_per_word):
-                    # A word that normalises to nothing (e.g. a lone combining mark) keeps a
-                    # slot so that its tag is still scored: it borrows [UNK].
-                    pieces = pieces or [self._unk_id()]
-                    if position < length - 1:
-                        word_starts[row, word_index] = position
-                    ids.extend(pieces)
-                    position += len(pieces)
-                ids = ids[:length - 1] + [self.sep_id]
-                token_ids[row, :len(ids)] = ids
-                padding_mask[row, :len(ids)] = 1
+            rows = np.arange(begin, min(begin + batch_size, count))
+            flat_ids, pieces_per_word = self._flat_pieces(words_batch[begin:rows[-1] + 1])
+            empty = np.flatnonzero(pieces_per_word == 0)
+            if len(empty):
+                # A word that normalises to nothing (e.g. a lone combining mark) keeps a slot
+                # so that its tag is still scored: it borrows [UNK].
+                flat_ids = np.insert(flat_ids, (np.cumsum(pieces_per_word) - pieces_per_word)[empty],
+                                     self._unk)
+                pieces_per_word = np.maximum(pieces_per_word, 1)
+            words = words_per_row[rows]
+            word_row = np.repeat(np.arange(len(rows)), words)
+            word_index = np.arange(len(word_row)) - np.repeat(np.cumsum(words) - words, words)
+            row_pieces = np.bincount(word_row, weights=pieces_per_word,
+                                     minlength=len(rows)).astype(np.int64)
+            row_first = np.cumsum(row_pieces) - row_pieces  # the row's first piece in flat_ids
+            word_first = np.cumsum(pieces_per_word) - pieces_per_word
+            position = 1 + word_first - row_first[word_row]  # after [CLS]
+            kept = position < length - 1
+            word_starts[rows[word_row[kept]], word_index[kept]] = position[kept]
+            piece_row = np.repeat(word_row, pieces_per_word)
+            position = 1 + np.arange(len(flat_ids)) - row_first[piece_row]
+            kept = position < length - 1
+            token_ids[rows[piece_row[kept]], position[kept]] = flat_ids[kept]
+            used = np.minimum(row_pieces, length - 2) + 2  # [CLS] pieces [SEP]
+            token_ids[rows, 0] = self.cls_id
+            token_ids[rows, used - 1] = self.sep_id
+            padding_mask[rows] = np.arange(length)[None, :] < used[:, None]
         return {
             "token_ids": token_ids,
             "segment_ids": np.zeros_like(token_ids),
             "padding_mask": padding_mask,
             "word_starts": word_starts,
         }
-
-    def _unk_id(self):
-        return self.vocabulary.index(_UNK)
