@@ -22,22 +22,17 @@ To measure an existing vocabulary on the evaluation sets instead (JSON on stdout
 
 import json
 import os
-import random
 import sys
 import time
 
 from absl import app
 from absl import flags
 
-FLAGS = flags.FLAGS
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# NAME=SOURCE entries measured when --eval_sets is not given: task splits and a corpus file of
-# the data set (--data_dir).
-DEFAULT_EVAL_SETS = ("sst2_dev=sst2:dev", "banking77_valid=banking77:valid",
-                     "snips_valid=snips:valid", "wikipedia=corpora/wikipedia_en.txt.gz")
-# Seeds the sample of a set larger than --eval_set_lines. Fixed, not --seed: vocabularies
-# learned with any seed are measured on the same texts.
-EVAL_SAMPLE_SEED = 0
+from mixvocab_tf.pipeline.evaluation_sets import DEFAULT_EVAL_SETS  # noqa: E402
+
+FLAGS = flags.FLAGS
 
 flags.DEFINE_list("input_files", None, "Globs of text files, one document or sentence a line; "
                   "*.gz files are read as gzip. Required unless --vocab.")
@@ -82,173 +77,9 @@ def input_files(patterns):
         raise app.UsageError(f"--input_files: {error}") from error
 
 
-def parse_eval_sets(entries):
-    """`NAME=SOURCE` strings -> a dict name -> source, in order.
-
-    Example:
-
-    >>> parse_eval_sets(["sst2_dev=sst2:dev", "wiki=/data/wiki.txt.gz"])
-    {'sst2_dev': 'sst2:dev', 'wiki': '/data/wiki.txt.gz'}
-
-    Raises:
-      app.UsageError: an entry without a name or a source, or a name given twice.
-    """
-    sources = {}
-    for entry in entries:
-        name, equals, source = (part.strip() for part in entry.partition("="))
-        if not equals or not name or not source:
-            raise app.UsageError(
-                f"--eval_sets: {entry!r} is not NAME=SOURCE. Fix: e.g. "
-                "--eval_sets=sst2_dev=sst2:dev,wiki=corpus.txt.gz (a TASK:SPLIT or text files).")
-        if name in sources:
-            raise app.UsageError(f"--eval_sets: the name {name!r} is given twice. Fix: name each "
-                                 "set once.")
-        sources[name] = source
-    return sources
-
-
-def _task_of(source):
-    """(task, split) when `source` reads TASK:SPLIT with a registered TASK, else (None, None)."""
-    from mixvocab_tf.tasks.task_registry import get_task
-
-    task_name, colon, split = source.rpartition(":")
-    if not colon or not task_name or not split or os.path.exists(source):
-        return None, None
-    try:
-        return get_task(task_name), split
-    except ValueError:
-        return None, None
-
-
-def read_eval_set(name, source, data_dir, max_texts):
-    """The texts of one evaluation set, at most `max_texts` (a fixed sample of a larger set).
-
-    Example:
-
-    >>> read_eval_set("sst2_dev", "sst2:dev", "../shared/data", 2000)[:1]  # doctest: +SKIP
-
-    Args:
-      name: the set's name, for messages.
-      source: "TASK:SPLIT" (both texts of a pair) or text files, a path or glob.
-      data_dir: where TASK:SPLIT is read from.
-      max_texts: the most texts kept.
-
-    Raises:
-      app.UsageError: no such task split or file, unreadable data, or no text.
-    """
-    from mixvocab_tf.corpora import CorpusError
-    from mixvocab_tf.corpora import resolve_text_files
-    from mixvocab_tf.corpora import sample_lines
-    from mixvocab_tf.tasks.readers import TaskDataError
-
-    where = f"--eval_sets: {name}={source}"
-    task, split = _task_of(source)
-    if task is not None:
-        found = {} if task.tfds_name else task.found_splits(data_dir)
-        if not task.tfds_name and split not in found:
-            raise app.UsageError(
-                f"{where}: task {task.name!r} has no split {split!r} under {data_dir} (found: "
-                f"{sorted(found) or 'none'}). Fix: name one of those, or pass --data_dir.")
-        try:
-            examples = task.read(data_dir, split, skip_empty=True)
-        except (TaskDataError, OSError) as error:
-            raise app.UsageError(f"{where}: {error}") from error
-        texts = examples.texts + (examples.text_pairs or [])
-        texts = [text for text in texts if text.strip()]
-        if len(texts) > max_texts:
-            texts = random.Random(EVAL_SAMPLE_SEED).sample(texts, max_texts)
-    else:
-        try:
-            texts = sample_lines(resolve_text_files([source]), max_texts, EVAL_SAMPLE_SEED)
-        except CorpusError as error:
-            raise app.UsageError(
-                f"{where}: {error} A task split is written TASK:SPLIT (e.g. sst2:dev).") from error
-    if not texts:
-        raise app.UsageError(f"{where}: the set has no text. Fix: point it at a split or file "
-                             "with non-empty lines.")
-    return texts
-
-
-def _default_source_exists(source, data_dir):
-    task, split = _task_of(source)
-    if task is not None:
-        return split in task.found_splits(data_dir)
-    return os.path.exists(source)
-
-
-def read_eval_sets(entries, data_dir, max_texts):
-    """Reads `--eval_sets` (`entries`, or `DEFAULT_EVAL_SETS` when None).
-
-    The default sets' files are under `data_dir`, and a default set the data set lacks is
-    skipped with a note; a set asked for must exist.
-
-    Example:
-
-    >>> texts, sources = read_eval_sets(  # doctest: +SKIP
-    ...     ["snips_valid=snips:valid"], "../shared/data", 2000)
-    >>> len(texts["snips_valid"]), sources["snips_valid"]  # doctest: +SKIP
-    (700, 'snips:valid')
-
-    Returns:
-      (name -> texts, name -> source as read), in order.
-    """
-    if entries is None:
-        sources = {}
-        for name, source in parse_eval_sets(DEFAULT_EVAL_SETS).items():
-            if _task_of(source)[0] is None:
-                source = os.path.join(data_dir, source)
-            if _default_source_exists(source, data_dir):
-                sources[name] = source
-            else:
-                print(f"Not measuring the default evaluation set {name}: {source} is not in "
-                      f"{data_dir} (--data_dir).", file=sys.stderr)
-    else:
-        sources = parse_eval_sets(entries)
-    return {name: read_eval_set(name, source, data_dir, max_texts)
-            for name, source in sources.items()}, sources
-
-
-def _text_key(text):
-    # Task readers normalise the whitespace inside a text and corpus lines are only stripped,
-    # so texts compare up to whitespace.
-    return " ".join(text.split())
-
-
-def remove_eval_texts(lines, eval_sets):
-    """`lines` without those equal (up to whitespace) to a text of an evaluation set.
-
-    Example:
-
-    >>> remove_eval_texts(["a b", "c", "a  b "], {"dev": ["a b"]})
-    (['c'], 2)
-
-    Returns:
-      (the kept lines in order, how many were removed).
-    """
-    held = {_text_key(text) for texts in eval_sets.values() for text in texts}
-    kept = [line for line in lines if _text_key(line) not in held]
-    return kept, len(lines) - len(kept)
-
-
-def _measure_eval_sets(student, teacher, eval_sets, sources, lower_case):
-    from mixvocab_tf.preprocessing.vocabulary_statistics import evaluation_set_statistics
-
-    if not eval_sets:
-        return {}
-    per_set = evaluation_set_statistics(student, teacher, eval_sets, lower_case=lower_case)
-    return {name: {"source": sources[name], **figures} for name, figures in per_set.items()}
-
-
-def _print_eval_sets(per_set, file):
-    for name, figures in per_set.items():
-        print(f"  {name}: {figures['lines']} texts, pieces a word "
-              f"{figures['student_pieces_per_word']:.3f} (teacher "
-              f"{figures['teacher_pieces_per_word']:.3f}), unknown "
-              f"{figures['unknown_token_rate']:.4f}", file=file)
-
-
 def measure_vocabulary(vocab_path, teacher, eval_sets, sources, lower_case):
     """Statistics of an existing vocab.txt on the evaluation sets (`--vocab`)."""
+    from mixvocab_tf.pipeline import evaluation_sets
     from mixvocab_tf.vocab import Vocabulary
 
     if not eval_sets:
@@ -263,7 +94,8 @@ def measure_vocabulary(vocab_path, teacher, eval_sets, sources, lower_case):
         "student_vocab_size": student.size,
         "teacher_vocab_size": teacher.size,
         "lower_case": lower_case,
-        "eval_sets": _measure_eval_sets(student, teacher, eval_sets, sources, lower_case),
+        "eval_sets": evaluation_sets.measure_eval_sets(student, teacher, eval_sets, sources,
+                                                       lower_case),
     }
 
 
@@ -275,6 +107,7 @@ def main(argv):
     from mixvocab_tf.vocab import learn_vocabulary
     from mixvocab_tf.preprocessing.vocabulary_statistics import vocabulary_statistics
     from mixvocab_tf.file_io import write_text_atomic
+    from mixvocab_tf.pipeline import evaluation_sets
 
     if FLAGS.vocab and (FLAGS.input_files or FLAGS.output):
         raise app.UsageError("--vocab measures an existing vocabulary. Fix: drop --input_files and "
@@ -294,18 +127,22 @@ def main(argv):
     # Bad input files fail before the evaluation sets are read.
     files = None if FLAGS.vocab else input_files(FLAGS.input_files)
     data_dir = FLAGS.data_dir or paths.shared_data_dir()
-    eval_sets, sources = read_eval_sets(FLAGS.eval_sets, data_dir, FLAGS.eval_set_lines)
+    try:
+        eval_sets, sources = evaluation_sets.read_eval_sets(FLAGS.eval_sets, data_dir,
+                                                            FLAGS.eval_set_lines)
+    except ValueError as error:
+        raise app.UsageError(f"--eval_sets: {error}") from error
 
     if FLAGS.vocab:
         stats = measure_vocabulary(FLAGS.vocab, teacher, eval_sets, sources, lower_case)
         stats.update({"teacher_vocab": teacher_path, "eval_set_lines": FLAGS.eval_set_lines})
-        _print_eval_sets(stats["eval_sets"], sys.stderr)
+        evaluation_sets.print_eval_sets(stats["eval_sets"], sys.stderr)
         print(json.dumps(stats, indent=2, sort_keys=True))
         return
 
     start = time.time()
     lines = sample_lines(files, FLAGS.max_lines, FLAGS.seed)
-    lines, excluded = remove_eval_texts(lines, eval_sets)
+    lines, excluded = evaluation_sets.remove_eval_texts(lines, eval_sets)
     n_held = max(1, int(len(lines) * FLAGS.held_out_fraction)) if len(lines) > 1 else 0
     held_out, train = lines[:n_held], lines[n_held:]
     if not train:
@@ -331,7 +168,8 @@ def main(argv):
         "teacher_vocab": teacher_path,
         "seconds": seconds,  # reading the corpus and learning
         "eval_set_lines": FLAGS.eval_set_lines,
-        "eval_sets": _measure_eval_sets(vocab, teacher, eval_sets, sources, lower_case),
+        "eval_sets": evaluation_sets.measure_eval_sets(vocab, teacher, eval_sets, sources,
+                                                       lower_case),
     })
     stats_path = os.path.join(os.path.dirname(os.path.abspath(FLAGS.output)), "vocab_stats.json")
     write_text_atomic(stats_path, json.dumps(stats, indent=2, sort_keys=True) + "\n")
@@ -340,7 +178,7 @@ def main(argv):
     print(json.dumps({k: v for k, v in stats.items() if k not in ("input_files", "eval_sets")},
                      indent=2, sort_keys=True))
     print("Evaluation sets:")
-    _print_eval_sets(stats["eval_sets"], sys.stdout)
+    evaluation_sets.print_eval_sets(stats["eval_sets"], sys.stdout)
 
 
 if __name__ == "__main__":

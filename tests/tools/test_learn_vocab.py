@@ -1,22 +1,14 @@
-"""tools/learn_vocab.py end to end on SNIPS utterances, and its evaluation sets."""
+"""tools/learn_vocab.py end to end on SNIPS utterances, with evaluation sets."""
 
-import gzip
 import json
 import os
 
 import pytest
-from absl import app
 
 from mixvocab_tf.tasks.readers import read_intent_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED_VOCAB = os.path.join(REPO, "pretrained", "6x128", "vocab.txt")
-
-
-@pytest.fixture(scope="module")
-def tool(load_script):
-    """The tool as a module, for its evaluation-set functions."""
-    return load_script("tools/learn_vocab.py")
 
 
 @pytest.fixture(scope="module")
@@ -92,64 +84,6 @@ def test_measure_only(data_dir, run_tool):
     figures = stats["eval_sets"]["snips_valid"]
     assert figures["lines"] == 700 and figures["unknown_token_rate"] < 0.01
     assert 1.0 <= figures["teacher_pieces_per_word"] < figures["student_pieces_per_word"] < 2.0
-
-
-def test_default_sets_missing_from_the_data_set_are_skipped(tool, tmp_path, capsys):
-    assert tool.read_eval_sets(None, str(tmp_path), 100) == ({}, {})
-    notes = capsys.readouterr().err
-    assert all(name in notes for name in ("sst2_dev", "banking77_valid", "snips_valid",
-                                          "wikipedia"))
-
-
-def test_a_task_split_is_read_by_its_reader(tool, data_dir):
-    valid = read_intent_dir(os.path.join(data_dir, "tasks", "snips", "valid")).texts
-    assert tool.read_eval_set("v", "snips:valid", data_dir, 5000) == valid
-    sample = tool.read_eval_set("v", "snips:valid", data_dir, 100)
-    assert len(sample) == 100 and set(sample) < set(valid)
-    assert sample == tool.read_eval_set("v", "snips:valid", data_dir, 100)
-
-
-@pytest.mark.needs_data("tasks/sst2")
-def test_sst2_sentences_without_header_or_labels(tool, data_dir):
-    sentences = tool.read_eval_set("sst2_dev", "sst2:dev", data_dir, 5000)
-    assert len(sentences) == 872
-    assert "sentence" not in sentences and not any("\t" in s for s in sentences)
-
-
-def test_evaluation_lines_of_a_corpus_leave_its_learning_sample(tool, tmp_path, snips_train):
-    from mixvocab_tf.corpora import sample_lines
-
-    corpus = tmp_path / "corpus.txt.gz"
-    with gzip.open(corpus, "wt", encoding="utf-8") as f:
-        f.write("".join(f"  {line}\n" for line in snips_train))
-    held = tool.read_eval_set("held", str(corpus), None, 500)
-    assert len(held) == 500 and set(held) <= set(snips_train)
-    sample = sample_lines([str(corpus)], 6000, seed=3)
-    kept, removed = tool.remove_eval_texts(sample, {"held": held})
-    assert not set(kept) & set(held)
-    assert len(kept) + removed == 6000 and removed > 100
-
-
-@pytest.mark.parametrize("entries, message", [
-    (["snips_valid"], "is not NAME=SOURCE"),
-    (["=snips:valid"], "is not NAME=SOURCE"),
-    (["a=snips:valid", "a=snips:train"], "given twice"),
-])
-def test_malformed_entries(tool, entries, message):
-    with pytest.raises(app.UsageError, match=message):
-        tool.parse_eval_sets(entries)
-
-
-def test_bad_sources_name_the_fix(tool, data_dir, tmp_path):
-    (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
-    for source, message in [
-            (str(tmp_path / "missing.txt"), "No text files match"),
-            (str(tmp_path / "blank.txt"), "no non-empty line"),
-            ("snips:test", r"no split 'test'.*found: \['train', 'valid'\]"),
-            ("sniiips:valid", "TASK:SPLIT")]:
-        with pytest.raises(app.UsageError, match=message) as error:
-            tool.read_eval_set("x", source, data_dir, 100)
-        assert "Fix" in str(error.value) and str(error.value).startswith("--eval_sets: x=")
 
 
 def test_learn_vocab_tool_bad_glob(tmp_path, run_tool):
