@@ -280,11 +280,11 @@ def with_sentence_features(task_model, concatenated=False):
     except ValueError:
         raise ValueError(f"model {task_model.name!r} has no 'classifier' layer: sentence "
                          "features exist for sentence and pair classification models only.")
-    outputs = task_model.output
+    logits, = task_model.outputs  # a loaded model may list its one output
     if concatenated:
         return keras.Model(task_model.inputs, keras.layers.Concatenate(
-            name="logits_and_features")([outputs, features]))
-    return keras.Model(task_model.inputs, [outputs, features])
+            name="logits_and_features")([logits, features]))
+    return keras.Model(task_model.inputs, [logits, features])
 
 
 def build_dual_encoder_trainer(task_model, scale=20.0):

@@ -270,6 +270,10 @@ def test_sentence_features_are_the_teachers_classifier_input_and_train_the_stude
         inputs, verbose=0)
     np.testing.assert_allclose(logits, expected_logits, atol=1e-4)
     np.testing.assert_allclose(features, expected_features, atol=2e-3)  # stored as float16
+    # A model that lists its one output (as a fine-tuned MiniLM teacher loads) works alike.
+    listed = keras.Model(teacher.model.inputs, [teacher.model.output])
+    np.testing.assert_allclose(heads.with_sentence_features(listed, concatenated=True).predict(
+        inputs, verbose=0), np.concatenate([expected_logits, expected_features], -1), atol=1e-5)
     assert features.shape == (48, 16) and info["examples_labelled"] == 48
     # Its own shards: a logits-only pass beside it labels again, a second features pass not.
     assert td.teacher_logits(models["snips"], "classification", examples, cache)[2][
