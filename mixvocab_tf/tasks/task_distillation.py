@@ -12,10 +12,11 @@ Loss: `kd_weight` x T^2 KL(teacher_T || student_T) on every transfer example plu
 `hard_weight` x cross-entropy to the gold labels of the labelled examples (and of their
 variants with `hard_labels_on_augmented`), and with `feature_weight` an intermediate term
 (TinyBERT's, at the sentence level): the student's sentence features (its classifier's input)
-through a learned projection, by cosine distance to the fine-tuned teacher's. Slot tagging is distilled per word: teacher and
-student tokenise with different vocabularies (30K vs 5K pieces), so the teacher's logits are
-read at the first piece of each word in its own tokenisation and the student's at the first
-piece of the same word in its tokenisation (`tagging.WordAligner`), and the KL is over words.
+through a learned projection, by cosine distance to the fine-tuned teacher's. Slot tagging is
+distilled per word: teacher and student tokenise with different vocabularies (30K vs 5K
+pieces), so the teacher's logits are read at the first piece of each word in its own
+tokenisation and the student's at the first piece of the same word in its tokenisation
+(`tagging.WordAligner`), and the KL is over words.
 Each term is averaged over the examples (or words) that carry it, not over the batch.
 
 The teacher labels each transfer example once, in shards (`teacher_labels.py`): its logits
