@@ -4,8 +4,9 @@ Each whitespace-separated word is tokenised alone by the segmenter `SingleVocabP
 uses (tensorflow-text's `FastBertNormalizer` and `FastWordpieceTokenizer`: BERT's basic
 tokenisation, lower case, NFD, accents stripped for an uncased vocabulary, punctuation split,
 then WordPiece; or MediaPipe's), so the ids are those of the whole sentence (tested) and the
-word -> first-piece map comes for free. Slot tagging reads a word's tag at its first piece; sentence-vector distillation compares
-teacher and student word by word, each in its own vocabulary.
+word -> first-piece map comes for free. Slot tagging reads a word's tag at its first piece;
+sentence-vector distillation compares teacher and student word by word, each in its own
+vocabulary.
 
 Example:
 >>> aligner = WordAligner(vocabulary, lower_case=True, sequence_length=32)
@@ -98,8 +99,8 @@ class WordAligner:
             if len(empty):
                 # A word that normalises to nothing (e.g. a lone combining mark) keeps a slot
                 # so that its tag is still scored: it borrows [UNK].
-                flat_ids = np.insert(flat_ids, (np.cumsum(pieces_per_word) - pieces_per_word)[empty],
-                                     self._unk)
+                firsts = np.cumsum(pieces_per_word) - pieces_per_word
+                flat_ids = np.insert(flat_ids, firsts[empty], self._unk)
                 pieces_per_word = np.maximum(pieces_per_word, 1)
             words = words_per_row[rows]
             word_row = np.repeat(np.arange(len(rows)), words)
