@@ -60,11 +60,13 @@ def build_transfer_set(train, augment=0, replace_rate=0.3, replacer=None, texts=
     return examples, np.concatenate(origin)
 
 
-def teacher_cache_key(teacher_dir, teacher, task_type):
-    """A hash of what the teacher's outputs depend on: its files and its encoding."""
+def teacher_cache_key(teacher_dir, teacher, task_type, *outputs):
+    """A hash of what the teacher's outputs depend on: its files and its encoding (and the
+    names of any `outputs` beside its logits, so such shards never pass for logits-only ones)."""
     return teacher_labels.teacher_key(
         [os.path.join(teacher_dir, name) for name in (MODEL_FILE, LABELS_FILE)],
-        [task_type, teacher.sequence_length, teacher.lower_case, teacher.normalization])
+        [task_type, teacher.sequence_length, teacher.lower_case, teacher.normalization,
+         *outputs])
 
 
 def teacher_logits(teacher_dir, task_type, examples, cache_dir=None, batch_size=256,
@@ -125,10 +127,7 @@ def teacher_features(teacher_dir, task_type, examples, cache_dir=None, batch_siz
         raise ValueError(f"sentence features are distilled for sentence and pair classification; "
                          f"this task is {task_type}. Fix: leave --feature_weight=0.")
     teacher = teacher or load_task_model(teacher_dir)
-    key = teacher_labels.teacher_key(
-        [os.path.join(teacher_dir, name) for name in (MODEL_FILE, LABELS_FILE)],
-        [task_type, teacher.sequence_length, teacher.lower_case, teacher.normalization,
-         "sentence_features"])
+    key = teacher_cache_key(teacher_dir, teacher, task_type, "sentence_features")
     encoder = InputEncoder.for_task_model(teacher)
     num_labels, built = len(teacher.labels), []
 
