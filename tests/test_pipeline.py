@@ -290,6 +290,7 @@ def test_distillation_without_the_teacher_fails_before_any_stage(tiny_config, tm
     ({"task": "snips_joint", "joint_task_distillation": True, "joint_slot_swap_augment": -1},
      "joint_slot_swap_augment \\(-1\\)"),
     ({"finetune_pooling": "max"}, "Unknown finetune_pooling 'max'"),
+    ({"student_size": "4-192"}, "Unknown student size '4-192'"),
     ({"finetune_ngram_bag_buckets": -1}, "finetune_ngram_bag_buckets=-1 must be >= 0"),
     ({"task": "snips_joint", "finetune_ngram_bag_buckets": 101},
      "set a sentence classifier's head; snips_joint"),

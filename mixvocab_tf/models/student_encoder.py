@@ -51,8 +51,8 @@ def student_size(name):
     layers, _, hidden = str(name).partition("x")
     if not (layers.isdigit() and hidden.isdigit() and int(layers) > 0 and int(hidden) > 0):
         raise ValueError(
-            f"Unknown student size {name!r}. Choose one of {sorted(STUDENT_SIZES)}, any "
-            "'<layers>x<hidden>' (e.g. '4x64'), or pass explicit sizes.")
+            f"Unknown student size {name!r}. Fix: choose one of {sorted(STUDENT_SIZES)}, any "
+            "'<layers>x<hidden>' (e.g. '4x192'), or pass explicit sizes.")
     hidden = int(hidden)
     heads = max(1, hidden // 64)
     if hidden % heads:

@@ -8,6 +8,7 @@ from typing import Optional
 
 from mixvocab_tf import paths
 from mixvocab_tf.export.quantization import QUANTIZATIONS
+from mixvocab_tf.models import student_encoder
 from mixvocab_tf.models.student_encoder import STUDENT_SIZES
 from mixvocab_tf.preprocessing.normalization import check_normalization
 from mixvocab_tf.tasks import heads
@@ -74,8 +75,8 @@ class PipelineConfig:
         "(docs/RESULTS.md, \"A prose vocabulary\": 100 segments prose and task text into fewer "
         "pieces than the learner's 400).")
     student_size: str = config_field(
-        "6x128", f"Student size (a StudentEncoder size): {', '.join(list(STUDENT_SIZES)[:-1])} "
-        f"or {list(STUDENT_SIZES)[-1]}.")
+        "6x128", f"Student size: {', '.join(STUDENT_SIZES)} or any <layers>x<hidden> (e.g. "
+        "4x192).")
     sequence_length: int = config_field(64, "Stage I/II sequence length.")
     batch_size: int = config_field(16, "Stage I/II global batch size.")
     pack_lines: bool = config_field(
@@ -232,11 +233,8 @@ def _is_joint(task_name):
     return task_registry.get_task(task_name).type == task_registry.INTENT_AND_SLOTS
 
 
-def _student_hidden(student_size):
-    if student_size not in STUDENT_SIZES:
-        raise ValueError(f"Unknown student size {student_size!r}. Fix: choose one of "
-                         f"{', '.join(STUDENT_SIZES)}.")
-    return STUDENT_SIZES[student_size].hidden_dim
+def _student_hidden(name):
+    return student_encoder.student_size(name).hidden_dim
 
 
 def _teacher_vocab_path(teacher):
