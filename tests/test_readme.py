@@ -35,7 +35,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The documents whose command blocks run, in this order (later ones read earlier outputs).
 DOCS = ("README.md", "docs/PIPELINE.md", "docs/EXPORT.md", "android_demo/README.md",
         "benchmarks/README.md", "pretrained/6x128/MODEL_CARD.md",
-        "pretrained/12x128/MODEL_CARD.md", "pretrained/4x192/MODEL_CARD.md")
+        "pretrained/12x128/MODEL_CARD.md", "pretrained/4x192/MODEL_CARD.md",
+        "pretrained/4x160/MODEL_CARD.md")
 # Fenced block languages that are commands, and what runs them.
 RUNNERS = {"sh": ["bash", "-euo", "pipefail"], "bash": ["bash", "-euo", "pipefail"],
            "python": [".venv/bin/python"]}
