@@ -32,12 +32,16 @@ from mixvocab_tf.models.student_directory import load_student_directory  # noqa:
 from mixvocab_tf.models.student_directory import save_student_directory  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("student", None, "A Stage II student directory or run folder.")
-flags.DEFINE_string("output_dir", None, "The student directory to write.")
-flags.DEFINE_float("relative_step", 2.0 ** -11, "The relative change of every value "
-                   "(default: float16's largest relative rounding error).")
-flags.DEFINE_integer("seed", 0, "Draws the signs.")
-flags.mark_flags_as_required(["student", "output_dir"])
+
+
+def define_flags():
+    """Defined when run, not on import (tests load this script beside others' flags)."""
+    flags.DEFINE_string("student", None, "A Stage II student directory or run folder.")
+    flags.DEFINE_string("output_dir", None, "The student directory to write.")
+    flags.DEFINE_float("relative_step", 2.0 ** -11, "The relative change of every value "
+                       "(default: float16's largest relative rounding error).")
+    flags.DEFINE_integer("seed", 0, "Draws the signs.")
+    flags.mark_flags_as_required(["student", "output_dir"])
 
 
 def perturbed(weights, relative_step, seed):
@@ -58,4 +62,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
